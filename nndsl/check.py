@@ -1,0 +1,310 @@
+"""Type and shape checking: a resolved program becomes a typed IR graph.
+
+Every layer gets an output type (dtype, shape, quantisation) from its op's
+rule, its inputs and the declared annotation; every mismatch is reported at
+the user's text with the numbers involved. Integer parameters are added later
+by :mod:`nndsl.lower`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from nndsl import ast, ir
+from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.resolve import Array, BoundLayer, ResolvedProgram
+from nndsl.types import ACTIVATION_DTYPES, DType, Quant, TensorType, as_float32
+
+SOFTMAX_S8_QUANT = Quant.per_tensor(1 / 256, -128)
+
+
+class CheckFailed(Exception):
+    """Raised inside one layer's rule after its error is reported; the checker moves on."""
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+@dataclass
+class _Checker:
+    resolved: ResolvedProgram
+    sink: DiagnosticSink
+
+    def __post_init__(self) -> None:
+        self.tensors: dict[str, ir.Tensor] = {}
+        self.consts: dict[str, ir.Tensor] = {}
+        self.model_dtype = DType.F32
+
+    # -- diagnostics ---------------------------------------------------------------------------
+
+    def fail(self, loc: Loc, message: str) -> CheckFailed:
+        self.sink.error(loc, message)
+        return CheckFailed(message)
+
+    # -- types ----------------------------------------------------------------------------------
+
+    def quant_of(self, spec: ast.QuantSpec, dtype: DType) -> Quant:
+        if not math.isfinite(spec.scale) or spec.scale <= 0 or as_float32(spec.scale) == 0.0:
+            raise self.fail(spec.loc, f"scale must be a positive number (got {spec.scale:g})")
+        low, high = dtype.bounds
+        if not low <= spec.zero_point <= high:
+            raise self.fail(
+                spec.loc, f"zero point {spec.zero_point} is outside {dtype.value} (range {low}..{high})"
+            )
+        return Quant.per_tensor(spec.scale, spec.zero_point)
+
+    def dtype_of(self, expr: ast.TypeExpr) -> DType:
+        dtype = DType.from_name(expr.dtype)
+        if dtype not in ACTIVATION_DTYPES:
+            names = ", ".join(d.value for d in ACTIVATION_DTYPES)
+            raise self.fail(expr.loc, f"unknown tensor type '{expr.dtype}' (expected one of: {names})")
+        assert dtype is not None
+        return dtype
+
+    def input_type(self, decl: ast.InputDecl) -> TensorType:
+        expr = decl.type
+        dtype = self.dtype_of(expr)
+        if expr.shape is None:
+            raise self.fail(expr.loc, f"input '{decl.name}' needs a shape, e.g. {expr.dtype}[64]")
+        if any(d <= 0 for d in expr.shape):
+            raise self.fail(expr.loc, f"input shape {_shape_text(expr.shape)} has an empty dimension")
+        return TensorType(dtype, expr.shape, self.required_quant(expr, dtype, decl.name))
+
+    def required_quant(self, expr: ast.TypeExpr, dtype: DType, name: str) -> Quant | None:
+        if dtype is DType.F32:
+            if expr.quant is not None:
+                raise self.fail(expr.quant.loc, "f32 tensors take no scale or zero point")
+            return None
+        if expr.quant is None:
+            raise self.fail(expr.loc, f"'{name}' is {dtype.value}: give its scale and zero point, "
+                            f"e.g. {dtype.value} @ scale(0.05) zero(0)")
+        return self.quant_of(expr.quant, dtype)
+
+    def output_type(self, layer: BoundLayer, shape: tuple[int, ...], default_quant: Quant | None) -> TensorType:
+        """The layer's type: its annotation checked against the op's shape, or the default."""
+        decl = layer.decl
+        expr = decl.type
+        if expr is None:
+            if self.model_dtype.is_integer and default_quant is None:
+                raise self.fail(decl.loc, f"'{decl.name}' is computed in {self.model_dtype.value}: declare its type, "
+                                f"e.g. ': {self.model_dtype.value} @ scale(0.05) zero(0)'")
+            return TensorType(self.model_dtype, shape, default_quant)
+        dtype = self.dtype_of(expr)
+        if dtype is not self.model_dtype:
+            raise self.fail(expr.loc, f"'{decl.name}' is declared {dtype.value} in a {self.model_dtype.value} network "
+                            "(mixed precision is not supported)")
+        if expr.shape is not None and expr.shape != shape:
+            raise self.fail(expr.loc, f"'{decl.name}' is declared {_shape_text(expr.shape)}, but "
+                            f"{decl.call.op} produces {_shape_text(shape)}")
+        if dtype is DType.F32:
+            return TensorType(dtype, shape, self.required_quant(expr, dtype, decl.name))
+        quant = default_quant if expr.quant is None else self.quant_of(expr.quant, dtype)
+        if quant is None:
+            quant = self.required_quant(expr, dtype, decl.name)
+        return TensorType(dtype, shape, quant)
+
+    # -- weights --------------------------------------------------------------------------------
+
+    def weight(self, layer: BoundLayer, role: str, shape: tuple[int, ...], dtype: DType,
+               channel_axis: int | None = None) -> ir.Tensor | None:
+        """A weight array of the layer, checked for shape and dtype; int8 arrays get their scales."""
+        ref = layer.weights.get(role)
+        if ref is None:
+            return None
+        data = self.resolved.weights[ref.name]
+        where = f"{layer.decl.call.op} {role} '{ref.name}'"
+        if data.shape != shape:
+            raise self.fail(ref.loc, f"{where} has shape {_shape_text(data.shape)}, expected {_shape_text(shape)}")
+        if dtype is DType.F32:
+            if data.dtype.kind != "f":
+                raise self.fail(ref.loc, f"{where} is {data.dtype}, expected a float array in an f32 network")
+            data = data.astype(np.float32)
+        elif data.dtype != dtype.numpy:
+            raise self.fail(ref.loc, f"{where} is {data.dtype}, expected {np.dtype(dtype.numpy)}")
+        quant = None
+        if dtype is DType.I8:
+            assert channel_axis is not None
+            quant = self.weight_quant(ref, where, shape[channel_axis], channel_axis)
+        return self.const(ref.name, TensorType(dtype, shape, quant), ref.loc, data)
+
+    def weight_quant(self, ref: ast.Ref, where: str, channels: int, axis: int) -> Quant:
+        """``NAME.scale`` (one, or one per output channel) and optional ``NAME.zero_point`` (zeros)."""
+        weights = self.resolved.weights
+        scale = weights.get(f"{ref.name}.scale")
+        if scale is None:
+            raise self.fail(ref.loc, f"{where} is int8: the .npz needs its scale as '{ref.name}.scale' "
+                            f"(one value, or {channels} for per-channel scales)")
+        scales = np.asarray(scale, dtype=np.float64).reshape(-1)
+        if scales.size not in (1, channels):
+            raise self.fail(ref.loc, f"'{ref.name}.scale' has {scales.size} values, expected 1 or {channels}")
+        if not np.all(np.isfinite(scales)) or np.any(scales.astype(np.float32) <= 0):
+            raise self.fail(ref.loc, f"'{ref.name}.scale' must be positive (smallest is {scales.min():g})")
+        zero = weights.get(f"{ref.name}.zero_point")
+        if zero is not None and np.any(np.asarray(zero) != 0):
+            raise self.fail(ref.loc, f"'{ref.name}.zero_point' must be 0: int8 weights are symmetric")
+        values = tuple(as_float32(s) for s in scales)
+        return Quant(values, (0,) * len(values), None if len(values) == 1 else axis)
+
+    def const(self, name: str, type_: TensorType, loc: Loc, data: Array) -> ir.Tensor:
+        existing = self.consts.get(name)
+        if existing is not None:
+            return existing
+        tensor = ir.Tensor(name, type_, loc, data)
+        self.consts[name] = tensor
+        return tensor
+
+    # -- ops --------------------------------------------------------------------------------------
+
+    def only_activation(self, layer: BoundLayer, allowed: bool) -> ir.ActivationKind:
+        activations = layer.decl.call.activations
+        if not activations:
+            return ir.ActivationKind.NONE
+        first = activations[0]
+        if not allowed:
+            raise self.fail(first.loc, f"'{layer.decl.call.op}' cannot be followed by an activation; "
+                            f"write it as its own layer, e.g. y = {first.name}(x)")
+        if len(activations) > 1:
+            raise self.fail(activations[1].loc, "one fused activation per layer")
+        kind = ir.ActivationKind.from_name(first.name)
+        if kind is None:
+            known = ", ".join(k.value for k in ir.ActivationKind if k is not ir.ActivationKind.NONE)
+            raise self.fail(first.loc, f"unknown activation '{first.name}' (fusable: {known})")
+        return kind
+
+    def attrs(self, layer: BoundLayer) -> dict[str, ast.KeywordArg]:
+        signature = layer.signature
+        known = {a.name: a for a in signature.attrs}
+        given: dict[str, ast.KeywordArg] = {}
+        for kwarg in layer.decl.call.kwargs:
+            if kwarg.name not in known:
+                names = ", ".join(known) or "none"
+                raise self.fail(kwarg.loc, f"'{signature.name}' has no attribute '{kwarg.name}' (attributes: {names})")
+            if kwarg.name in given:
+                raise self.fail(kwarg.loc, f"attribute '{kwarg.name}' given twice")
+            given[kwarg.name] = kwarg
+        for attr in signature.attrs:
+            if attr.required and attr.name not in given:
+                raise self.fail(layer.decl.call.loc, f"'{signature.name}' needs '{attr.name}=...' "
+                                f"(usage: {signature.usage})")
+        return given
+
+    def check_dense(self, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+        activation = self.only_activation(layer, allowed=True)
+        self.attrs(layer)
+        kernel_ref = layer.weights["kernel"]
+        kernel_data = self.resolved.weights[kernel_ref.name]
+        features = x.type.shape[-1]
+        if kernel_data.ndim != 2:
+            raise self.fail(kernel_ref.loc, f"dense kernel '{kernel_ref.name}' must be 2-D [inputs, outputs], "
+                            f"got shape {_shape_text(kernel_data.shape)}")
+        if kernel_data.shape[0] != features:
+            raise self.fail(kernel_ref.loc, f"dense kernel '{kernel_ref.name}' is {kernel_data.shape[0]}x"
+                            f"{kernel_data.shape[1]} (inputs x outputs), but its input '{x.name}' has {features} "
+                            f"features (shape {_shape_text(x.type.shape)})")
+        units = int(kernel_data.shape[1])
+        kernel = self.weight(layer, "kernel", (features, units), self.model_dtype, channel_axis=1)
+        bias_dtype = DType.I32 if self.model_dtype.is_integer else DType.F32
+        bias = self.weight(layer, "bias", (units,), bias_dtype, channel_axis=0)
+        assert kernel is not None
+        out_type = self.output_type(layer, (*x.type.shape[:-1], units), None)
+        out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
+        return ir.Dense(layer.decl.call.loc, x, out, kernel, bias, activation)
+
+    def check_activation(self, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+        self.only_activation(layer, allowed=False)
+        self.attrs(layer)
+        kind = ir.ActivationKind.from_name(layer.decl.call.op)
+        assert kind is not None
+        out_type = self.output_type(layer, x.type.shape, x.type.quant)
+        if kind is ir.ActivationKind.RELU6 and out_type.quant != x.type.quant:
+            assert layer.decl.type is not None
+            raise self.fail(layer.decl.type.loc, f"int8 relu6 keeps its input's quantisation ({x.type.quant})")
+        out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
+        return ir.Activation(layer.decl.call.loc, x, out, kind)
+
+    def check_softmax(self, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+        self.only_activation(layer, allowed=False)
+        attrs = self.attrs(layer)
+        beta = 1.0
+        if "beta" in attrs:
+            value = attrs["beta"].value
+            if not isinstance(value, int | float) or value <= 0:
+                raise self.fail(attrs["beta"].loc, f"softmax beta must be a positive number (got {value!r})")
+            beta = float(value)
+        default = SOFTMAX_S8_QUANT if self.model_dtype is DType.I8 else None
+        out_type = self.output_type(layer, x.type.shape, default)
+        if out_type.quant != default:
+            assert layer.decl.type is not None
+            raise self.fail(layer.decl.type.loc, f"int8 softmax output is {SOFTMAX_S8_QUANT} "
+                            f"(declared {out_type.quant})")
+        out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
+        return ir.Softmax(layer.decl.call.loc, x, out, beta)
+
+    def check_reshape(self, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+        self.only_activation(layer, allowed=False)
+        attrs = self.attrs(layer)
+        if layer.decl.call.op == "flatten":
+            shape: tuple[int, ...] = (x.type.size,)
+        else:
+            value = attrs["shape"].value
+            raw = value if isinstance(value, tuple) else (value,)
+            if not all(isinstance(d, int) and d > 0 for d in raw):
+                raise self.fail(attrs["shape"].loc, f"reshape shape must be positive whole numbers (got {value!r})")
+            shape = tuple(int(d) for d in raw)  # type: ignore[arg-type]
+            if math.prod(shape) != x.type.size:
+                raise self.fail(attrs["shape"].loc, f"cannot reshape {_shape_text(x.type.shape)} "
+                                f"({x.type.size} values) to {_shape_text(shape)} ({math.prod(shape)} values)")
+        out_type = self.output_type(layer, shape, x.type.quant)
+        if out_type.quant != x.type.quant:
+            assert layer.decl.type is not None
+            raise self.fail(layer.decl.type.loc, f"{layer.decl.call.op} keeps its input's quantisation ({x.type.quant})")
+        out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
+        return ir.Reshape(layer.decl.call.loc, x, out)
+
+    # -- driver -----------------------------------------------------------------------------------
+
+    def run(self) -> ir.Graph | None:
+        resolved = self.resolved
+        try:
+            input_type = self.input_type(resolved.input)
+        except CheckFailed:
+            return None
+        self.model_dtype = input_type.dtype
+        graph_input = ir.Tensor(resolved.input.name, input_type, resolved.input.loc)
+        self.tensors[graph_input.name] = graph_input
+        ops: list[ir.Op] = []
+        for layer in resolved.layers:
+            sources = [self.tensors.get(ref.name) for ref in layer.tensors]
+            if any(s is None for s in sources):
+                continue  # an input of this layer already failed
+            rule = _RULES[layer.signature.name]
+            try:
+                op = rule(self, layer, *sources)
+            except CheckFailed:
+                continue
+            ops.append(op)
+            self.tensors[op.output.name] = op.output
+        if self.sink.errors:
+            return None
+        output = self.tensors[resolved.output]
+        return ir.Graph(resolved.program.name, resolved.path, graph_input, output, ops, resolved.target)
+
+
+_RULES: dict[str, Callable[..., ir.Op]] = {
+    "dense": _Checker.check_dense,
+    "relu": _Checker.check_activation,
+    "relu6": _Checker.check_activation,
+    "softmax": _Checker.check_softmax,
+    "flatten": _Checker.check_reshape,
+    "reshape": _Checker.check_reshape,
+}
+
+
+def check(resolved: ResolvedProgram, sink: DiagnosticSink) -> ir.Graph | None:
+    """The typed graph of a resolved program; None (with errors in ``sink``) when it is ill-typed."""
+    return _Checker(resolved, sink).run()

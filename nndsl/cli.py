@@ -1,0 +1,166 @@
+"""The `nndsl` command: thin subcommands over the Python API.
+
+Every user error ends as ``file:line:col: error: ...`` on stderr with exit
+status 1; a Python traceback would be a bug in nndsl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from nndsl.diagnostics import Diagnostic, NNError
+from nndsl.model import InputError, Model, load
+from nndsl.summary import Summary
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _print_diagnostics(diagnostics: Sequence[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        print(diagnostic.format(), file=sys.stderr)
+
+
+def _load(path: str) -> Model:
+    model = load(path)
+    _print_diagnostics(model.warnings)
+    return model
+
+
+def _user_error(where: str, message: str) -> int:
+    print(f"{where}: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    model = _load(args.model)
+    files = model.build(args.output, depfile=not args.no_depfile)
+    if not args.quiet:
+        for path in files:
+            print(path)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    model = _load(args.model)
+    if not args.quiet:
+        summary = model.summary()
+        fits = "" if summary.target is None else f", fits {summary.target.name}"
+        print(f"{args.model}: ok ({len(summary.layers)} layers, {summary.macs} MACs{fits})")
+    return EXIT_OK
+
+
+def _load_input(path: str) -> np.ndarray:
+    try:
+        return np.asarray(np.load(path, allow_pickle=False))
+    except (OSError, ValueError, EOFError) as error:
+        raise InputError(f"cannot read a .npy array ({error})") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    model = _load(args.model)
+    try:
+        x = _load_input(args.input)
+        if args.trace:
+            values = model.trace(x)
+            for name, value in values.items():
+                print(f"{name}: {value.dtype}{list(value.shape)}")
+                print(np.array2string(value, threshold=64, max_line_width=100))
+            result = values[model.graph.output.name]
+        else:
+            result = model.run(x)
+    except InputError as error:
+        return _user_error(args.input, str(error))
+    if args.output:
+        np.save(args.output, result)
+    elif not args.trace:
+        print(np.array2string(result, threshold=sys.maxsize, max_line_width=100))
+    return EXIT_OK
+
+
+def _format_summary(summary: Summary) -> str:
+    header = f"{'layer':<16} {'op':<10} {'shape':<14} {'params':>8} {'weights B':>10} {'MACs':>10} {'arena B':>8}"
+    lines = [f"network {summary.name}", header, "-" * len(header)]
+    for layer in summary.layers:
+        shape = "[" + ",".join(map(str, layer.shape)) + "]"
+        lines.append(f"{layer.name:<16} {layer.op:<10} {shape:<14} {layer.params:>8} {layer.weight_bytes:>10} "
+                     f"{layer.macs:>10} {layer.arena_bytes:>8}")
+    lines.append("-" * len(header))
+    lines.append(f"{'total':<16} {'':<10} {'':<14} {summary.params:>8} {summary.weight_bytes:>10} "
+                 f"{summary.macs:>10} {summary.arena_bytes:>8}")
+    lines.append(f"flash: {summary.flash_bytes} B ({summary.weight_bytes} weights + ~{summary.code_bytes_estimate} code)")
+    lines.append(f"ram:   {summary.arena_bytes} B arena")
+    target = summary.target
+    if target is not None and summary.latency_ms is not None:
+        budget = "" if target.latency_budget_ms is None else f" (budget {target.latency_budget_ms:g} ms)"
+        lines.append(f"time:  {summary.cycles:.0f} cycles at {target.cycles_per_mac:g} cycles/MAC = "
+                     f"{summary.latency_ms:.3f} ms at {target.clock_hz / 1e6:g} MHz{budget}")
+        verdict = "fits" if target.fits else "DOES NOT FIT"
+        lines.append(f"target {target.name}: {verdict} (RAM {summary.arena_bytes}/{target.ram_bytes} B, "
+                     f"flash {summary.flash_bytes}/{target.flash_bytes} B)")
+    return "\n".join(lines)
+
+
+def cmd_summarize(args: argparse.Namespace) -> int:
+    model = _load(args.model)
+    summary = model.summary()
+    print(json.dumps(summary.to_json(), indent=2) if args.json else _format_summary(summary))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nndsl", description="Compile small neural networks (.nn files) to dependency-free C."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser("build", help="check a model and write <name>.c, <name>.h and a make depfile")
+    build.add_argument("model", help="the .nn file")
+    build.add_argument("-o", "--output", default=".", help="output folder (created if missing; default: .)")
+    build.add_argument("--no-depfile", action="store_true", help="do not write <name>.d")
+    build.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    build.set_defaults(handler=cmd_build)
+
+    run = commands.add_parser("run", help="run a model on an input with the NumPy backend")
+    run.add_argument("model", help="the .nn file")
+    run.add_argument("--input", required=True,
+                     help=".npy input in the model's input type (int8 models take quantised int8), "
+                          "shaped as the input or with a leading batch axis")
+    run.add_argument("--output", help="write the result here (.npy) instead of printing it")
+    run.add_argument("--trace", action="store_true", help="print every layer's output")
+    run.set_defaults(handler=cmd_run)
+
+    check = commands.add_parser("check", help="check a model: syntax, names, shapes, types, budget")
+    check.add_argument("model", help="the .nn file")
+    check.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    check.set_defaults(handler=cmd_check)
+
+    summarize = commands.add_parser("summarize", help="parameters, weight bytes, MACs, RAM, flash and time")
+    summarize.add_argument("model", help="the .nn file")
+    summarize.add_argument("--json", action="store_true", help="machine-readable output")
+    summarize.set_defaults(handler=cmd_summarize)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except NNError as error:
+        _print_diagnostics(error.diagnostics)
+        return EXIT_ERROR
+    except OSError as error:  # e.g. an output folder that cannot be written
+        target = error.filename or "nndsl"
+        return _user_error(str(target), error.strerror or str(error))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

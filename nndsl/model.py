@@ -1,0 +1,127 @@
+"""The Python API: ``nndsl.load(path)``, ``model.run(x)``, ``model.build(dir)``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from nndsl import ir
+from nndsl.backend import backend
+from nndsl.diagnostics import Diagnostic, NNError
+from nndsl.pipeline import Compiled, compile_file, compile_source
+from nndsl.summary import Summary
+
+Array = npt.NDArray[np.generic]
+
+
+class InputError(ValueError):
+    """An input array that does not fit the model (shape or dtype)."""
+
+
+@dataclass(frozen=True)
+class Model:
+    compiled: Compiled
+
+    @property
+    def graph(self) -> ir.Graph:
+        return self.compiled.graph
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return self.compiled.warnings
+
+    def summary(self) -> Summary:
+        return self.compiled.summary
+
+    def _batch(self, x: npt.ArrayLike) -> tuple[Array, bool]:
+        array = np.asarray(x)
+        in_type = self.graph.input.type
+        expected = np.dtype(in_type.dtype.numpy)
+        if array.dtype != expected:
+            if in_type.dtype.is_integer or array.dtype.kind != "f":
+                hint = " (quantise it first: q = round(x / scale) + zero_point)" if in_type.dtype.is_integer else ""
+                raise InputError(f"input is {array.dtype}, the model takes {expected}{hint}")
+            array = array.astype(expected)
+        if array.shape == in_type.shape:
+            return array[np.newaxis], False
+        if array.shape[1:] == in_type.shape:
+            return array, True
+        shape = ", ".join(map(str, in_type.shape))
+        raise InputError(f"input has shape {list(array.shape)}, the model takes [{shape}] or [N, {shape}]")
+
+    def run(self, x: npt.ArrayLike) -> Array:
+        """The output for one input (the model's input shape) or a batch (a leading axis)."""
+        batch, batched = self._batch(x)
+        result = backend("numpy").run(self.graph, batch)
+        return result if batched else result[0]
+
+    def trace(self, x: npt.ArrayLike) -> dict[str, Array]:
+        """Every tensor's value, by name in execution order, for one input or a batch."""
+        batch, batched = self._batch(x)
+        values: dict[str, Array] = backend("numpy").run(self.graph, batch, trace=True)
+        return values if batched else {name: v[0] for name, v in values.items()}
+
+    def c_sources(self) -> tuple[str, str]:
+        """The generated ``(.c, .h)`` text."""
+        sources = backend("c").compile(self.graph)
+        return sources.source, sources.header
+
+    def build(self, out_dir: str | Path, depfile: bool = True) -> list[Path]:
+        """Write ``<name>.c``, ``<name>.h`` (and ``<name>.d`` for make) into ``out_dir``.
+
+        Each file is written to a temporary name and renamed into place, so a
+        failure leaves any earlier build untouched.
+        """
+        source, header = self.c_sources()
+        name = backend("c").emit.identifier(self.name)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {out / f"{name}.c": source, out / f"{name}.h": header}
+        if depfile:
+            targets = " ".join(_make_escape(p) for p in files)
+            deps = " ".join(_make_escape(p) for p in self.compiled.dependencies)
+            files[out / f"{name}.d"] = f"{targets}: {deps}\n"
+        _write_all(files)
+        return list(files)
+
+
+def _make_escape(path: Path) -> str:
+    return str(path).replace(" ", "\\ ")
+
+
+def _write_all(files: dict[Path, str]) -> None:
+    temporaries: list[tuple[str, Path]] = []
+    try:
+        for path, text in files.items():
+            handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            temporaries.append((temporary, path))
+            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+                stream.write(text)
+        for temporary, path in temporaries:
+            os.replace(temporary, path)
+    finally:
+        for temporary, _ in temporaries:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+
+
+def load(path: str | Path) -> Model:
+    """Parse, check and lower a `.nn` file; raises :class:`NNError` with located diagnostics."""
+    return Model(compile_file(path))
+
+
+def loads(source: str, path: str = "<string>") -> Model:
+    """Like :func:`load` for `.nn` text; ``path`` anchors a relative weights file."""
+    return Model(compile_source(source, path))
+
+
+__all__ = ["InputError", "Model", "NNError", "load", "loads"]

@@ -1,0 +1,56 @@
+"""The compiler pipeline in one place: text -> AST -> resolved -> typed IR -> lowered, planned IR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from nndsl import ir
+from nndsl.check import check
+from nndsl.diagnostics import Diagnostic, DiagnosticSink, NNError
+from nndsl.lower import lower
+from nndsl.parser import parse
+from nndsl.passes import fuse_activations, plan_memory
+from nndsl.resolve import resolve
+from nndsl.summary import Summary, check_budget, summarize
+
+
+@dataclass(frozen=True)
+class Compiled:
+    graph: ir.Graph
+    summary: Summary
+    warnings: tuple[Diagnostic, ...]
+    dependencies: tuple[Path, ...]  # files the result depends on (the .nn and its weights)
+
+
+def compile_source(source: str, path: str = "<string>") -> Compiled:
+    """Compile `.nn` text; ``path`` labels locations and anchors the weights file. Raises NNError."""
+    program = parse(source, path)
+    sink = DiagnosticSink()
+    resolved = resolve(program, path, sink)
+    sink.raise_if_errors()
+    assert resolved is not None
+    graph = check(resolved, sink)
+    sink.raise_if_errors()
+    assert graph is not None
+    graph = lower(fuse_activations(graph), sink)
+    sink.raise_if_errors()
+    graph = replace(graph, plan=plan_memory(graph))
+    summary = summarize(graph)
+    check_budget(graph, summary, sink)
+    sink.raise_if_errors()
+    dependencies = [Path(path).resolve()] if not path.startswith("<") else []
+    if resolved.weights_path is not None:
+        dependencies.append(resolved.weights_path)
+    return Compiled(graph, summary, tuple(sink.warnings), tuple(dependencies))
+
+
+def compile_file(path: str | Path) -> Compiled:
+    """Compile a `.nn` file (weights paths in it are relative to the file)."""
+    text_path = str(path)
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise NNError.at(None, f"cannot read '{text_path}': {reason}") from None
+    return compile_source(source, text_path)

@@ -1,0 +1,117 @@
+"""Requantisation: fixed-point multipliers, rounding shifts and clamps.
+
+All array functions take and return ``int64`` arrays holding int32 values, so
+that intermediate products never overflow in NumPy; the C runtime uses
+``int32_t``/``int64_t`` with the same results. C's ``/`` truncates toward
+zero while NumPy's ``//`` floors: the helpers below spell out truncation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+IntArray = npt.NDArray[np.int64]
+ArrayLike = npt.ArrayLike
+
+
+def round_half_away(x: float) -> int:
+    """C's ``round()``/``std::round``: halves go away from zero."""
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
+def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
+    """Split a positive real multiplier into ``(q31 multiplier, shift)``.
+
+    ``real ~= multiplier * 2**(shift - 31)`` with ``multiplier`` in
+    ``[2**30, 2**31)``; TensorFlow Lite's ``QuantizeMultiplier`` (double
+    rounding build): multipliers below ``2**-31`` flush to ``(0, 0)``.
+    """
+    if real_multiplier == 0.0:
+        return 0, 0
+    fraction, shift = math.frexp(real_multiplier)
+    q_fixed = round_half_away(fraction * (1 << 31))
+    if q_fixed == 1 << 31:
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return q_fixed, shift
+
+
+def quantize_multiplier_greater_than_one(real_multiplier: float) -> tuple[int, int]:
+    """``QuantizeMultiplierGreaterThanOne``: the shift is a left shift >= 0."""
+    if not real_multiplier > 1.0:
+        raise ValueError(f"multiplier {real_multiplier} is not greater than one")
+    return quantize_multiplier(real_multiplier)
+
+
+def _truncating_shift_right(x: IntArray, bits: int) -> IntArray:
+    """``x / 2**bits`` rounded toward zero, as C integer division does."""
+    return np.where(x >= 0, x >> bits, -((-x) >> bits))
+
+
+def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> IntArray:
+    """gemmlowp's ``SaturatingRoundingDoublingHighMul``: ``round(a*b / 2**31)``.
+
+    The nudge rounds halves away from zero, then C division truncates; the
+    one overflowing case, ``INT32_MIN * INT32_MIN``, saturates to ``INT32_MAX``.
+    """
+    a64 = np.asarray(a, dtype=np.int64)
+    b64 = np.asarray(b, dtype=np.int64)
+    product = a64 * b64
+    nudge = np.where(product >= 0, 1 << 30, 1 - (1 << 30))
+    high = _truncating_shift_right(product + nudge, 31)
+    overflow = (a64 == INT32_MIN) & (b64 == INT32_MIN)
+    return np.where(overflow, INT32_MAX, high).astype(np.int64)
+
+
+def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> IntArray:
+    """gemmlowp's ``RoundingDivideByPOT``: ``x / 2**exponent``, halves away from zero."""
+    x64 = np.asarray(x, dtype=np.int64)
+    exp64 = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exp64) - 1
+    remainder = x64 & mask
+    threshold = (mask >> 1) + (x64 < 0)
+    return ((x64 >> exp64) + (remainder > threshold)).astype(np.int64)
+
+
+def wrap_int32(x: ArrayLike) -> IntArray:
+    """Two's-complement wrap to int32, as the C runtime's unsigned shift does."""
+    x64 = np.asarray(x, dtype=np.int64)
+    return ((x64 + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def multiply_by_quantized_multiplier(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> IntArray:
+    """TensorFlow Lite's ``MultiplyByQuantizedMultiplier`` (double rounding).
+
+    A positive ``shift`` scales ``x`` left before the high multiply (wrapping
+    like the C code; the checker proves it does not), a negative one is a
+    rounding right shift after it.
+    """
+    shift64 = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift64, 0)
+    right = np.maximum(-shift64, 0)
+    scaled = wrap_int32(np.asarray(x, dtype=np.int64) << left)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, multiplier), right)
+
+
+def activation_range(
+    activation_min: float | None, activation_max: float | None, scale: float, zero_point: int, qmin: int, qmax: int
+) -> tuple[int, int]:
+    """Quantised clamp bounds of a fused activation (``CalculateActivationRangeQuantized``).
+
+    The real bound is divided by the scale in float32 and rounded half away
+    from zero, then intersected with the type's range.
+    """
+    low, high = qmin, qmax
+    if activation_min is not None:
+        low = max(low, zero_point + round_half_away(float(np.float32(activation_min) / np.float32(scale))))
+    if activation_max is not None:
+        high = min(high, zero_point + round_half_away(float(np.float32(activation_max) / np.float32(scale))))
+    return low, high

@@ -1,0 +1,180 @@
+"""What a model costs: parameters, weight bytes, MACs, arena, flash, time.
+
+The numbers ``nndsl summarize`` prints and the device budget is checked
+against. Code size is an estimate (bytes of Thumb-2 per op kind, measured
+order-of-magnitude figures for nndsl's C at -Os), so flash is weights plus
+that estimate; time is MACs x cycles-per-MAC of the target's core / clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from nndsl import ir
+from nndsl.diagnostics import DiagnosticSink
+
+# Estimated code bytes: the entry point and arena, then per op and per runtime helper.
+CODE_BYTES_BASE = 128
+CODE_BYTES_PER_OP = {"dense": 160, "activation": 64, "softmax": 120, "reshape": 0}
+CODE_BYTES_RUNTIME = {"requant": 160, "softmax_s8": 720, "libm_expf": 1024}
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    name: str
+    op: str
+    shape: tuple[int, ...]
+    dtype: str
+    params: int
+    weight_bytes: int
+    macs: int
+    arena_bytes: int
+    cycles: float
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    name: str
+    ram_bytes: int
+    flash_bytes: int
+    clock_hz: float
+    latency_budget_ms: float | None
+    cycles_per_mac: float
+    fits_ram: bool
+    fits_flash: bool
+    fits_latency: bool
+
+    @property
+    def fits(self) -> bool:
+        return self.fits_ram and self.fits_flash and self.fits_latency
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    layers: tuple[LayerSummary, ...]
+    params: int
+    weight_bytes: int
+    macs: int
+    arena_bytes: int
+    code_bytes_estimate: int
+    flash_bytes: int
+    cycles: float
+    latency_ms: float | None
+    target: TargetSummary | None
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        if self.target is not None:
+            data["target"]["fits"] = self.target.fits
+        return data
+
+
+def _code_bytes(graph: ir.Graph) -> int:
+    total = CODE_BYTES_BASE + sum(CODE_BYTES_PER_OP[_op_family(op)] for op in graph.ops)
+    if graph.dtype.is_integer:
+        total += CODE_BYTES_RUNTIME["requant"]
+    if any(isinstance(op, ir.Softmax) for op in graph.ops):
+        total += CODE_BYTES_RUNTIME["softmax_s8" if graph.dtype.is_integer else "libm_expf"]
+    return total
+
+
+def _op_family(op: ir.Op) -> str:
+    match op:
+        case ir.Dense():
+            return "dense"
+        case ir.Activation():
+            return "activation"
+        case ir.Softmax():
+            return "softmax"
+        case ir.Reshape():
+            return "reshape"
+    raise AssertionError(f"summary: unhandled op {type(op).__name__}")
+
+
+def summarize(graph: ir.Graph) -> Summary:
+    target = graph.target
+    cycles_per_mac = target.cycles_per_mac_for(graph.dtype) if target is not None else None
+    layers = []
+    for op in graph.ops:
+        storage, _ = graph.plan.place(op.output.name)
+        arena = op.output.type.nbytes if storage is ir.Storage.ARENA and graph.plan.roots[op.output.name] == op.output.name else 0
+        layers.append(LayerSummary(
+            name=op.output.name,
+            op=op.kind if not isinstance(op, ir.Activation) else op.activation.value,
+            shape=op.output.type.shape,
+            dtype=op.output.type.dtype.value,
+            params=sum(c.type.size for c in op.consts),
+            weight_bytes=op_weight_bytes(op),
+            macs=op.macs,
+            arena_bytes=arena,
+            cycles=op.macs * (cycles_per_mac or 0.0),
+        ))
+    consts = graph.consts
+    weight_bytes = model_weight_bytes(graph)
+    code = _code_bytes(graph)
+    macs = sum(op.macs for op in graph.ops)
+    cycles = macs * (cycles_per_mac or 0.0)
+    latency_ms = None
+    target_summary = None
+    if target is not None and cycles_per_mac is not None:
+        latency_ms = cycles / target.clock_hz * 1e3
+        budget_ms = None if target.latency_s is None else target.latency_s * 1e3
+        target_summary = TargetSummary(
+            name=target.name,
+            ram_bytes=target.ram_bytes,
+            flash_bytes=target.flash_bytes,
+            clock_hz=target.clock_hz,
+            latency_budget_ms=budget_ms,
+            cycles_per_mac=cycles_per_mac,
+            fits_ram=graph.plan.arena_size <= target.ram_bytes,
+            fits_flash=weight_bytes + code <= target.flash_bytes,
+            fits_latency=budget_ms is None or latency_ms <= budget_ms,
+        )
+    return Summary(
+        name=graph.name,
+        layers=tuple(layers),
+        params=sum(c.type.size for c in consts),
+        weight_bytes=weight_bytes,
+        macs=macs,
+        arena_bytes=graph.plan.arena_size,
+        code_bytes_estimate=code,
+        flash_bytes=weight_bytes + code,
+        cycles=cycles,
+        latency_ms=latency_ms,
+        target=target_summary,
+    )
+
+
+def op_weight_bytes(op: ir.Op) -> int:
+    """Constant bytes of one op: its weights plus per-channel multiplier/shift tables."""
+    requant = getattr(op, "requant", None)
+    tables = 8 * len(requant.multipliers) if isinstance(requant, ir.Requant) and requant.per_channel else 0
+    return sum(c.type.nbytes for c in op.consts) + tables
+
+
+def model_weight_bytes(graph: ir.Graph) -> int:
+    """Constant bytes of the model; weights shared by several ops count once."""
+    shared = sum(op_weight_bytes(op) for op in graph.ops) - sum(c.type.nbytes for op in graph.ops for c in op.consts)
+    return shared + sum(c.type.nbytes for c in graph.consts)
+
+
+def check_budget(graph: ir.Graph, summary: Summary, sink: DiagnosticSink) -> None:
+    """Errors at the ``target`` statement when the model does not fit it."""
+    target, fit = graph.target, summary.target
+    if target is None or fit is None:
+        return
+    if not fit.fits_flash:
+        sink.error(target.loc, f"model needs {summary.flash_bytes} bytes of flash ({summary.weight_bytes} of "
+                   f"weights + about {summary.code_bytes_estimate} of code), target '{target.name}' has "
+                   f"{target.flash_bytes}")
+    if not fit.fits_ram:
+        sink.error(target.loc, f"model needs {summary.arena_bytes} bytes of RAM for its arena, target "
+                   f"'{target.name}' has {target.ram_bytes}")
+    if not fit.fits_latency and summary.latency_ms is not None and fit.latency_budget_ms is not None:
+        sink.error(target.loc, f"estimated latency {summary.latency_ms:.3g} ms ({summary.macs} MACs x "
+                   f"{fit.cycles_per_mac:g} cycles at {target.clock_hz / 1e6:g} MHz) exceeds the budget of "
+                   f"{fit.latency_budget_ms:g} ms")
+
+
+__all__ = ["LayerSummary", "Summary", "TargetSummary", "check_budget", "summarize"]

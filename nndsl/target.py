@@ -1,0 +1,117 @@
+"""Devices a model is built for: memory, clock and a speed estimate.
+
+A ``target`` statement names a built-in part and may override any of its
+figures, or describes a new part in full. The cycles-per-MAC figures are
+estimates for nndsl's portable C on each core (int8 without SIMD, f32 on the
+FPU where the core has one, soft-float otherwise); a target may set its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from nndsl import ast
+from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.types import DType
+
+
+@dataclass(frozen=True)
+class Core:
+    name: str
+    cycles_per_mac_i8: float
+    cycles_per_mac_f32: float
+
+
+CORES = {
+    "cortex-m0": Core("cortex-m0", cycles_per_mac_i8=10.0, cycles_per_mac_f32=60.0),
+    "cortex-m4": Core("cortex-m4", cycles_per_mac_i8=4.0, cycles_per_mac_f32=6.0),
+    "cortex-m7": Core("cortex-m7", cycles_per_mac_i8=2.0, cycles_per_mac_f32=3.0),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    core: Core
+    ram_bytes: int
+    flash_bytes: int
+    clock_hz: float
+    latency_s: float | None = None
+    cycles_per_mac: float | None = None  # None: the core's figure for the model's dtype
+    loc: Loc | None = None
+
+    def cycles_per_mac_for(self, dtype: DType) -> float:
+        if self.cycles_per_mac is not None:
+            return self.cycles_per_mac
+        return self.core.cycles_per_mac_f32 if dtype is DType.F32 else self.core.cycles_per_mac_i8
+
+
+KIB = 1024
+BUILTIN_TARGETS = {
+    # Silicon Labs EFM32 Giant/Pearl Gecko class: Cortex-M4F.
+    "efm32": Target("efm32", CORES["cortex-m4"], 256 * KIB, 1024 * KIB, 40e6),
+    "cortex-m4": Target("cortex-m4", CORES["cortex-m4"], 256 * KIB, 1024 * KIB, 40e6),
+    # SAMD21 / STM32F0 class.
+    "cortex-m0": Target("cortex-m0", CORES["cortex-m0"], 32 * KIB, 256 * KIB, 48e6),
+    # STM32F7 class.
+    "cortex-m7": Target("cortex-m7", CORES["cortex-m7"], 320 * KIB, 1024 * KIB, 216e6),
+}
+
+_UNITS: dict[str, dict[str | None, float]] = {
+    "ram": {"B": 1, "kB": 1000, "KiB": 1024, "MB": 1e6, "MiB": 1024 * 1024},
+    "flash": {"B": 1, "kB": 1000, "KiB": 1024, "MB": 1e6, "MiB": 1024 * 1024},
+    "clock": {"Hz": 1, "kHz": 1e3, "MHz": 1e6},
+    "latency": {"s": 1, "ms": 1e-3, "us": 1e-6},
+    "cycles_per_mac": {None: 1},
+}
+_RELATIONS = {"ram": "=", "flash": "=", "clock": "=", "latency": "<=", "cycles_per_mac": "="}
+
+
+def _field_value(field: ast.TargetField, sink: DiagnosticSink) -> float | None:
+    units = _UNITS.get(field.name)
+    if units is None:
+        sink.error(field.loc, f"unknown target field '{field.name}' (known: {', '.join(_UNITS)})")
+        return None
+    if field.relation != _RELATIONS[field.name]:
+        sink.error(field.loc, f"target field '{field.name}' is written '{field.name} {_RELATIONS[field.name]} ...'")
+        return None
+    unit = field.quantity.unit
+    if unit not in units:
+        expected = ", ".join(u for u in units if u is not None) or "no unit"
+        sink.error(field.quantity.loc, f"'{field.name}' takes {expected}, not '{unit or 'no unit'}'")
+        return None
+    if field.quantity.value <= 0:
+        sink.error(field.quantity.loc, f"'{field.name}' must be positive (got {field.quantity.value:g})")
+        return None
+    return field.quantity.value * units[unit]
+
+
+def resolve_target(decl: ast.TargetDecl, sink: DiagnosticSink) -> Target | None:
+    """The target a ``target`` statement describes, or None after reporting errors."""
+    values: dict[str, float] = {}
+    for field in decl.fields:
+        value = _field_value(field, sink)
+        if value is not None:
+            values[field.name] = value
+    base = BUILTIN_TARGETS.get(decl.name)
+    if base is None:
+        missing = [name for name in ("ram", "flash", "clock") if name not in values]
+        if missing:
+            known = ", ".join(BUILTIN_TARGETS)
+            sink.error(
+                decl.loc,
+                f"unknown target '{decl.name}': name a built-in one ({known}) "
+                f"or give {', '.join(missing)} in its block",
+            )
+            return None
+        base = Target(decl.name, CORES["cortex-m4"], 0, 0, 0.0)
+    return replace(
+        base,
+        name=decl.name,
+        ram_bytes=int(values.get("ram", base.ram_bytes)),
+        flash_bytes=int(values.get("flash", base.flash_bytes)),
+        clock_hz=values.get("clock", base.clock_hz),
+        latency_s=values.get("latency", base.latency_s),
+        cycles_per_mac=values.get("cycles_per_mac", base.cycles_per_mac),
+        loc=decl.loc,
+    )

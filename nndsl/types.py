@@ -1,0 +1,107 @@
+"""Element types and quantisation of tensors.
+
+``f32`` is plain float; ``i8`` (and the ``i32`` of biases) are affine:
+``real = scale * (q - zero_point)``, TensorFlow Lite's scheme, with one scale
+per tensor or one per output channel for weights. Scales are stored as the
+float32 values TensorFlow Lite stores, because its integer parameters are
+derived from exactly those.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class DType(enum.Enum):
+    F32 = "f32"
+    I8 = "i8"
+    I32 = "i32"
+
+    @property
+    def numpy(self) -> type[np.generic]:
+        return {DType.F32: np.float32, DType.I8: np.int8, DType.I32: np.int32}[self]
+
+    @property
+    def c_type(self) -> str:
+        return {DType.F32: "float", DType.I8: "int8_t", DType.I32: "int32_t"}[self]
+
+    @property
+    def size(self) -> int:
+        return {DType.F32: 4, DType.I8: 1, DType.I32: 4}[self]
+
+    @property
+    def is_integer(self) -> bool:
+        return self is not DType.F32
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The integer range of the type (the clamp of a saturating store)."""
+        info = np.iinfo(self.numpy)
+        return int(info.min), int(info.max)
+
+    @classmethod
+    def from_name(cls, name: str) -> DType | None:
+        return next((d for d in cls if d.value == name), None)
+
+
+ACTIVATION_DTYPES = (DType.F32, DType.I8)
+
+
+def as_float32(value: float) -> float:
+    """The float32 nearest ``value``, as a Python float (TensorFlow Lite stores float32 scales)."""
+    return float(np.float32(value))
+
+
+@dataclass(frozen=True)
+class Quant:
+    """Affine quantisation: per tensor (``axis is None``) or per channel along ``axis``."""
+
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...]
+    axis: int | None = None
+
+    @classmethod
+    def per_tensor(cls, scale: float, zero_point: int) -> Quant:
+        return cls((as_float32(scale),), (int(zero_point),))
+
+    @property
+    def scale(self) -> float:
+        """The scale of a per-tensor quantisation."""
+        assert self.axis is None and len(self.scales) == 1, "per-channel quantisation has no single scale"
+        return self.scales[0]
+
+    @property
+    def zero_point(self) -> int:
+        assert self.axis is None and len(self.zero_points) == 1
+        return self.zero_points[0]
+
+    def __str__(self) -> str:
+        if self.axis is None:
+            return f"scale({self.scales[0]!r}) zero({self.zero_points[0]})"
+        return f"per-channel scales ({len(self.scales)} along axis {self.axis})"
+
+
+@dataclass(frozen=True)
+class TensorType:
+    dtype: DType
+    shape: tuple[int, ...]
+    quant: Quant | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.size
+
+    def with_shape(self, shape: tuple[int, ...]) -> TensorType:
+        return TensorType(self.dtype, shape, self.quant)
+
+    def __str__(self) -> str:
+        text = f"{self.dtype.value}[{', '.join(map(str, self.shape))}]"
+        return f"{text} @ {self.quant}" if self.quant is not None else text
