@@ -61,7 +61,7 @@ class Model:
     def run(self, x: npt.ArrayLike) -> Array:
         """The output for one input (the model's input shape) or a batch (a leading axis)."""
         batch, batched = self._batch(x)
-        result = backend("numpy").run(self.graph, batch)
+        result: Array = backend("numpy").run(self.graph, batch)
         return result if batched else result[0]
 
     def trace(self, x: npt.ArrayLike) -> dict[str, Array]:

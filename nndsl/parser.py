@@ -40,7 +40,8 @@ def _parser() -> Lark:
 
 
 def _loc(path: str, item: Token | Any) -> Loc:
-    return Loc(path, item.line, item.column, item.end_line or item.line, item.end_column or item.column)
+    line, column = int(item.line or 0), int(item.column or 0)
+    return Loc(path, line, column, int(item.end_line or line), int(item.end_column or column))
 
 
 def _number(text: str) -> float | int:
@@ -191,7 +192,7 @@ def _found(error: UnexpectedInput, source: str) -> str:
             return "the end of the file"
         return f"'{error.token}'"
     if isinstance(error, UnexpectedCharacters):
-        return f"'{source[error.pos_in_stream]}'"
+        return f"'{source[error.pos_in_stream or 0]}'"
     return "the end of the file"
 
 

@@ -97,8 +97,9 @@ def summarize(graph: ir.Graph) -> Summary:
     cycles_per_mac = target.cycles_per_mac_for(graph.dtype) if target is not None else None
     layers = []
     for op in graph.ops:
-        storage, _ = graph.plan.place(op.output.name)
-        arena = op.output.type.nbytes if storage is ir.Storage.ARENA and graph.plan.roots[op.output.name] == op.output.name else 0
+        owns_bytes = graph.plan.roots[op.output.name] == op.output.name
+        in_arena = graph.plan.place(op.output.name)[0] is ir.Storage.ARENA
+        arena = op.output.type.nbytes if owns_bytes and in_arena else 0
         layers.append(LayerSummary(
             name=op.output.name,
             op=op.kind if not isinstance(op, ir.Activation) else op.activation.value,

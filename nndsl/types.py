@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +22,8 @@ class DType(enum.Enum):
     I32 = "i32"
 
     @property
-    def numpy(self) -> type[np.generic]:
-        return {DType.F32: np.float32, DType.I8: np.int8, DType.I32: np.int32}[self]
+    def numpy(self) -> np.dtype[Any]:
+        return np.dtype({DType.F32: "float32", DType.I8: "int8", DType.I32: "int32"}[self])
 
     @property
     def c_type(self) -> str:
@@ -39,8 +40,8 @@ class DType(enum.Enum):
     @property
     def bounds(self) -> tuple[int, int]:
         """The integer range of the type (the clamp of a saturating store)."""
-        info = np.iinfo(self.numpy)
-        return int(info.min), int(info.max)
+        assert self.is_integer, "f32 has no integer range"
+        return {DType.I8: (-128, 127), DType.I32: (-(2**31), 2**31 - 1)}[self]
 
     @classmethod
     def from_name(cls, name: str) -> DType | None:

@@ -1,5 +1,5 @@
 """The C backend: a lowered graph to ``<name>.c`` and ``<name>.h`` (C99, no heap)."""
 
-from nndsl.backends.c.emit import CSources, compile
+from .emit import CSources, compile
 
 __all__ = ["CSources", "compile"]

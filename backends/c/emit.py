@@ -19,13 +19,14 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl import ir
+from nndsl.lower import IDENTITY_MULTIPLIER
 from nndsl.summary import model_weight_bytes
 from nndsl.types import DType
 
 C_KEYWORDS = frozenset(
-    "auto break case char const continue default do double else enum extern float for goto if inline int "
-    "long register restrict return short signed sizeof static struct switch typedef union unsigned void "
-    "volatile while _Bool _Complex _Imaginary main".split()
+    """auto break case char const continue default do double else enum extern float for goto if inline int
+    long register restrict return short signed sizeof static struct switch typedef union unsigned void
+    volatile while _Bool _Complex _Imaginary main""".split()
 )
 VALUES_PER_LINE = 16
 
@@ -49,10 +50,7 @@ def c_float(value: float) -> str:
 
 def c_array_body(data: npt.NDArray[np.generic], dtype: DType) -> str:
     flat = data.reshape(-1)
-    if dtype is DType.F32:
-        items = [c_float(float(v)) for v in flat]
-    else:
-        items = [str(int(v)) for v in flat]
+    items = [c_float(float(v)) for v in flat] if dtype is DType.F32 else [str(int(v)) for v in flat]
     lines = [", ".join(items[i : i + VALUES_PER_LINE]) for i in range(0, len(items), VALUES_PER_LINE)]
     return ",\n    ".join(lines) if lines else "0"
 
@@ -170,8 +168,11 @@ class _Emitter:
             low, high = op.activation.real_range
             return {"macro": "clamp_f32", "low": _opt_float(low), "high": _opt_float(high)}
         self.runtime.add("requant")
-        identity = (op.requant.multipliers[0], op.requant.shifts[0]) == (1 << 30, 1) and op.requant.input_offset == -op.requant.output_offset
-        return {"macro": "clamp_s8" if identity else "requant_s8", "q": op.requant} | self.requant_arrays(op, op.requant)
+        requant = op.requant
+        identity = (requant.multipliers[0], requant.shifts[0]) == IDENTITY_MULTIPLIER
+        unshifted = requant.input_offset == -requant.output_offset
+        macro = "clamp_s8" if identity and unshifted else "requant_s8"
+        return {"macro": macro, "q": requant} | self.requant_arrays(op, requant)
 
     def softmax_view(self, op: ir.Softmax) -> dict[str, Any]:
         depth = op.input.type.shape[-1]
@@ -251,6 +252,6 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def compile(graph: ir.Graph) -> CSources:  # noqa: A001 - the backend interface's name
+def compile(graph: ir.Graph) -> CSources:
     """C sources for a lowered graph whose memory is planned."""
     return _Emitter(graph).render()

@@ -56,10 +56,12 @@ def _activation(op: ir.Activation, x: Array) -> Array:
 
 def _softmax(op: ir.Softmax, x: Array) -> Array:
     if op.params is None:
-        scaled = (x.astype(np.float32) - x.max(axis=-1, keepdims=True)) * np.float32(op.beta)
-        exps = np.exp(scaled, dtype=np.float32)
-        return (exps / exps.sum(axis=-1, keepdims=True, dtype=np.float32)).astype(np.float32)
-    return softmax_s8(x, op.params)
+        values = x.astype(np.float32)
+        exps = np.exp((values - values.max(axis=-1, keepdims=True)) * np.float32(op.beta))
+        probabilities: Array = (exps / exps.sum(axis=-1, keepdims=True)).astype(np.float32)
+        return probabilities
+    result: Array = softmax_s8(x, op.params)
+    return result
 
 
 def run_op(op: ir.Op, x: Array) -> Array:
