@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from nndsl import ir
 def write_weights(folder: Path, widths: list[int]) -> None:
     rng = np.random.default_rng(0)
     arrays = {}
-    for index, (fan_in, fan_out) in enumerate(zip(widths, widths[1:], strict=False)):
+    for index, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
         arrays[f"l{index}.kernel"] = rng.normal(size=(fan_in, fan_out)).astype(np.float32)
         arrays[f"l{index}.bias"] = rng.normal(size=fan_out).astype(np.float32)
     np.savez(folder / "w.npz", **arrays)

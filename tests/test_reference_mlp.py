@@ -29,7 +29,8 @@ def test_numpy_backend_equals_tflm_reference_outputs(model: nndsl.Model) -> None
 def test_numpy_backend_equals_live_tflm_on_random_inputs(model: nndsl.Model) -> None:
     """The pinned tflite-micro, run now on the reference .tflite, agrees with the stored outputs and nndsl."""
     runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
-    interpreter = runtime.Interpreter.from_bytes((DATA / "mlp" / "model_int8.tflite").read_bytes(), arena_size=64 * 1024)
+    model_bytes = (DATA / "mlp" / "model_int8.tflite").read_bytes()
+    interpreter = runtime.Interpreter.from_bytes(model_bytes, arena_size=64 * 1024)
     rng = np.random.default_rng(7)
     inputs = np.concatenate([
         np.load(DATA / "mlp" / "x_test_int8.npy")[:50],
