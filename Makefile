@@ -37,6 +37,7 @@ test-all: PYTEST_ARGS = -n 2
 test-all: test
 
 bench: $(VENV)/.installed tools
+	@command -v arm-none-eabi-gcc >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc-arm-none-eabi; }
 	$(BIN)/python benchmarks/run.py
 
 clean:
