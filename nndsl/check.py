@@ -30,6 +30,13 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+def _quant_text(quant: Quant | None) -> str:
+    """A per-tensor quantisation as the language writes it, scale in its shortest float32 form."""
+    if quant is None or quant.axis is not None:
+        return str(quant)
+    return f"scale({np.float32(quant.scale)!s}) zero({quant.zero_point})"
+
+
 @dataclass
 class _Checker:
     resolved: ResolvedProgram
@@ -49,8 +56,12 @@ class _Checker:
     # -- types ----------------------------------------------------------------------------------
 
     def quant_of(self, spec: ast.QuantSpec, dtype: DType) -> Quant:
-        if not math.isfinite(spec.scale) or spec.scale <= 0 or as_float32(spec.scale) == 0.0:
+        if not math.isfinite(spec.scale) or spec.scale <= 0:
             raise self.fail(spec.loc, f"scale must be a positive number (got {spec.scale:g})")
+        with np.errstate(over="ignore", under="ignore"):
+            stored = as_float32(spec.scale)  # scales are stored as float32
+        if not 0.0 < stored < math.inf:
+            raise self.fail(spec.loc, f"scale {spec.scale:g} is outside the range of float32")
         low, high = dtype.bounds
         if not low <= spec.zero_point <= high:
             raise self.fail(
@@ -96,8 +107,8 @@ class _Checker:
             return TensorType(self.model_dtype, shape, default_quant)
         dtype = self.dtype_of(expr)
         if dtype is not self.model_dtype:
-            raise self.fail(expr.loc, f"'{decl.name}' is declared {dtype.value} in a {self.model_dtype.value} network "
-                            "(mixed precision is not supported)")
+            raise self.fail(expr.loc, f"'{decl.name}' is declared {dtype.value}, but the network computes in "
+                            f"{self.model_dtype.value} (mixed precision is not supported)")
         if expr.shape is not None and expr.shape != shape:
             raise self.fail(expr.loc, f"'{decl.name}' is declared {_shape_text(expr.shape)}, but "
                             f"{decl.call.op} produces {_shape_text(shape)}")
@@ -142,8 +153,13 @@ class _Checker:
         scales = np.asarray(scale, dtype=np.float64).reshape(-1)
         if scales.size not in (1, channels):
             raise self.fail(ref.loc, f"'{ref.name}.scale' has {scales.size} values, expected 1 or {channels}")
-        if not np.all(np.isfinite(scales)) or np.any(scales.astype(np.float32) <= 0):
+        if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
             raise self.fail(ref.loc, f"'{ref.name}.scale' must be positive (smallest is {scales.min():g})")
+        with np.errstate(over="ignore", under="ignore"):
+            as_f32 = scales.astype(np.float32)
+        if np.any(as_f32 == 0) or not np.all(np.isfinite(as_f32)):
+            raise self.fail(ref.loc, f"'{ref.name}.scale' is outside the range of float32 "
+                            f"({scales.min():g} to {scales.max():g})")
         zero = weights.get(f"{ref.name}.zero_point")
         if zero is not None and np.any(np.asarray(zero) != 0):
             raise self.fail(ref.loc, f"'{ref.name}.zero_point' must be 0: int8 weights are symmetric")
@@ -223,7 +239,8 @@ class _Checker:
         out_type = self.output_type(layer, x.type.shape, x.type.quant)
         if kind is ir.ActivationKind.RELU6 and out_type.quant != x.type.quant:
             assert layer.decl.type is not None
-            raise self.fail(layer.decl.type.loc, f"int8 relu6 keeps its input's quantisation ({x.type.quant})")
+            raise self.fail(layer.decl.type.loc, f"int8 relu6 keeps its input's quantisation "
+                            f"({_quant_text(x.type.quant)}), declared {_quant_text(out_type.quant)}")
         out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
         return ir.Activation(layer.decl.call.loc, x, out, kind)
 
@@ -240,8 +257,8 @@ class _Checker:
         out_type = self.output_type(layer, x.type.shape, default)
         if out_type.quant != default:
             assert layer.decl.type is not None
-            raise self.fail(layer.decl.type.loc, f"int8 softmax output is {SOFTMAX_S8_QUANT} "
-                            f"(declared {out_type.quant})")
+            raise self.fail(layer.decl.type.loc, "int8 softmax output must be i8 @ scale(1/256) zero(-128), "
+                            f"declared {_quant_text(out_type.quant)}")
         out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
         return ir.Softmax(layer.decl.call.loc, x, out, beta)
 
@@ -262,7 +279,8 @@ class _Checker:
         out_type = self.output_type(layer, shape, x.type.quant)
         if out_type.quant != x.type.quant:
             assert layer.decl.type is not None
-            raise self.fail(layer.decl.type.loc, f"{layer.decl.call.op} keeps its input's quantisation ({x.type.quant})")
+            raise self.fail(layer.decl.type.loc, f"{layer.decl.call.op} keeps its input's quantisation "
+                            f"({_quant_text(x.type.quant)}), declared {_quant_text(out_type.quant)}")
         out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
         return ir.Reshape(layer.decl.call.loc, x, out)
 

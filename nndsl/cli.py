@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -58,10 +57,22 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _load_input(path: str) -> np.ndarray:
+    """The input array of ``nndsl run``: a ``.npy`` file, read without unpickling."""
     try:
+        with open(path, "rb") as stream:
+            if stream.read(6) != b"\x93NUMPY":
+                raise InputError("not a .npy array file (save the input with numpy.save)")
         return np.asarray(np.load(path, allow_pickle=False))
-    except (OSError, ValueError, EOFError) as error:
+    except InputError:
+        raise
+    except OSError as error:
+        raise InputError(f"cannot read the input ({error.strerror or error})") from None
+    except ValueError as error:
+        if "pickle" in str(error) or "Object arrays" in str(error):
+            raise InputError("holds an object array, which nndsl does not load (it would need unpickling)") from None
         raise InputError(f"cannot read a .npy array ({error})") from None
+    except EOFError as error:
+        raise InputError(f"cannot read a .npy array ({error or 'the file ends early'})") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -95,7 +106,8 @@ def _format_summary(summary: Summary) -> str:
     lines.append("-" * len(header))
     lines.append(f"{'total':<16} {'':<10} {'':<14} {summary.params:>8} {summary.weight_bytes:>10} "
                  f"{summary.macs:>10} {summary.arena_bytes:>8}")
-    lines.append(f"flash: {summary.flash_bytes} B ({summary.weight_bytes} weights + ~{summary.code_bytes_estimate} code)")
+    lines.append(f"flash: {summary.flash_bytes} B ({summary.weight_bytes} weights "
+                 f"+ ~{summary.code_bytes_estimate} code)")
     lines.append(f"ram:   {summary.arena_bytes} B arena")
     target = summary.target
     if target is not None and summary.latency_ms is not None:

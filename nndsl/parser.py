@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import replace
 from importlib import resources
 from typing import Any
 
@@ -31,6 +32,10 @@ _TERMINAL_WORDS = {
 }
 
 _QUANTITY = re.compile(r"([0-9.eE+-]+)\s*([A-Za-z]+)")
+
+# Statement keywords: never names, even where Lark's contextual lexer would take them as one.
+KEYWORDS = frozenset({"network", "target", "weights", "input", "output"})
+_TYPE_EXAMPLE = "such as f32[64] or i8 @ scale(0.05) zero(0)"
 
 
 @functools.cache
@@ -68,7 +73,12 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Program(self.loc(meta), str(name_token), tuple(children[1:]), self.source)
 
     def network_decl(self, children: list[Token]) -> Token:
-        return children[0]
+        return self.not_keyword(children[0], "the network")
+
+    def not_keyword(self, name: Token, what: str) -> Token:
+        if str(name) in KEYWORDS:
+            raise NNError.at(_loc(self.path, name), f"syntax error: '{name}' is a keyword and cannot name {what}")
+        return name
 
     @v_args(meta=True)
     def target_decl(self, meta: Any, children: list[Any]) -> ast.TargetDecl:
@@ -96,16 +106,19 @@ class _ToAst(Transformer[Token, Any]):
     @v_args(meta=True)
     def input_decl(self, meta: Any, children: list[Any]) -> ast.InputDecl:
         name, type_ = children
+        self.not_keyword(name, "a tensor")
         return ast.InputDecl(_loc(self.path, name), str(name), type_)
 
     @v_args(meta=True)
     def layer_decl(self, meta: Any, children: list[Any]) -> ast.LayerDecl:
         name, call, type_ = children
+        self.not_keyword(name, "a tensor")
         return ast.LayerDecl(_loc(self.path, name), str(name), call, type_, is_output=False)
 
     @v_args(meta=True)
     def output_decl(self, meta: Any, children: list[Any]) -> ast.LayerDecl | ast.OutputDecl:
         name, call, type_ = children
+        self.not_keyword(name, "a tensor")
         if call is None:
             return ast.OutputDecl(_loc(self.path, name), str(name))
         return ast.LayerDecl(_loc(self.path, name), str(name), call, type_, is_output=True)
@@ -151,6 +164,9 @@ class _ToAst(Transformer[Token, Any]):
     @v_args(meta=True)
     def tensor_type(self, meta: Any, children: list[Any]) -> ast.TypeExpr:
         dtype, shape, quant = children
+        if str(dtype) in KEYWORDS:  # `x = relu(y) :` followed by the next statement
+            raise NNError.at(_loc(self.path, dtype), f"syntax error: expected a type after ':', {_TYPE_EXAMPLE}, "
+                             f"found the keyword '{dtype}'")
         return ast.TypeExpr(self.loc(meta), str(dtype), shape, quant)
 
     def shape(self, children: list[Token]) -> tuple[int, ...]:
@@ -191,32 +207,100 @@ def _found(error: UnexpectedInput, source: str) -> str:
         if error.token.type == "$END":
             return "the end of the file"
         return f"'{error.token}'"
-    if isinstance(error, UnexpectedCharacters):
-        return f"'{source[error.pos_in_stream or 0]}'"
+    if isinstance(error, UnexpectedCharacters) and error.pos_in_stream is not None:
+        return f"'{source[error.pos_in_stream]}'"
     return "the end of the file"
+
+
+def _shifted(error: UnexpectedInput) -> list[Any]:
+    """What the parser had accepted when it stopped: tokens and reduced subtrees, oldest first."""
+    parser = getattr(error, "interactive_parser", None)
+    if parser is not None:
+        return list(parser.parser_state.value_stack)
+    return list(getattr(error, "token_history", None) or [])  # errors raised by the contextual lexer
+
+
+def _keyword_misuse(error: UnexpectedInput, shifted: list[Any]) -> tuple[Token, str] | None:
+    """A keyword where a name belongs (``input = ...``, ``network input``): the keyword and the message."""
+    first = shifted[0] if shifted else None
+    if isinstance(first, lark.Tree) and first.data == "network_decl":
+        name = first.children[0]
+        if isinstance(name, Token) and str(name) in KEYWORDS:
+            return name, f"syntax error: 'network' needs the network's name, found the keyword '{name}'"
+    last = shifted[-1] if shifted else None
+    found = getattr(error, "token", None)
+    if isinstance(last, Token) and str(last) in KEYWORDS and isinstance(found, Token) and found.type == "EQUAL":
+        return last, f"syntax error: '{last}' is a keyword and cannot name a tensor"
+    return None
+
+
+def _missing_type(error: UnexpectedInput, shifted: list[Any]) -> Token | None:
+    """The ':' of ``input x :`` or ``y = relu(x) :`` with no type: the next statement's name became the type."""
+    found = getattr(error, "token", None)
+    if len(shifted) >= 2 and isinstance(found, Token) and found.type in ("EQUAL", "LPAR"):
+        colon, name = shifted[-2:]
+        if isinstance(colon, Token) and colon.type == "COLON" and isinstance(name, Token) and name.type == "NAME":
+            return colon
+    return None
+
+
+def _dashed_name(error: UnexpectedInput, shifted: list[Any], source: str) -> tuple[Token, str] | None:
+    """``cortex-m4`` or ``hidden-1``: a name with a '-' in it; the name's first part and a message."""
+    last = shifted[-1] if shifted else None
+    if not isinstance(error, UnexpectedCharacters) or not isinstance(last, Token) or last.type != "NAME":
+        return None
+    position = error.pos_in_stream
+    if position is None or source[position : position + 1] != "-" or last.end_pos != position:
+        return None
+    rest = re.match(r"[A-Za-z0-9_]*", source[position + 1 :])
+    suggestion = f"{last}_{rest[0] if rest else ''}"
+    return last, f"syntax error: a name cannot contain '-' (write '{suggestion}')"
+
+
+def _context(source: str, line: int, column: int) -> str:
+    """The source line and a caret under ``column`` (tabs kept so that the caret lines up)."""
+    lines = source.splitlines()
+    if not 1 <= line <= len(lines):
+        return ""
+    text = lines[line - 1]
+    pad = "".join("\t" if c == "\t" else " " for c in text[: column - 1])
+    return f"{text}\n{pad}^"
 
 
 def _syntax_error(error: UnexpectedInput, source: str, path: str) -> NNError:
     parser = _parser()
-    expected: set[str] = set()
-    if isinstance(error, UnexpectedToken | UnexpectedEOF):
-        expected = set(error.expected)
-    elif isinstance(error, UnexpectedCharacters):
-        expected = set(error.allowed or ())
-    line = getattr(error, "line", -1)
-    column = getattr(error, "column", -1)
-    if line is None or line < 1:  # at the end of the file
-        lines = source.splitlines() or [""]
-        line, column = len(lines), len(lines[-1]) + 1
-    found = _found(error, source)
-    if expected:
-        message = f"syntax error: expected {_describe_expected(parser, expected)}, found {found}"
+    shifted = _shifted(error)
+    misuse = _keyword_misuse(error, shifted) or _dashed_name(error, shifted, source)
+    colon = _missing_type(error, shifted)
+    if misuse is not None:
+        token, message = misuse
+        line, column = token.line or 1, token.column or 1
+    elif colon is not None:
+        message = f"syntax error: expected a type after ':', {_TYPE_EXAMPLE}"
+        line, column = colon.line or 1, colon.column or 1
     else:
-        message = f"syntax error: unexpected {found}"
-    try:
-        context = error.get_context(source).rstrip("\n")
-    except (IndexError, TypeError):
-        context = ""
+        expected: set[str] = set()
+        if isinstance(error, UnexpectedToken | UnexpectedEOF):
+            expected = set(error.expected)
+        elif isinstance(error, UnexpectedCharacters):
+            expected = set(error.allowed or ())
+        line = getattr(error, "line", -1)
+        column = getattr(error, "column", -1)
+        found_token = getattr(error, "token", None)
+        if isinstance(found_token, Token) and found_token.type == "$END" and found_token.end_line:
+            # Lark places the end of the file on the last token; point just past it instead.
+            line, column = found_token.end_line, found_token.end_column or column
+        if line is None or line < 1:  # at the end of the file
+            lines = source.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+        found = _found(error, source)
+        if isinstance(error, UnexpectedCharacters) and found == "'\"'":
+            message = "syntax error: unterminated string (a string ends with '\"' on the same line)"
+        elif expected:
+            message = f"syntax error: expected {_describe_expected(parser, expected)}, found {found}"
+        else:
+            message = f"syntax error: unexpected {found}"
+    context = _context(source, line, column)
     return NNError([Diagnostic(Severity.ERROR, message, Loc(path, line, column), context)])
 
 
@@ -233,8 +317,11 @@ def parse(source: str, path: str = "<string>") -> ast.Program:
     try:
         program = _ToAst(path, source).transform(tree)
     except lark.exceptions.VisitError as error:
-        if isinstance(error.orig_exc, NNError):
-            raise error.orig_exc from None
+        if isinstance(error.orig_exc, NNError):  # show the line, as for the parser's own errors
+            raise NNError(
+                replace(d, context=_context(source, d.loc.line, d.loc.col)) if d.loc and not d.context else d
+                for d in error.orig_exc.diagnostics
+            ) from None
         raise
     assert isinstance(program, ast.Program)
     return program

@@ -51,19 +51,49 @@ def _did_you_mean(name: str, candidates: list[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def load_weights(path: Path, loc: Loc, sink: DiagnosticSink) -> dict[str, Array]:
-    """Every array of an ``.npz`` file; never unpickles (``allow_pickle=False``)."""
+def load_weights(path: Path, loc: Loc, sink: DiagnosticSink, shown: str | None = None) -> dict[str, Array]:
+    """Every array of an ``.npz`` file; never unpickles (``allow_pickle=False``).
+
+    ``shown`` is the path as the user wrote it, for messages (default: ``path``).
+    """
+    name = shown or str(path)
     try:
+        with open(path, "rb") as stream:
+            magic = stream.read(6)
+        if magic == b"\x93NUMPY":
+            sink.error(loc, f"weights file '{name}' is a single .npy array, not an .npz archive "
+                       "(save the weights with numpy.savez)")
+            return {}
+        if not magic.startswith(b"PK"):
+            sink.error(loc, f"weights file '{name}' is not an .npz archive (save the weights with numpy.savez)")
+            return {}
         with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+            weights: dict[str, Array] = {}
+            unloadable = False
+            for key in archive.files:
+                try:
+                    value = archive[key]
+                except ValueError as error:
+                    unloadable = True
+                    if "pickle" in str(error) or "Object arrays" in str(error):
+                        sink.error(loc, f"weights file '{name}' holds '{key}' as an object array, which nndsl "
+                                   "does not load (it would need unpickling); save numeric arrays only")
+                    else:
+                        sink.error(loc, f"weights file '{name}': '{key}' is not a readable array ({error})")
+                    continue
+                if not isinstance(value, np.ndarray):  # a zip member that is not an .npy array
+                    unloadable = True
+                    sink.error(loc, f"weights file '{name}': '{key}' is not a .npy array")
+                    continue
+                weights[key] = value
+            return {} if unloadable else weights
     except FileNotFoundError:
-        sink.error(loc, f"weights file '{path}' not found")
+        where = "" if shown is None else f" (looked for {path})"
+        sink.error(loc, f"weights file '{name}' not found{where}")
     except IsADirectoryError:
-        sink.error(loc, f"weights file '{path}' is a directory")
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        sink.error(loc, f"weights file '{path}' is not a readable .npz archive ({error})")
-    except ValueError as error:
-        sink.error(loc, f"weights file '{path}' holds an array nndsl cannot load without pickle ({error})")
+        sink.error(loc, f"weights file '{name}' is a directory")
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        sink.error(loc, f"weights file '{name}' is not a readable .npz archive ({error})")
     return {}
 
 
@@ -77,6 +107,7 @@ class _Resolver:
         self.weights_path: Path | None = None
         self.weights_decl: ast.WeightsDecl | None = None
         self.target: Target | None = None
+        self.target_decl: ast.TargetDecl | None = None
 
     def run(self) -> ResolvedProgram | None:
         self.collect()
@@ -87,9 +118,12 @@ class _Resolver:
             for decl in self.definitions.values()
             if isinstance(decl, ast.LayerDecl) and (layer := self.bind(decl)) is not None
         }
-        if len(inputs) != 1:
-            where = inputs[1].loc if len(inputs) > 1 else self.program.loc
-            self.sink.error(where, f"a network has exactly one input (found {len(inputs)})")
+        if not inputs:
+            self.sink.error(self.program.loc, "the network has no input: write 'input NAME : TYPE', e.g. "
+                            "'input x : f32[64]'")
+        for extra in inputs[1:]:
+            self.sink.error(extra.loc, f"a network has exactly one input ('{inputs[0].name}' on line "
+                            f"{inputs[0].loc.line} is already one)")
         if output is None or len(inputs) != 1 or self.sink.errors:
             return None
         order = self.order(output, bound)
@@ -118,9 +152,11 @@ class _Resolver:
         for statement in self.program.statements:
             match statement:
                 case ast.TargetDecl():
-                    if self.target is not None:
-                        self.sink.error(statement.loc, "a network has one target")
+                    if self.target_decl is not None:
+                        self.sink.error(statement.loc, f"a network has one target (first at line "
+                                        f"{self.target_decl.loc.line})")
                     else:
+                        self.target_decl = statement
                         self.target = resolve_target(statement, self.sink)
                 case ast.WeightsDecl():
                     self.load(statement)
@@ -142,7 +178,7 @@ class _Resolver:
         self.weights_decl = decl
         base = Path(self.path).parent if self.path and not self.path.startswith("<") else Path.cwd()
         self.weights_path = (base / decl.path).resolve()
-        self.weights = load_weights(self.weights_path, decl.loc, self.sink)
+        self.weights = load_weights(self.weights_path, decl.loc, self.sink, decl.path)
 
     def find_output(self) -> tuple[str, Loc] | None:
         outputs: list[tuple[str, Loc]] = []
@@ -175,8 +211,9 @@ class _Resolver:
                 if signature.min_args == signature.max_args
                 else f"{signature.min_args} to {signature.max_args}"
             )
+            plural = "" if expected == "1" else "s"
             self.sink.error(
-                call.loc, f"'{call.op}' takes {expected} arguments, got {count} (usage: {signature.usage})"
+                call.loc, f"'{call.op}' takes {expected} argument{plural}, got {count} (usage: {signature.usage})"
             )
             return None
         tensors = call.args[: signature.tensors]

@@ -8,6 +8,7 @@ FPU where the core has one, soft-float otherwise); a target may set its own.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, replace
 
 from nndsl import ast
@@ -93,14 +94,17 @@ def resolve_target(decl: ast.TargetDecl, sink: DiagnosticSink) -> Target | None:
         value = _field_value(field, sink)
         if value is not None:
             values[field.name] = value
-    base = BUILTIN_TARGETS.get(decl.name)
+    # A name in the language has no '-': `target cortex_m4` is the built-in "cortex-m4".
+    base = BUILTIN_TARGETS.get(decl.name.replace("_", "-"))
     if base is None:
         missing = [name for name in ("ram", "flash", "clock") if name not in values]
         if missing:
-            known = ", ".join(BUILTIN_TARGETS)
+            spelled = [name.replace("-", "_") for name in BUILTIN_TARGETS]
+            close = difflib.get_close_matches(decl.name, spelled, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
             sink.error(
                 decl.loc,
-                f"unknown target '{decl.name}': name a built-in one ({known}) "
+                f"unknown target '{decl.name}'{hint}: name a built-in one ({', '.join(spelled)}) "
                 f"or give {', '.join(missing)} in its block",
             )
             return None
