@@ -16,6 +16,7 @@ import numpy as np
 
 from nndsl import ast, ir
 from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.qmath.softmax import MAX_SAFE_DEPTH
 from nndsl.resolve import Array, BoundLayer, ResolvedProgram
 from nndsl.types import ACTIVATION_DTYPES, DType, Quant, TensorType, as_float32
 
@@ -254,6 +255,10 @@ class _Checker:
                 raise self.fail(attrs["beta"].loc, f"softmax beta must be a positive number (got {value!r})")
             beta = float(value)
         default = SOFTMAX_S8_QUANT if self.model_dtype is DType.I8 else None
+        depth = x.type.shape[-1]
+        if default is not None and depth > MAX_SAFE_DEPTH:
+            raise self.fail(layer.decl.call.loc, f"int8 softmax over {depth} values: TensorFlow Lite Micro's kernel "
+                            f"handles at most {MAX_SAFE_DEPTH} (its sum of exponentials would overflow)")
         out_type = self.output_type(layer, x.type.shape, default)
         if out_type.quant != default:
             assert layer.decl.type is not None

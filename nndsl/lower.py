@@ -22,18 +22,20 @@ IDENTITY_MULTIPLIER = (1 << 30, 1)
 
 
 def _multipliers(op: ir.Op, real: list[float], sink: DiagnosticSink) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    multipliers, shifts = [], []
-    for value in real:
-        multiplier, shift = quantize_multiplier(value)
-        if multiplier == 0:
-            sink.error(op.loc, f"requantisation multiplier {value:.3g} of '{op.output.name}' is below 2^-31 "
-                       "and rounds to zero: its output scale is too large for its inputs")
-        elif shift > 30:
-            sink.error(op.loc, f"requantisation multiplier {value:.3g} of '{op.output.name}' is 2^31 or more "
-                       "and cannot be represented: its output scale is too small")
-        multipliers.append(multiplier)
-        shifts.append(shift)
-    return tuple(multipliers), tuple(shifts)
+    """Quantised multipliers of an op's output stage; one error for all unrepresentable channels."""
+    pairs = [quantize_multiplier(value) for value in real]
+    too_small = [value for value, (multiplier, _) in zip(real, pairs, strict=True) if multiplier == 0]
+    too_large = [value for value, (_, shift) in zip(real, pairs, strict=True) if shift > 30]
+    channels = "" if len(real) == 1 else " (channels: {count} of {total})"
+    if too_small:
+        where = channels.format(count=len(too_small), total=len(real))
+        sink.error(op.loc, f"requantisation multiplier {min(too_small):.3g} of '{op.output.name}' is below 2^-31 "
+                   f"and rounds to zero{where}: its output scale is too large for its inputs")
+    if too_large:
+        where = channels.format(count=len(too_large), total=len(real))
+        sink.error(op.loc, f"requantisation multiplier {max(too_large):.3g} of '{op.output.name}' is 2^31 or more "
+                   f"and cannot be represented{where}: its output scale is too small")
+    return tuple(m for m, _ in pairs), tuple(s for _, s in pairs)
 
 
 def _quant(tensor: ir.Tensor) -> Quant:

@@ -99,11 +99,15 @@ def _make_escape(path: Path) -> str:
 
 
 def _write_all(files: dict[Path, str]) -> None:
+    """Write every file under a temporary name first, then rename them all into place."""
+    umask = os.umask(0)
+    os.umask(umask)
     temporaries: list[tuple[str, Path]] = []
     try:
         for path, text in files.items():
             handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             temporaries.append((temporary, path))
+            os.fchmod(handle, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
                 stream.write(text)
         for temporary, path in temporaries:

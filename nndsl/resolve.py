@@ -129,9 +129,6 @@ class _Resolver:
         order = self.order(output, bound)
         if order is None:
             return None
-        if inputs[0].name not in {ref.name for layer in order for ref in layer.tensors} and output[0] != inputs[0].name:
-            self.sink.error(inputs[0].loc, f"input '{inputs[0].name}' is not used by the output '{output[0]}'")
-            return None
         used = {layer.decl.name for layer in order}
         for name, decl in self.definitions.items():
             if isinstance(decl, ast.LayerDecl) and name not in used:
