@@ -135,7 +135,11 @@ class _Checker:
         if dtype is DType.F32:
             if data.dtype.kind != "f":
                 raise self.fail(ref.loc, f"{where} is {data.dtype}, expected a float array in an f32 network")
-            data = data.astype(np.float32)
+            with np.errstate(over="ignore"):
+                data = data.astype(np.float32)
+            if not np.all(np.isfinite(data)):
+                raise self.fail(ref.loc, f"{where} has values that are not finite float32 numbers (inf, nan or "
+                                f"beyond ±{np.finfo(np.float32).max:.3g})")
         elif data.dtype != dtype.numpy:
             raise self.fail(ref.loc, f"{where} is {data.dtype}, expected {np.dtype(dtype.numpy)}")
         quant = None

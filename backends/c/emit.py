@@ -23,11 +23,12 @@ from nndsl.lower import IDENTITY_MULTIPLIER
 from nndsl.summary import model_weight_bytes
 from nndsl.types import DType
 
-C_KEYWORDS = frozenset(
-    """auto break case char const continue default do double else enum extern float for goto if inline int
-    long register restrict return short signed sizeof static struct switch typedef union unsigned void
-    volatile while _Bool _Complex _Imaginary main""".split()
-)
+C_KEYWORDS = frozenset({
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
+    "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
+    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool",
+    "_Complex", "_Imaginary", "main",
+})
 VALUES_PER_LINE = 16
 
 
@@ -42,6 +43,8 @@ class CSources:
 
 def c_float(value: float) -> str:
     """A C float literal that reads back as exactly the same float32."""
+    if not np.isfinite(np.float32(value)):  # 'inff'/'nanf' would be C that does not compile
+        raise ValueError(f"{value!r} is not a finite float32: C has no literal for it")
     text = f"{float(np.float32(value)):.9g}"
     if not any(c in text for c in ".en"):
         text += ".0"
@@ -77,6 +80,7 @@ class _Emitter:
         self.arrays: list[CArray] = []
         self.array_names: dict[str, str] = {}
         self.runtime: set[str] = set()
+        self.reserved = _reserved_names(self.prefix)
         source_lines = _read_source_lines(graph.source_path)
         self.source_lines = source_lines
 
@@ -87,7 +91,7 @@ class _Emitter:
             return self.array_names[key]
         base = f"{self.prefix}_{identifier(key)}"
         name = base
-        taken = {a.name for a in self.arrays}
+        taken = {a.name for a in self.arrays} | self.reserved
         suffix = 1
         while name in taken:
             suffix += 1
@@ -113,17 +117,17 @@ class _Emitter:
     def source_line(self, op: ir.Op) -> str:
         line = op.output.loc.line
         if 0 < line <= len(self.source_lines):
-            text = self.source_lines[line - 1].strip().replace("*/", "* /")
+            text = self.source_lines[line - 1].strip().replace("*/", "* /").replace("/*", "/ *")
             return f"{op.output.loc.path.rsplit('/', 1)[-1]}:{line}: {text}"
         return op.output.name
 
     def requant_arrays(self, op: ir.Op, requant: ir.Requant) -> dict[str, Any]:
         if not requant.per_channel:
             return {"multiplier": requant.multipliers[0], "shift": requant.shifts[0], "per_channel": False}
-        key = op.output.name
-        multipliers = self.const_array(f"{key}.multiplier", np.array(requant.multipliers, dtype=np.int32),
+        key = op.output.name  # '/' keeps these keys apart from weight names (a weight may be 'h.shift')
+        multipliers = self.const_array(f"{key}/multiplier", np.array(requant.multipliers, dtype=np.int32),
                                        DType.I32, f"{key}: per-channel requantisation multipliers")
-        shifts = self.const_array(f"{key}.shift", np.array(requant.shifts, dtype=np.int32),
+        shifts = self.const_array(f"{key}/shift", np.array(requant.shifts, dtype=np.int32),
                                   DType.I32, f"{key}: per-channel shifts")
         return {"multiplier": multipliers, "shift": shifts, "per_channel": True}
 
@@ -167,11 +171,12 @@ class _Emitter:
         if op.requant is None:
             low, high = op.activation.real_range
             return {"macro": "clamp_f32", "low": _opt_float(low), "high": _opt_float(high)}
-        self.runtime.add("requant")
         requant = op.requant
         identity = (requant.multipliers[0], requant.shifts[0]) == IDENTITY_MULTIPLIER
         unshifted = requant.input_offset == -requant.output_offset
         macro = "clamp_s8" if identity and unshifted else "requant_s8"
+        if macro == "requant_s8":  # clamp_s8 calls nothing: an unused static nn_mbqm fails -Werror
+            self.runtime.add("requant")
         return {"macro": macro, "q": requant} | self.requant_arrays(op, requant)
 
     def softmax_view(self, op: ir.Softmax) -> dict[str, Any]:
@@ -235,6 +240,23 @@ def _read_source_lines(path: str) -> list[str]:
             return handle.read().splitlines()
     except OSError:
         return []
+
+
+def _reserved_names(prefix: str) -> frozenset[str]:
+    """C names the templates and the runtime define, which no weight array may take.
+
+    ``<prefix>_run``, ``<PREFIX>_INPUT_SIZE``... from the templates, the runtime's
+    ``nn_*`` functions, the run function's parameter and the <stdint.h> types.
+    """
+    package = resources.files("nndsl.backends.c")
+    names = {"arena_memory", "int8_t", "int32_t", "int64_t", "uint32_t", "uint64_t", "size_t"}
+    for template in ("model.c.j2", "model.h.j2"):
+        text = package.joinpath("templates", template).read_text(encoding="utf-8")
+        for case, suffix in re.findall(r"\{\{ (name|NAME) \}\}_(\w+)", text):
+            names.add(f"{prefix if case == 'name' else prefix.upper()}_{suffix}")
+    for runtime in ("requant", "softmax"):
+        names.update(re.findall(r"\b(nn_\w+)\s*\(", _runtime_source(runtime)))
+    return frozenset(names)
 
 
 def _runtime_source(name: str) -> str:
