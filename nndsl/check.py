@@ -9,37 +9,22 @@ by :mod:`nndsl.lower`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from nndsl import ast, ir
 from nndsl.diagnostics import DiagnosticSink, Loc
-from nndsl.qmath.softmax import MAX_SAFE_DEPTH
 from nndsl.resolve import Array, BoundLayer, ResolvedProgram
+from nndsl.rules import RULES
+from nndsl.rules.base import Attrs, CheckFailed, quant_text, shape_text
 from nndsl.types import ACTIVATION_DTYPES, DType, Quant, TensorType, as_float32
-
-SOFTMAX_S8_QUANT = Quant.per_tensor(1 / 256, -128)
-
-
-class CheckFailed(Exception):
-    """Raised inside one layer's rule after its error is reported; the checker moves on."""
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
-def _quant_text(quant: Quant | None) -> str:
-    """A per-tensor quantisation as the language writes it, scale in its shortest float32 form."""
-    if quant is None or quant.axis is not None:
-        return str(quant)
-    return f"scale({np.float32(quant.scale)!s}) zero({quant.zero_point})"
 
 
 @dataclass
-class _Checker:
+class Checker:
+    """Types a resolved program op by op; the per-op rules (:mod:`nndsl.rules`) call its helpers."""
+
     resolved: ResolvedProgram
     sink: DiagnosticSink
 
@@ -84,7 +69,7 @@ class _Checker:
         if expr.shape is None:
             raise self.fail(expr.loc, f"input '{decl.name}' needs a shape, e.g. {expr.dtype}[64]")
         if any(d <= 0 for d in expr.shape):
-            raise self.fail(expr.loc, f"input shape {_shape_text(expr.shape)} has an empty dimension")
+            raise self.fail(expr.loc, f"input shape {shape_text(expr.shape)} has an empty dimension")
         return TensorType(dtype, expr.shape, self.required_quant(expr, dtype, decl.name))
 
     def required_quant(self, expr: ast.TypeExpr, dtype: DType, name: str) -> Quant | None:
@@ -111,8 +96,8 @@ class _Checker:
             raise self.fail(expr.loc, f"'{decl.name}' is declared {dtype.value}, but the network computes in "
                             f"{self.model_dtype.value} (mixed precision is not supported)")
         if expr.shape is not None and expr.shape != shape:
-            raise self.fail(expr.loc, f"'{decl.name}' is declared {_shape_text(expr.shape)}, but "
-                            f"{decl.call.op} produces {_shape_text(shape)}")
+            raise self.fail(expr.loc, f"'{decl.name}' is declared {shape_text(expr.shape)}, but "
+                            f"{decl.call.op} produces {shape_text(shape)}")
         if dtype is DType.F32:
             return TensorType(dtype, shape, self.required_quant(expr, dtype, decl.name))
         quant = default_quant if expr.quant is None else self.quant_of(expr.quant, dtype)
@@ -123,7 +108,7 @@ class _Checker:
     # -- weights --------------------------------------------------------------------------------
 
     def weight(self, layer: BoundLayer, role: str, shape: tuple[int, ...], dtype: DType,
-               channel_axis: int | None = None) -> ir.Tensor | None:
+               channels: int | None = None) -> ir.Tensor | None:
         """A weight array of the layer, checked for shape and dtype; int8 arrays get their scales."""
         ref = layer.weights.get(role)
         if ref is None:
@@ -131,7 +116,7 @@ class _Checker:
         data = self.resolved.weights[ref.name]
         where = f"{layer.decl.call.op} {role} '{ref.name}'"
         if data.shape != shape:
-            raise self.fail(ref.loc, f"{where} has shape {_shape_text(data.shape)}, expected {_shape_text(shape)}")
+            raise self.fail(ref.loc, f"{where} has shape {shape_text(data.shape)}, expected {shape_text(shape)}")
         if dtype is DType.F32:
             if data.dtype.kind != "f":
                 raise self.fail(ref.loc, f"{where} is {data.dtype}, expected a float array in an f32 network")
@@ -144,8 +129,8 @@ class _Checker:
             raise self.fail(ref.loc, f"{where} is {data.dtype}, expected {np.dtype(dtype.numpy)}")
         quant = None
         if dtype is DType.I8:
-            assert channel_axis is not None
-            quant = self.weight_quant(ref, where, shape[channel_axis], channel_axis)
+            assert channels is not None, "int8 weights need their output-channel count"
+            quant = self.weight_quant(ref, where, channels, len(shape) - 1)
         return self.const(ref.name, TensorType(dtype, shape, quant), ref.loc, data)
 
     def weight_quant(self, ref: ast.Ref, where: str, channels: int, axis: int) -> Quant:
@@ -197,7 +182,8 @@ class _Checker:
             raise self.fail(first.loc, f"unknown activation '{first.name}' (fusable: {known})")
         return kind
 
-    def attrs(self, layer: BoundLayer) -> dict[str, ast.KeywordArg]:
+    def attrs(self, layer: BoundLayer) -> Attrs:
+        """The layer's keyword attributes: unknown, repeated and missing required ones are errors."""
         signature = layer.signature
         known = {a.name: a for a in signature.attrs}
         given: dict[str, ast.KeywordArg] = {}
@@ -212,86 +198,30 @@ class _Checker:
             if attr.required and attr.name not in given:
                 raise self.fail(layer.decl.call.loc, f"'{signature.name}' needs '{attr.name}=...' "
                                 f"(usage: {signature.usage})")
-        return given
+        return Attrs(signature.name, given, self.fail)
 
-    def check_dense(self, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
-        activation = self.only_activation(layer, allowed=True)
-        self.attrs(layer)
-        kernel_ref = layer.weights["kernel"]
-        kernel_data = self.resolved.weights[kernel_ref.name]
-        features = x.type.shape[-1]
-        if kernel_data.ndim != 2:
-            raise self.fail(kernel_ref.loc, f"dense kernel '{kernel_ref.name}' must be 2-D [inputs, outputs], "
-                            f"got shape {_shape_text(kernel_data.shape)}")
-        if kernel_data.shape[0] != features:
-            raise self.fail(kernel_ref.loc, f"dense kernel '{kernel_ref.name}' is {kernel_data.shape[0]}x"
-                            f"{kernel_data.shape[1]} (inputs x outputs), but its input '{x.name}' has {features} "
-                            f"features (shape {_shape_text(x.type.shape)})")
-        units = int(kernel_data.shape[1])
-        kernel = self.weight(layer, "kernel", (features, units), self.model_dtype, channel_axis=1)
-        bias_dtype = DType.I32 if self.model_dtype.is_integer else DType.F32
-        bias = self.weight(layer, "bias", (units,), bias_dtype, channel_axis=0)
-        assert kernel is not None
-        out_type = self.output_type(layer, (*x.type.shape[:-1], units), None)
-        out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
-        return ir.Dense(layer.decl.call.loc, x, out, kernel, bias, activation)
-
-    def check_activation(self, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
-        self.only_activation(layer, allowed=False)
-        self.attrs(layer)
-        kind = ir.ActivationKind.from_name(layer.decl.call.op)
-        assert kind is not None
-        out_type = self.output_type(layer, x.type.shape, x.type.quant)
-        if kind is ir.ActivationKind.RELU6 and out_type.quant != x.type.quant:
-            assert layer.decl.type is not None
-            raise self.fail(layer.decl.type.loc, f"int8 relu6 keeps its input's quantisation "
-                            f"({_quant_text(x.type.quant)}), declared {_quant_text(out_type.quant)}")
-        out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
-        return ir.Activation(layer.decl.call.loc, x, out, kind)
-
-    def check_softmax(self, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
-        self.only_activation(layer, allowed=False)
-        attrs = self.attrs(layer)
-        beta = 1.0
-        if "beta" in attrs:
-            value = attrs["beta"].value
-            if not isinstance(value, int | float) or value <= 0:
-                raise self.fail(attrs["beta"].loc, f"softmax beta must be a positive number (got {value!r})")
-            beta = float(value)
-        default = SOFTMAX_S8_QUANT if self.model_dtype is DType.I8 else None
-        depth = x.type.shape[-1]
-        if default is not None and depth > MAX_SAFE_DEPTH:
-            raise self.fail(layer.decl.call.loc, f"int8 softmax over {depth} values: TensorFlow Lite Micro's kernel "
-                            f"handles at most {MAX_SAFE_DEPTH} (its sum of exponentials would overflow)")
-        out_type = self.output_type(layer, x.type.shape, default)
-        if out_type.quant != default:
-            assert layer.decl.type is not None
-            raise self.fail(layer.decl.type.loc, "int8 softmax output must be i8 @ scale(1/256) zero(-128), "
-                            f"declared {_quant_text(out_type.quant)}")
-        out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
-        return ir.Softmax(layer.decl.call.loc, x, out, beta)
-
-    def check_reshape(self, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
-        self.only_activation(layer, allowed=False)
-        attrs = self.attrs(layer)
-        if layer.decl.call.op == "flatten":
-            shape: tuple[int, ...] = (x.type.size,)
-        else:
-            value = attrs["shape"].value
-            raw = value if isinstance(value, tuple) else (value,)
-            if not all(isinstance(d, int) and d > 0 for d in raw):
-                raise self.fail(attrs["shape"].loc, f"reshape shape must be positive whole numbers (got {value!r})")
-            shape = tuple(int(d) for d in raw)  # type: ignore[arg-type]
-            if math.prod(shape) != x.type.size:
-                raise self.fail(attrs["shape"].loc, f"cannot reshape {_shape_text(x.type.shape)} "
-                                f"({x.type.size} values) to {_shape_text(shape)} ({math.prod(shape)} values)")
-        out_type = self.output_type(layer, shape, x.type.quant)
+    def same_quant(self, layer: BoundLayer, out_type: TensorType, x: ir.Tensor, what: str) -> None:
+        """Ops that move int8 bytes without rescaling keep their input's quantisation."""
         if out_type.quant != x.type.quant:
-            assert layer.decl.type is not None
-            raise self.fail(layer.decl.type.loc, f"{layer.decl.call.op} keeps its input's quantisation "
-                            f"({_quant_text(x.type.quant)}), declared {_quant_text(out_type.quant)}")
-        out = ir.Tensor(layer.decl.name, out_type, layer.decl.loc)
-        return ir.Reshape(layer.decl.call.loc, x, out)
+            loc = layer.decl.type.loc if layer.decl.type is not None else layer.decl.loc
+            raise self.fail(loc, f"{what} keeps its input's quantisation ({quant_text(x.type.quant)}), "
+                            f"declared {quant_text(out_type.quant)}")
+
+    def fixed_quant(self, layer: BoundLayer, out_type: TensorType, required: Quant | None, what: str) -> None:
+        """int8 kernels whose output quantisation TFLM fixes (softmax, tanh, sigmoid)."""
+        if required is not None and out_type.quant != required:
+            loc = layer.decl.type.loc if layer.decl.type is not None else layer.decl.loc
+            raise self.fail(loc, f"int8 {what} output must be i8 @ {quant_text(required)}, "
+                            f"declared {quant_text(out_type.quant)}")
+
+    @property
+    def bias_dtype(self) -> DType:
+        """Biases are int32 in integer networks (scale: input scale x kernel scale), else f32."""
+        return DType.I32 if self.model_dtype.is_integer else DType.F32
+
+    def tensor(self, layer: BoundLayer, type_: TensorType) -> ir.Tensor:
+        """The layer's output tensor."""
+        return ir.Tensor(layer.decl.name, type_, layer.decl.loc)
 
     # -- driver -----------------------------------------------------------------------------------
 
@@ -309,7 +239,7 @@ class _Checker:
             sources = [self.tensors.get(ref.name) for ref in layer.tensors]
             if any(s is None for s in sources):
                 continue  # an input of this layer already failed
-            rule = _RULES[layer.signature.name]
+            rule = RULES[layer.signature.name]
             try:
                 op = rule(self, layer, *sources)
             except CheckFailed:
@@ -322,16 +252,6 @@ class _Checker:
         return ir.Graph(resolved.program.name, resolved.path, graph_input, output, ops, resolved.target)
 
 
-_RULES: dict[str, Callable[..., ir.Op]] = {
-    "dense": _Checker.check_dense,
-    "relu": _Checker.check_activation,
-    "relu6": _Checker.check_activation,
-    "softmax": _Checker.check_softmax,
-    "flatten": _Checker.check_reshape,
-    "reshape": _Checker.check_reshape,
-}
-
-
 def check(resolved: ResolvedProgram, sink: DiagnosticSink) -> ir.Graph | None:
     """The typed graph of a resolved program; None (with errors in ``sink``) when it is ill-typed."""
-    return _Checker(resolved, sink).run()
+    return Checker(resolved, sink).run()

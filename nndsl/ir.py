@@ -10,6 +10,7 @@ the arithmetic of :mod:`nndsl.qmath`.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,11 +78,58 @@ class Requant:
         return len(self.multipliers) > 1
 
 
+@dataclass(frozen=True)
+class Window:
+    """The sliding window of a conv or pool over the spatial axes (1 or 2 of them).
+
+    ``pads`` are explicit ``(before, after)`` per spatial axis, from ``same``
+    (TensorFlow's rule: the smaller half before) or ``valid`` (none).
+    """
+
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+
+    @property
+    def rank(self) -> int:
+        return len(self.size)
+
+    def as_2d(self) -> Window2D:
+        """The window as a 2-D one: a 1-D window is one of height 1 (how both backends loop)."""
+        if self.rank == 1:
+            return Window2D((1, self.size[0]), (1, self.stride[0]), (1, self.dilation[0]), ((0, 0), self.pads[0]))
+        return Window2D(
+            (self.size[0], self.size[1]), (self.stride[0], self.stride[1]), (self.dilation[0], self.dilation[1]),
+            (self.pads[0], self.pads[1]),
+        )
+
+
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Window2D:
+    size: Pair
+    stride: Pair
+    dilation: Pair
+    pads: tuple[Pair, Pair]
+
+    def spatial(self, shape: tuple[int, ...]) -> Pair:
+        """(height, width) of a channels-last tensor of this window's op (1-D: height 1)."""
+        return (shape[0], shape[1]) if len(shape) == 3 else (1, shape[0])
+
+
 @dataclass(frozen=True, eq=False)
 class Op:
     loc: Loc
-    input: Tensor
+    inputs: tuple[Tensor, ...]
     output: Tensor
+
+    @property
+    def input(self) -> Tensor:
+        """The first (for most ops the only) input."""
+        return self.inputs[0]
 
     @property
     def kind(self) -> str:
@@ -116,11 +164,137 @@ class Dense(Op):
 
 
 @dataclass(frozen=True, eq=False)
+class Conv(Op):
+    """Convolution over 1 or 2 spatial axes, channels last.
+
+    The kernel is ``[*window, in_channels, out_channels]``; with ``depthwise``
+    it is ``[*window, in_channels, multiplier]`` and output channel
+    ``c * multiplier + m`` sees only input channel ``c``.
+    """
+
+    kernel: Tensor
+    bias: Tensor | None
+    window: Window
+    depthwise: bool
+    activation: ActivationKind
+    requant: Requant | None = None
+
+    @property
+    def kind(self) -> str:
+        prefix = "depthwise_conv" if self.depthwise else "conv"
+        return f"{prefix}{self.window.rank}d"
+
+    @property
+    def consts(self) -> tuple[Tensor, ...]:
+        return (self.kernel,) if self.bias is None else (self.kernel, self.bias)
+
+    @property
+    def macs(self) -> int:
+        taps = math.prod(self.window.size)
+        per_output = taps if self.depthwise else taps * self.input.type.shape[-1]
+        return self.output.type.size * per_output
+
+
+class PoolKind(enum.Enum):
+    MAX = "max"
+    AVG = "avg"
+
+
+@dataclass(frozen=True, eq=False)
+class Pool(Op):
+    """Max or average over a window (only in-bounds values count); int8 keeps its quantisation."""
+
+    pool: PoolKind
+    window: Window
+    activation: ActivationKind
+    act_range: tuple[int, int] | None = None
+
+    @property
+    def kind(self) -> str:
+        return f"{self.pool.value}_pool{self.window.rank}d"
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalPool(Op):
+    """Max or mean over all spatial positions: ``[..., C] -> [C]``; int8 mean may rescale."""
+
+    pool: PoolKind
+    params: object | None = None  # MeanS8Params for an int8 mean
+
+    @property
+    def kind(self) -> str:
+        return f"global_{self.pool.value}_pool"
+
+
+@dataclass(frozen=True, eq=False)
+class Add(Op):
+    """Element-wise sum of two same-shaped tensors, each with its own quantisation."""
+
+    activation: ActivationKind
+    params: object | None = None  # AddS8Params
+    act_range: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Concat(Op):
+    """Join along ``axis``; int8 inputs share the output's quantisation (a copy, as in TFLM)."""
+
+    axis: int
+
+
+@dataclass(frozen=True, eq=False)
+class Pad(Op):
+    """Constant padding per axis; the value is real zero (the zero point in int8)."""
+
+    pads: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, eq=False)
 class Activation(Op):
-    """A stand-alone activation; in int8 it may also rescale to a new quantisation."""
+    """A stand-alone relu/relu6; in int8 it may also rescale to a new quantisation."""
 
     activation: ActivationKind
     requant: Requant | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.activation.value
+
+
+class Function(enum.Enum):
+    """Element-wise non-linearities with their own int8 kernels."""
+
+    LEAKY_RELU = "leaky_relu"
+    TANH = "tanh"
+    SIGMOID = "sigmoid"
+    HARD_SWISH = "hard_swish"
+
+
+@dataclass(frozen=True, eq=False)
+class Elementwise(Op):
+    function: Function
+    alpha: float = 0.0  # leaky_relu's slope below zero
+    params: object | None = None  # the function's int8 parameters (nndsl.qmath.activations)
+
+    @property
+    def kind(self) -> str:
+        return self.function.value
+
+
+@dataclass(frozen=True, eq=False)
+class BatchNorm(Op):
+    """``x * scale[c] + offset[c]`` over the last axis: a batch norm not folded into a conv or dense."""
+
+    scale: Tensor
+    offset: Tensor
+
+    @property
+    def consts(self) -> tuple[Tensor, ...]:
+        return (self.scale, self.offset)
+
+    @property
+    def macs(self) -> int:
+        return self.output.type.size
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,6 +13,9 @@ import numpy as np
 
 from nndsl import ir
 from nndsl.diagnostics import DiagnosticSink
+from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
+from nndsl.qmath.add import add_s8_params
+from nndsl.qmath.pooling import mean_s8_params
 from nndsl.qmath.requant import activation_range, quantize_multiplier
 from nndsl.qmath.softmax import softmax_s8_params
 from nndsl.types import DType, Quant
@@ -43,19 +46,22 @@ def _quant(tensor: ir.Tensor) -> Quant:
     return tensor.type.quant
 
 
-def _dense_scales(op: ir.Dense) -> list[float]:
+def _dense_scales(op: ir.Dense | ir.Conv) -> list[float]:
     """``input_scale * kernel_scale[c] / output_scale`` as TFLM computes it.
 
-    Per channel the float32 scales are widened to double before multiplying;
-    per tensor (``GetQuantizedConvolutionMultipler``) the input and kernel
-    scales are multiplied in float32 first.
+    Convolutions and per-channel dense layers widen the float32 scales to
+    double before multiplying (``PopulateConvolutionQuantizationParams``); a
+    per-tensor dense layer multiplies input and kernel scale in float32 first
+    (``GetQuantizedConvolutionMultipler``).
     """
     in_scale, out_scale = _quant(op.input).scale, _quant(op.output).scale
     kernel = _quant(op.kernel)
-    if kernel.axis is None:
+    if isinstance(op, ir.Dense) and kernel.axis is None:
         product = float(np.float32(in_scale) * np.float32(kernel.scale))
         return [product / out_scale]
-    return [in_scale * s / out_scale for s in kernel.scales]
+    channels = op.output.type.shape[-1]
+    scales = kernel.scales if kernel.axis is not None else kernel.scales * channels
+    return [in_scale * s / out_scale for s in scales]
 
 
 def _output_clamp(tensor: ir.Tensor, activation: ir.ActivationKind) -> tuple[int, int]:
@@ -65,18 +71,43 @@ def _output_clamp(tensor: ir.Tensor, activation: ir.ActivationKind) -> tuple[int
     return activation_range(low, high, quant.scale, quant.zero_point, qmin, qmax)
 
 
+def _weighted_requant(op: ir.Dense | ir.Conv, sink: DiagnosticSink) -> ir.Requant:
+    multipliers, shifts = _multipliers(op, _dense_scales(op), sink)
+    act_min, act_max = _output_clamp(op.output, op.activation)
+    return ir.Requant(-_quant(op.input).zero_point, _quant(op.output).zero_point, multipliers, shifts,
+                      act_min, act_max)
+
+
+def _function_params(op: ir.Elementwise, sink: DiagnosticSink) -> object | None:
+    in_q, out_q = _quant(op.input), _quant(op.output)
+    args = (in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point)
+    try:
+        match op.function:
+            case ir.Function.TANH:
+                return tanh_s8_params(*args)
+            case ir.Function.SIGMOID:
+                return logistic_s8_params(*args)
+            case ir.Function.HARD_SWISH:
+                return hard_swish_s8_params(*args)
+            case ir.Function.LEAKY_RELU:
+                return leaky_relu_s8_params(*args, op.alpha)
+    except ValueError as error:
+        sink.error(op.loc, f"int8 {op.function.value} of '{op.output.name}' cannot be computed at these scales: "
+                   f"{error}")
+        return None
+    raise AssertionError(op.function)
+
+
 def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
     if op.input.type.dtype is DType.F32:
         return op
     match op:
-        case ir.Dense():
-            multipliers, shifts = _multipliers(op, _dense_scales(op), sink)
-            act_min, act_max = _output_clamp(op.output, op.activation)
-            requant = ir.Requant(-_quant(op.input).zero_point, _quant(op.output).zero_point,
-                                 multipliers, shifts, act_min, act_max)
-            return replace(op, requant=requant)
+        case ir.Dense() | ir.Conv():
+            return replace(op, requant=_weighted_requant(op, sink))
         case ir.Activation():
             in_q, out_q = _quant(op.input), _quant(op.output)
+            multipliers: tuple[int, ...]
+            shifts: tuple[int, ...]
             if op.activation is ir.ActivationKind.RELU6:  # TFLM's Relu6 clamps without rescaling
                 multipliers, shifts = (IDENTITY_MULTIPLIER[0],), (IDENTITY_MULTIPLIER[1],)
             else:
@@ -84,9 +115,24 @@ def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
             act_min, act_max = _output_clamp(op.output, op.activation)
             requant = ir.Requant(-in_q.zero_point, out_q.zero_point, multipliers, shifts, act_min, act_max)
             return replace(op, requant=requant)
+        case ir.Pool():
+            return replace(op, act_range=_output_clamp(op.output, op.activation))
+        case ir.Add():
+            a, b, out = _quant(op.inputs[0]), _quant(op.inputs[1]), _quant(op.output)
+            params = add_s8_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
+            return replace(op, params=params, act_range=_output_clamp(op.output, op.activation))
+        case ir.GlobalPool():
+            if op.pool is ir.PoolKind.MAX:
+                return op
+            in_q, out_q = _quant(op.input), _quant(op.output)
+            count = op.input.type.size // op.input.type.shape[-1]
+            return replace(op, params=mean_s8_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point,
+                                                     count))
+        case ir.Elementwise():
+            return replace(op, params=_function_params(op, sink))
         case ir.Softmax():
             return replace(op, params=softmax_s8_params(_quant(op.input).scale, op.beta))
-        case ir.Reshape():
+        case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm():
             return op
     raise AssertionError(f"lower_op: unhandled op {type(op).__name__}")
 

@@ -2,7 +2,7 @@
 
 The signature says which positional arguments are tensors and which are
 weight arrays, and which keyword attributes exist; the resolver uses it to bind
-names and check arity, the checker (:mod:`nndsl.check`) holds each op's shape
+names and check arity, the rules in :mod:`nndsl.rules` hold each op's shape
 and type rule.
 """
 
@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 class AttrKind(enum.Enum):
     NUMBER = "a number"
-    INTS = "a tuple of whole numbers"
+    INT = "a whole number"
+    INTS = "a whole number or a tuple of them"
+    CHOICE = "a name"
+    PADS = "a tuple of (before, after) pairs"
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Attr:
     name: str
     kind: AttrKind
     required: bool = False
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class OpSignature:
     weights: tuple[str, ...] = ()
     optional_weights: tuple[str, ...] = ()
     attrs: tuple[Attr, ...] = ()
+    variadic: bool = False  # any number (>= tensors) of tensor arguments and no weights
     summary: str = ""
 
     @property
@@ -38,23 +43,56 @@ class OpSignature:
         return self.tensors + len(self.weights)
 
     @property
-    def max_args(self) -> int:
-        return self.min_args + len(self.optional_weights)
+    def max_args(self) -> int | None:
+        return None if self.variadic else self.min_args + len(self.optional_weights)
 
     @property
     def usage(self) -> str:
         params = [("x" if self.tensors == 1 else f"x{i}") for i in range(self.tensors)]
+        if self.variadic:
+            params.append("...")
         params += list(self.weights) + [f"[{w}]" for w in self.optional_weights]
         params += [f"{a.name}=..." for a in self.attrs]
         return f"{self.name}({', '.join(params)})"
+
+
+PADDING = Attr("padding", AttrKind.CHOICE, choices=("valid", "same"))
+STRIDE = Attr("stride", AttrKind.INTS)
+DILATION = Attr("dilation", AttrKind.INTS)
+POOL_SIZE = Attr("size", AttrKind.INTS, required=True)
+
+
+def _conv(name: str, summary: str) -> OpSignature:
+    return OpSignature(name, 1, ("kernel",), ("bias",), (STRIDE, DILATION, PADDING), summary=summary)
+
+
+def _pool(name: str, summary: str) -> OpSignature:
+    return OpSignature(name, 1, attrs=(POOL_SIZE, STRIDE, PADDING), summary=summary)
 
 
 SIGNATURES = {
     sig.name: sig
     for sig in (
         OpSignature("dense", 1, ("kernel",), ("bias",), summary="fully connected layer over the last axis"),
+        _conv("conv1d", "1-D convolution, input [W, C], kernel [K, C, O]"),
+        _conv("conv2d", "2-D convolution, input [H, W, C], kernel [KH, KW, C, O]"),
+        _conv("depthwise_conv1d", "depthwise 1-D convolution, kernel [K, C, M]"),
+        _conv("depthwise_conv2d", "depthwise 2-D convolution, kernel [KH, KW, C, M]"),
+        _pool("max_pool", "maximum over a window (1-D or 2-D by the input's rank)"),
+        _pool("avg_pool", "mean over a window (1-D or 2-D by the input's rank)"),
+        OpSignature("global_max_pool", 1, summary="maximum over all positions, [..., C] -> [C]"),
+        OpSignature("global_avg_pool", 1, summary="mean over all positions, [..., C] -> [C]"),
+        OpSignature("add", 2, summary="element-wise sum of two tensors of one shape"),
+        OpSignature("concat", 1, attrs=(Attr("axis", AttrKind.INT),), variadic=True, summary="join along an axis"),
+        OpSignature("pad", 1, attrs=(Attr("pads", AttrKind.PADS, required=True),), summary="pad with zeros"),
+        OpSignature("batch_norm", 1, ("gamma", "beta", "mean", "variance"),
+                    attrs=(Attr("epsilon", AttrKind.NUMBER),), summary="batch normalisation (inference)"),
         OpSignature("relu", 1, summary="max(x, 0)"),
         OpSignature("relu6", 1, summary="min(max(x, 0), 6)"),
+        OpSignature("leaky_relu", 1, attrs=(Attr("alpha", AttrKind.NUMBER),), summary="x if x > 0 else alpha * x"),
+        OpSignature("tanh", 1, summary="hyperbolic tangent"),
+        OpSignature("sigmoid", 1, summary="1 / (1 + exp(-x))"),
+        OpSignature("hard_swish", 1, summary="x * relu6(x + 3) / 6"),
         OpSignature("softmax", 1, attrs=(Attr("beta", AttrKind.NUMBER),), summary="softmax over the last axis"),
         OpSignature("flatten", 1, summary="reshape to one dimension"),
         OpSignature("reshape", 1, attrs=(Attr("shape", AttrKind.INTS, required=True),), summary="new shape"),

@@ -1,8 +1,10 @@
 """Graph passes between checking and code generation.
 
 - :func:`fuse_activations`: a stand-alone relu/relu6 that keeps its input's
-  quantisation becomes the clamp of the dense layer before it (bit-exact:
+  quantisation becomes the clamp of the dense, conv, add or pool before it (bit-exact:
   the identity requantisation of the activation changes nothing).
+- :func:`fold_batch_norms`: batch norm into the conv or dense before it
+  (:mod:`nndsl.fold` holds the arithmetic).
 - :func:`plan_memory`: arena offsets from tensor lifetimes, so peak RAM is the
   least that the op order allows with first-fit placement.
 """
@@ -12,36 +14,75 @@ from __future__ import annotations
 from dataclasses import replace
 
 from nndsl import ir
+from nndsl.diagnostics import DiagnosticSink
+from nndsl.fold import batch_norm_as_depthwise, fold_into
+from nndsl.types import DType
 
 ALIGNMENT = 4  # bytes; every arena tensor starts on a word boundary (int32 and float access)
+
+
+FusableOp = ir.Dense | ir.Conv | ir.Add | ir.Pool
 
 
 def _consumers(graph: ir.Graph) -> dict[str, int]:
     counts: dict[str, int] = {}
     for op in graph.ops:
-        counts[op.input.name] = counts.get(op.input.name, 0) + 1
+        for tensor in op.inputs:
+            counts[tensor.name] = counts.get(tensor.name, 0) + 1
     return counts
 
 
+def _producer_to_fold(graph: ir.Graph, ops: list[ir.Op], op: ir.Op, consumers: dict[str, int]) -> ir.Op | None:
+    """The op just before ``op`` when ``op`` only post-processes its otherwise unused output."""
+    previous = ops[-1] if ops else None
+    if (
+        previous is None
+        or previous.output is not op.input
+        or consumers.get(previous.output.name) != 1
+        or previous.output is graph.output
+    ):
+        return None
+    return previous
+
+
 def fuse_activations(graph: ir.Graph) -> ir.Graph:
-    """Fold ``y = relu(dense(...))`` into the dense op when nothing else reads the dense output."""
+    """Fold ``y = relu(conv(...))`` (dense, add, pools too) into the op before it.
+
+    Only when nothing else reads the op's output and the activation keeps the
+    quantisation, so the activation's requantisation is the identity.
+    """
     consumers = _consumers(graph)
     fused: list[ir.Op] = []
     for op in graph.ops:
-        previous = fused[-1] if fused else None
+        previous = _producer_to_fold(graph, fused, op, consumers)
         if (
             isinstance(op, ir.Activation)
-            and isinstance(previous, ir.Dense)
-            and previous.output is op.input
+            and isinstance(previous, FusableOp)
             and previous.activation is ir.ActivationKind.NONE
-            and consumers.get(previous.output.name) == 1
-            and previous.output is not graph.output
             and previous.output.type.quant == op.output.type.quant
         ):
             fused[-1] = replace(previous, output=op.output, activation=op.activation)
             continue
         fused.append(op)
     return replace(graph, ops=fused)
+
+
+def fold_batch_norms(graph: ir.Graph, sink: DiagnosticSink) -> ir.Graph:
+    """Fold each batch_norm into the dense or conv before it; int8 ones that cannot fold become depthwise convs."""
+    consumers = _consumers(graph)
+    folded: list[ir.Op] = []
+    for op in graph.ops:
+        if not isinstance(op, ir.BatchNorm):
+            folded.append(op)
+            continue
+        previous = _producer_to_fold(graph, folded, op, consumers)
+        if isinstance(previous, ir.Dense | ir.Conv) and previous.activation is ir.ActivationKind.NONE:
+            replacement = fold_into(previous, op)
+            if replacement is not None:
+                folded[-1] = replacement
+                continue
+        folded.append(op if graph.dtype is DType.F32 else batch_norm_as_depthwise(op, sink))
+    return replace(graph, ops=folded)
 
 
 def plan_memory(graph: ir.Graph) -> ir.MemoryPlan:
@@ -60,7 +101,8 @@ def plan_memory(graph: ir.Graph) -> ir.MemoryPlan:
     death: dict[str, int] = {}
     for index, op in enumerate(graph.ops):
         birth.setdefault(roots[op.output.name], index)
-        death[roots[op.input.name]] = index
+        for tensor in op.inputs:
+            death[roots[tensor.name]] = index
     sizes = {t.name: t.type.nbytes for t in graph.tensors if roots[t.name] == t.name}
     arena_roots = [name for name in sizes if name not in plan.storage]
 

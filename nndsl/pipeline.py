@@ -10,7 +10,7 @@ from nndsl.check import check
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, NNError
 from nndsl.lower import lower
 from nndsl.parser import parse
-from nndsl.passes import fuse_activations, plan_memory
+from nndsl.passes import fold_batch_norms, fuse_activations, plan_memory
 from nndsl.resolve import resolve
 from nndsl.summary import Summary, check_budget, summarize
 
@@ -33,7 +33,7 @@ def compile_source(source: str, path: str = "<string>") -> Compiled:
     graph = check(resolved, sink)
     sink.raise_if_errors()
     assert graph is not None
-    graph = lower(fuse_activations(graph), sink)
+    graph = lower(fuse_activations(fold_batch_norms(graph, sink)), sink)
     sink.raise_if_errors()
     graph = replace(graph, plan=plan_memory(graph))
     summary = summarize(graph)

@@ -202,20 +202,23 @@ class _Resolver:
             self.sink.error(call.loc, f"unknown operator '{call.op}'{hint}")
             return None
         count = len(call.args)
-        if not signature.min_args <= count <= signature.max_args:
-            expected = (
-                str(signature.min_args)
-                if signature.min_args == signature.max_args
-                else f"{signature.min_args} to {signature.max_args}"
-            )
+        maximum = signature.max_args
+        if count < signature.min_args or (maximum is not None and count > maximum):
+            if maximum is None:
+                expected = f"at least {signature.min_args}"
+            elif signature.min_args == maximum:
+                expected = str(maximum)
+            else:
+                expected = f"{signature.min_args} to {maximum}"
             plural = "" if expected == "1" else "s"
             self.sink.error(
                 call.loc, f"'{call.op}' takes {expected} argument{plural}, got {count} (usage: {signature.usage})"
             )
             return None
-        tensors = call.args[: signature.tensors]
+        tensor_count = count if signature.variadic else signature.tensors
+        tensors = call.args[:tensor_count]
         weight_names = signature.weights + signature.optional_weights
-        weights = dict(zip(weight_names, call.args[signature.tensors :], strict=False))
+        weights = dict(zip(weight_names, call.args[tensor_count:], strict=False))
         ok = all([self.check_tensor_ref(ref) for ref in tensors] + [self.check_weight_ref(r) for r in weights.values()])
         return BoundLayer(decl, signature, tuple(tensors), weights) if ok else None
 

@@ -15,8 +15,14 @@ from nndsl.diagnostics import DiagnosticSink
 
 # Estimated code bytes: the entry point and arena, then per op and per runtime helper.
 CODE_BYTES_BASE = 128
-CODE_BYTES_PER_OP = {"dense": 160, "activation": 64, "softmax": 120, "reshape": 0}
-CODE_BYTES_RUNTIME = {"requant": 160, "softmax_s8": 720, "libm_expf": 1024}
+CODE_BYTES_PER_OP = {
+    "dense": 160, "conv": 320, "pool": 200, "global_pool": 96, "add": 48, "concat": 48, "pad": 96,
+    "activation": 64, "function": 48, "batch_norm": 64, "softmax": 120, "reshape": 0,
+}
+CODE_BYTES_RUNTIME = {
+    "requant": 160, "softmax_s8": 720, "function_s8": 400, "add_s8": 200, "avg_pool_s8": 240, "mean_s8": 160,
+    "libm": 1024,
+}
 
 
 @dataclass(frozen=True)
@@ -71,20 +77,55 @@ class Summary:
 
 
 def _code_bytes(graph: ir.Graph) -> int:
+    """Estimated bytes of code: the entry point, each op's loop, each runtime helper once."""
     total = CODE_BYTES_BASE + sum(CODE_BYTES_PER_OP[_op_family(op)] for op in graph.ops)
-    if graph.dtype.is_integer:
-        total += CODE_BYTES_RUNTIME["requant"]
-    if any(isinstance(op, ir.Softmax) for op in graph.ops):
-        total += CODE_BYTES_RUNTIME["softmax_s8" if graph.dtype.is_integer else "libm_expf"]
-    return total
+    helpers: set[str] = set()
+    for op in graph.ops:
+        helpers.update(_runtime_helpers(op, graph.dtype.is_integer))
+    return total + sum(CODE_BYTES_RUNTIME[h] for h in helpers)
+
+
+def _runtime_helpers(op: ir.Op, integer: bool) -> set[str]:
+    if not integer:
+        return {"libm"} if isinstance(op, ir.Softmax | ir.Elementwise) else set()
+    match op:
+        case ir.Softmax():
+            return {"requant", "softmax_s8"}
+        case ir.Elementwise():
+            return {"requant", "function_s8"}
+        case ir.Add():
+            return {"requant", "add_s8"}
+        case ir.Pool() if op.pool is ir.PoolKind.AVG:
+            return {"avg_pool_s8"}
+        case ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
+            return {"requant", "mean_s8"}
+        case ir.Dense() | ir.Conv() | ir.Activation():
+            return {"requant"}
+    return set()
 
 
 def _op_family(op: ir.Op) -> str:
     match op:
         case ir.Dense():
             return "dense"
+        case ir.Conv():
+            return "conv"
+        case ir.Pool():
+            return "pool"
+        case ir.GlobalPool():
+            return "global_pool"
+        case ir.Add():
+            return "add"
+        case ir.Concat():
+            return "concat"
+        case ir.Pad():
+            return "pad"
         case ir.Activation():
             return "activation"
+        case ir.Elementwise():
+            return "function"
+        case ir.BatchNorm():
+            return "batch_norm"
         case ir.Softmax():
             return "softmax"
         case ir.Reshape():
@@ -102,7 +143,7 @@ def summarize(graph: ir.Graph) -> Summary:
         arena = op.output.type.nbytes if owns_bytes and in_arena else 0
         layers.append(LayerSummary(
             name=op.output.name,
-            op=op.kind if not isinstance(op, ir.Activation) else op.activation.value,
+            op=op.kind,
             shape=op.output.type.shape,
             dtype=op.output.type.dtype.value,
             params=sum(c.type.size for c in op.consts),

@@ -8,7 +8,9 @@ The output depends only on the graph: the same model gives the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import keyword
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -30,6 +32,8 @@ C_KEYWORDS = frozenset({
     "_Complex", "_Imaginary", "main",
 })
 VALUES_PER_LINE = 16
+# The C runtime, in the order the files are pasted (each may use the ones before it).
+RUNTIME_FILES = ("requant", "softmax", "activations", "add", "pooling")
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class _Emitter:
         self.arrays: list[CArray] = []
         self.array_names: dict[str, str] = {}
         self.runtime: set[str] = set()
+        self.defines: set[str] = set()
+        self.uses_math = False
         self.reserved = _reserved_names(self.prefix)
         source_lines = _read_source_lines(graph.source_path)
         self.source_lines = source_lines
@@ -137,17 +143,144 @@ class _Emitter:
             "input": self.pointer(op.input, const=True),
             "output": self.pointer(op.output, const=False),
             "size": op.output.type.size,
+            "ctype": op.output.type.dtype.c_type,
         }
         match op:
             case ir.Dense():
                 return common | self.dense_view(op)
+            case ir.Conv():
+                return common | self.conv_view(op)
+            case ir.Pool():
+                return common | self.pool_view(op)
+            case ir.GlobalPool():
+                return common | self.global_pool_view(op)
+            case ir.Add():
+                return common | self.add_view(op)
+            case ir.Concat():
+                return common | self.concat_view(op)
+            case ir.Pad():
+                return common | self.pad_view(op)
             case ir.Activation():
                 return common | self.activation_view(op)
+            case ir.Elementwise():
+                return common | self.elementwise_view(op)
+            case ir.BatchNorm():
+                return common | self.batch_norm_view(op)
             case ir.Softmax():
                 return common | self.softmax_view(op)
             case ir.Reshape():
                 return common | {"macro": "reshape"}
         raise AssertionError(f"C backend: unhandled op {type(op).__name__}")
+
+    def use(self, runtime: str, define: str | None = None) -> None:
+        """Include a runtime file (and enable one of its guarded kernels)."""
+        self.runtime.add(runtime)
+        if define is not None:
+            self.defines.add(define)
+
+    def bias_array(self, bias: ir.Tensor | None, channels: int) -> str | None:
+        if bias is None or bias.data is None:
+            return None
+        return self.const_array(bias.name, bias.data, bias.type.dtype, f"{bias.name}: [{channels}]")
+
+    def requant_view(self, op: ir.Op, requant: ir.Requant | None, activation: ir.ActivationKind,
+                     integer_macro: str, float_macro: str) -> dict[str, Any]:
+        """The output stage of a weighted op: requantisation in int8, a clamp in f32."""
+        if requant is None:
+            low, high = activation.real_range
+            return {"macro": float_macro, "low": _opt_float(low), "high": _opt_float(high)}
+        self.use("requant")
+        return {"macro": integer_macro, "q": requant} | self.requant_arrays(op, requant)
+
+    def conv_view(self, op: ir.Conv) -> dict[str, Any]:
+        assert op.kernel.data is not None
+        window = op.window.as_2d()
+        in_shape, out_shape = op.input.type.shape, op.output.type.shape
+        size = window.size
+        channels, out_channels = in_shape[-1], out_shape[-1]
+        kernel = op.kernel.data.reshape((size[0], size[1], channels, -1))
+        if op.depthwise:  # [KH][KW][C * M], TensorFlow Lite's depthwise layout
+            data = kernel.reshape((size[0], size[1], out_channels))
+            layout = f"[{size[0]}][{size[1]}][{out_channels}]"
+        else:  # [O][KH][KW][C]: each output channel's weights contiguous
+            data = np.ascontiguousarray(kernel.transpose(3, 0, 1, 2))
+            layout = f"[{out_channels}][{size[0]}][{size[1]}][{channels}]"
+        kernel_name = self.const_array(op.kernel.name, data, op.kernel.type.dtype, f"{op.kernel.name}: {layout}")
+        view = _window_view(window, in_shape, out_shape) | {
+            "channels": channels, "out_channels": out_channels, "d_h": window.dilation[0], "d_w": window.dilation[1],
+            "kernel": kernel_name, "bias": self.bias_array(op.bias, out_channels), "depthwise": op.depthwise,
+        }
+        output_stage = self.requant_view(op, op.requant, op.activation, "conv_s8", "conv_f32")
+        return view | output_stage | {"depth_multiplier": out_channels // channels}
+
+    def pool_view(self, op: ir.Pool) -> dict[str, Any]:
+        in_shape, out_shape = op.input.type.shape, op.output.type.shape
+        view = _window_view(op.window.as_2d(), in_shape, out_shape) | {
+            "channels": in_shape[-1], "is_max": op.pool is ir.PoolKind.MAX,
+        }
+        if op.act_range is not None:
+            view |= {"act_min": op.act_range[0], "act_max": op.act_range[1]}
+            if op.pool is ir.PoolKind.AVG:
+                self.use("pooling", "NN_USE_AVG_POOL_S8")
+                return view | {"macro": "avg_pool_s8"}
+            return view | {"macro": "max_pool_s8"}
+        low, high = op.activation.real_range
+        return view | {"macro": "pool_f32", "low": _opt_float(low), "high": _opt_float(high)}
+
+    def global_pool_view(self, op: ir.GlobalPool) -> dict[str, Any]:
+        channels = op.input.type.shape[-1]
+        view = {"positions": op.input.type.size // channels, "channels": channels,
+                "is_max": op.pool is ir.PoolKind.MAX}
+        if op.params is not None:
+            self.use("requant")
+            self.use("pooling", "NN_USE_MEAN_S8")
+            return view | {"macro": "mean_s8", "params": _c_args(op.params, skip=("count",))}
+        return view | {"macro": "global_pool"}
+
+    def add_view(self, op: ir.Add) -> dict[str, Any]:
+        view = {"other": self.pointer(op.inputs[1], const=True)}
+        if op.params is not None and op.act_range is not None:
+            self.use("requant")
+            self.use("add", "NN_USE_ADD_S8")
+            return view | {"macro": "add_s8", "params": _c_args(op.params), "act_min": op.act_range[0],
+                           "act_max": op.act_range[1]}
+        low, high = op.activation.real_range
+        return view | {"macro": "add_f32", "low": _opt_float(low), "high": _opt_float(high)}
+
+    def concat_view(self, op: ir.Concat) -> dict[str, Any]:
+        outer = math.prod(op.output.type.shape[: op.axis])
+        parts = [(self.pointer(t, const=True), math.prod(t.type.shape[op.axis :])) for t in op.inputs]
+        return {"macro": "concat", "outer": outer, "parts": parts}
+
+    def pad_view(self, op: ir.Pad) -> dict[str, Any]:
+        in_shape, out_shape = op.input.type.shape, op.output.type.shape
+        quant = op.output.type.quant
+        value = str(quant.zero_point) if quant is not None else "0.0f"
+        rows = math.prod(in_shape[:-1])
+        out_strides = [math.prod(out_shape[i + 1 :]) for i in range(len(out_shape))]
+        row_dims = list(in_shape[:-1])
+        before = [p[0] for p in op.pads]
+        # The output offset of input row r: sum over axes of (index + before) * stride.
+        axes = [{"dim": d, "inner": math.prod(row_dims[i + 1 :]), "stride": out_strides[i], "before": before[i]}
+                for i, d in enumerate(row_dims)]
+        return {"macro": "pad", "value": value, "rows": rows, "row_length": in_shape[-1], "axes": axes,
+                "last_before": before[-1], "last_stride": out_strides[-1]}
+
+    def elementwise_view(self, op: ir.Elementwise) -> dict[str, Any]:
+        if op.params is not None:
+            name = {ir.Function.SIGMOID: "logistic"}.get(op.function, op.function.value)
+            self.use("requant")
+            self.use("activations", f"NN_USE_{name.upper()}_S8")
+            return {"macro": "function_s8", "function": f"nn_{name}_s8", "params": _c_args(op.params)}
+        self.uses_math = True
+        return {"macro": "function_f32", "function": op.function.value, "alpha": c_float(op.alpha)}
+
+    def batch_norm_view(self, op: ir.BatchNorm) -> dict[str, Any]:
+        assert op.scale.data is not None and op.offset.data is not None
+        channels = op.input.type.shape[-1]
+        scale = self.const_array(op.scale.name, op.scale.data, DType.F32, f"{op.scale.name}: [{channels}]")
+        offset = self.const_array(op.offset.name, op.offset.data, DType.F32, f"{op.offset.name}: [{channels}]")
+        return {"macro": "batch_norm_f32", "channels": channels, "scale": scale, "offset": offset}
 
     def dense_view(self, op: ir.Dense) -> dict[str, Any]:
         assert op.kernel.data is not None
@@ -161,11 +294,7 @@ class _Emitter:
             "rows": op.input.type.size // features, "features": features, "units": units,
             "kernel": kernel, "bias": bias,
         }
-        if op.requant is None:
-            low, high = op.activation.real_range
-            return view | {"macro": "dense_f32", "low": _opt_float(low), "high": _opt_float(high)}
-        self.runtime.add("requant")
-        return view | {"macro": "dense_s8", "q": op.requant} | self.requant_arrays(op, op.requant)
+        return view | self.requant_view(op, op.requant, op.activation, "dense_s8", "dense_f32")
 
     def activation_view(self, op: ir.Activation) -> dict[str, Any]:
         if op.requant is None:
@@ -183,8 +312,10 @@ class _Emitter:
         depth = op.input.type.shape[-1]
         rows = op.input.type.size // depth
         if op.params is None:
+            self.uses_math = True
             return {"macro": "softmax_f32", "rows": rows, "depth": depth, "beta": c_float(op.beta)}
-        self.runtime.update(("requant", "softmax"))
+        self.use("requant")
+        self.use("softmax")
         return {"macro": "softmax_s8", "rows": rows, "depth": depth, "p": op.params}
 
     # -- files -----------------------------------------------------------------------------------------
@@ -193,7 +324,7 @@ class _Emitter:
         graph = self.graph
         ops = [self.view(op) for op in graph.ops]
         env = _environment()
-        runtime = [_runtime_source(name) for name in ("requant", "softmax") if name in self.runtime]
+        runtime = [_runtime_source(name) for name in RUNTIME_FILES if name in self.runtime]
         in_type, out_type = graph.input.type, graph.output.type
         context = {
             "name": self.prefix,
@@ -212,12 +343,29 @@ class _Emitter:
             "macs": sum(op.macs for op in graph.ops),
             "weight_bytes": model_weight_bytes(graph),
             "copy_input": graph.plan.output_copies_input,
-            "uses_math": graph.dtype is DType.F32 and any(isinstance(op, ir.Softmax) for op in graph.ops),
+            "uses_math": self.uses_math,
+            "defines": sorted(self.defines),
             "c_float": c_float,
         }
         source = env.get_template("model.c.j2").render(context)
         header = env.get_template("model.h.j2").render(context)
         return CSources(self.prefix, _tidy(source), _tidy(header))
+
+
+def _window_view(window: ir.Window2D, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> dict[str, Any]:
+    """Loop bounds of a windowed op in 2-D form (a 1-D op has height 1)."""
+    (in_h, in_w), (out_h, out_w) = window.spatial(in_shape), window.spatial(out_shape)
+    return {
+        "in_h": in_h, "in_w": in_w, "out_h": out_h, "out_w": out_w, "k_h": window.size[0], "k_w": window.size[1],
+        "s_h": window.stride[0], "s_w": window.stride[1], "pad_top": window.pads[0][0],
+        "pad_left": window.pads[1][0],
+    }
+
+
+def _c_args(params: object, skip: tuple[str, ...] = ()) -> str:
+    """A kernel's integer parameters (a dataclass) as C arguments, in field order."""
+    fields = dataclasses.fields(params)  # type: ignore[arg-type]
+    return ", ".join(str(int(getattr(params, f.name))) for f in fields if f.name not in skip)
 
 
 def _opt_float(value: float | None) -> str | None:
@@ -254,7 +402,7 @@ def _reserved_names(prefix: str) -> frozenset[str]:
         text = package.joinpath("templates", template).read_text(encoding="utf-8")
         for case, suffix in re.findall(r"\{\{ (name|NAME) \}\}_(\w+)", text):
             names.add(f"{prefix if case == 'name' else prefix.upper()}_{suffix}")
-    for runtime in ("requant", "softmax"):
+    for runtime in RUNTIME_FILES:
         names.update(re.findall(r"\b(nn_\w+)\s*\(", _runtime_source(runtime)))
     return frozenset(names)
 

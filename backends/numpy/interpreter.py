@@ -7,15 +7,20 @@ a leading batch axis here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from nndsl import ir
+from nndsl.qmath import activations as qact
+from nndsl.qmath.add import add_s8
+from nndsl.qmath.pooling import avg_pool_s8, mean_s8
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
 from nndsl.qmath.softmax import softmax_s8
 from nndsl.types import DType
 
-Array = npt.NDArray[np.generic]
+Array = npt.NDArray[Any]
 
 
 def _requantize(acc: npt.NDArray[np.int64], requant: ir.Requant, dtype: DType) -> Array:
@@ -26,7 +31,7 @@ def _requantize(acc: npt.NDArray[np.int64], requant: ir.Requant, dtype: DType) -
     return np.clip(scaled, requant.act_min, requant.act_max).astype(dtype.numpy)
 
 
-def _float_activation(x: npt.NDArray[np.float32], activation: ir.ActivationKind) -> npt.NDArray[np.float32]:
+def _float_activation(x: Array, activation: ir.ActivationKind) -> Array:
     low, high = activation.real_range
     if low is not None:
         x = np.maximum(x, np.float32(low))
@@ -48,6 +53,119 @@ def _dense(op: ir.Dense, x: Array) -> Array:
     return _requantize(acc, op.requant, op.output.type.dtype)
 
 
+def _as_2d(x: Array, window: ir.Window) -> Array:
+    """[B, W, C] as [B, 1, W, C]: 1-D windows run as 2-D ones of height 1."""
+    return x[:, np.newaxis] if window.rank == 1 else x
+
+
+def _taps(x: Array, window: ir.Window, out_hw: ir.Pair, fill: float) -> list[tuple[ir.Pair, Array]]:
+    """For each kernel tap, the input values it sees at every output position ([B, OH, OW, C])."""
+    flat = window.as_2d()
+    size, stride, dilation, pads = flat.size, flat.stride, flat.dilation, flat.pads
+    padded = np.pad(_as_2d(x, window), ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
+    taps = []
+    for ky in range(size[0]):
+        for kx in range(size[1]):
+            y0, x0 = ky * dilation[0], kx * dilation[1]
+            view = padded[:, y0 : y0 + (out_hw[0] - 1) * stride[0] + 1 : stride[0],
+                          x0 : x0 + (out_hw[1] - 1) * stride[1] + 1 : stride[1], :]
+            taps.append(((ky, kx), view))
+    return taps
+
+
+def _out_hw(op: ir.Op, window: ir.Window) -> ir.Pair:
+    return window.as_2d().spatial(op.output.type.shape)
+
+
+def _conv(op: ir.Conv, x: Array) -> Array:
+    """Sum over kernel taps; int8 inputs are offset first, so padding with 0 is padding with the zero point."""
+    assert op.kernel.data is not None
+    work = np.float32 if op.requant is None else np.int64
+    kernel = op.kernel.data.astype(work)
+    kernel = kernel.reshape((1, *kernel.shape)) if op.window.rank == 1 else kernel  # [KH, KW, C, O or M]
+    values = x.astype(work) + (0 if op.requant is None else op.requant.input_offset)
+    out_hw = _out_hw(op, op.window)
+    acc = np.zeros((x.shape[0], *out_hw, op.output.type.shape[-1]), dtype=work)
+    for (ky, kx), view in _taps(values, op.window, out_hw, 0):
+        if op.depthwise:
+            acc += (view[..., :, np.newaxis] * kernel[ky, kx]).reshape(acc.shape)
+        else:
+            acc += view @ kernel[ky, kx]
+    if op.bias is not None and op.bias.data is not None:
+        acc += op.bias.data.astype(work)
+    acc = acc.reshape((x.shape[0], *op.output.type.shape))
+    if op.requant is None:
+        return _float_activation(acc.astype(np.float32), op.activation)
+    return _requantize(acc, op.requant, op.output.type.dtype)
+
+
+def _pool(op: ir.Pool, x: Array) -> Array:
+    out_hw = _out_hw(op, op.window)
+    if op.pool is ir.PoolKind.AVG and op.act_range is not None:
+        flat = op.window.as_2d()
+        pads = (flat.pads[0][0], flat.pads[1][0])
+        result = avg_pool_s8(_as_2d(x, op.window), flat.size, flat.stride, pads, out_hw, *op.act_range)
+        return result.reshape((x.shape[0], *op.output.type.shape))
+    integer = op.act_range is not None
+    if op.pool is ir.PoolKind.MAX:
+        fill: Any = np.iinfo(np.int32).min if integer else -np.inf
+        work = x.astype(np.int32 if integer else np.float32)
+        taps = [view for _, view in _taps(work, op.window, out_hw, fill)]
+        result = np.maximum.reduce(taps)
+    else:  # f32 average over the in-bounds values only
+        values = _taps(x.astype(np.float32), op.window, out_hw, 0.0)
+        ones = _taps(np.ones(x.shape, dtype=np.float32), op.window, out_hw, 0.0)
+        result = np.add.reduce([v for _, v in values]) / np.add.reduce([o for _, o in ones])
+    result = result.reshape((x.shape[0], *op.output.type.shape))
+    if op.act_range is not None:
+        return np.clip(result, *op.act_range).astype(op.output.type.dtype.numpy)
+    return _float_activation(result.astype(np.float32), op.activation)
+
+
+def _global_pool(op: ir.GlobalPool, x: Array) -> Array:
+    positions = x.reshape((x.shape[0], -1, x.shape[-1]))
+    if op.pool is ir.PoolKind.MAX:
+        return positions.max(axis=1)
+    if op.params is not None:
+        return mean_s8(positions, op.params)  # type: ignore[arg-type]
+    return positions.astype(np.float32).mean(axis=1, dtype=np.float32)
+
+
+def _add(op: ir.Add, a: Array, b: Array) -> Array:
+    if op.params is not None and op.act_range is not None:
+        return add_s8(a, b, op.params, *op.act_range)  # type: ignore[arg-type]
+    return _float_activation((a.astype(np.float32) + b.astype(np.float32)), op.activation)
+
+
+def _pad(op: ir.Pad, x: Array) -> Array:
+    quant = op.output.type.quant
+    fill = quant.zero_point if quant is not None else 0.0
+    return np.pad(x, ((0, 0), *op.pads), constant_values=fill)
+
+
+def _elementwise(op: ir.Elementwise, x: Array) -> Array:
+    if op.params is not None:
+        kernels = {
+            ir.Function.TANH: qact.tanh_s8,
+            ir.Function.SIGMOID: qact.logistic_s8,
+            ir.Function.HARD_SWISH: qact.hard_swish_s8,
+            ir.Function.LEAKY_RELU: qact.leaky_relu_s8,
+        }
+        result: Array = kernels[op.function](x, op.params)  # type: ignore[operator]
+        return result
+    v = x.astype(np.float32)
+    match op.function:
+        case ir.Function.TANH:
+            return np.tanh(v)
+        case ir.Function.SIGMOID:
+            return (np.float32(1) / (np.float32(1) + np.exp(-v))).astype(np.float32)
+        case ir.Function.HARD_SWISH:
+            return (v * np.clip(v + np.float32(3), 0, 6) / np.float32(6)).astype(np.float32)
+        case ir.Function.LEAKY_RELU:
+            return np.where(v > 0, v, v * np.float32(op.alpha)).astype(np.float32)
+    raise AssertionError(op.function)
+
+
 def _activation(op: ir.Activation, x: Array) -> Array:
     if op.requant is None:
         return _float_activation(x.astype(np.float32), op.activation)
@@ -64,16 +182,39 @@ def _softmax(op: ir.Softmax, x: Array) -> Array:
     return result
 
 
-def run_op(op: ir.Op, x: Array) -> Array:
-    """One op on a batch ``x`` of shape ``(batch, *op.input.type.shape)``."""
+def _batch_norm(op: ir.BatchNorm, x: Array) -> Array:
+    assert op.scale.data is not None and op.offset.data is not None
+    scaled: Array = x.astype(np.float32) * op.scale.data.astype(np.float32) + op.offset.data.astype(np.float32)
+    return scaled
+
+
+def run_op(op: ir.Op, *inputs: Array) -> Array:
+    """One op on batches ``inputs`` of shape ``(batch, *tensor.type.shape)``."""
+    x = inputs[0]
     batch = x.shape[0]
     match op:
         case ir.Dense():
             y = _dense(op, x)
+        case ir.Conv():
+            y = _conv(op, x)
+        case ir.Pool():
+            y = _pool(op, x)
+        case ir.GlobalPool():
+            y = _global_pool(op, x)
+        case ir.Add():
+            y = _add(op, x, inputs[1])
+        case ir.Concat():
+            y = np.concatenate(inputs, axis=op.axis + 1)
+        case ir.Pad():
+            y = _pad(op, x)
         case ir.Activation():
             y = _activation(op, x)
+        case ir.Elementwise():
+            y = _elementwise(op, x)
         case ir.Softmax():
             y = _softmax(op, x)
+        case ir.BatchNorm():
+            y = _batch_norm(op, x)
         case ir.Reshape():
             y = x
         case _:
@@ -89,5 +230,5 @@ def run(graph: ir.Graph, x: Array, trace: bool = False) -> Array | dict[str, Arr
     """
     values: dict[str, Array] = {graph.input.name: x}
     for op in graph.ops:
-        values[op.output.name] = run_op(op, values[op.input.name])
+        values[op.output.name] = run_op(op, *(values[t.name] for t in op.inputs))
     return values if trace else values[graph.output.name]

@@ -1,7 +1,7 @@
 /* Requantisation primitives: mirror nndsl/qmath/requant.py. */
 
 /* saturating_rounding_doubling_high_mul */
-static int32_t nn_srdhm(int32_t a, int32_t b)
+static inline int32_t nn_srdhm(int32_t a, int32_t b)
 {
     int64_t product;
     int64_t nudge;
@@ -14,7 +14,7 @@ static int32_t nn_srdhm(int32_t a, int32_t b)
 }
 
 /* rounding_divide_by_pot */
-static int32_t nn_rdbpot(int32_t x, int32_t exponent)
+static inline int32_t nn_rdbpot(int32_t x, int32_t exponent)
 {
     const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
     const int32_t remainder = x & mask;
@@ -23,7 +23,7 @@ static int32_t nn_rdbpot(int32_t x, int32_t exponent)
 }
 
 /* multiply_by_quantized_multiplier */
-static int32_t nn_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+static inline int32_t nn_mbqm(int32_t x, int32_t multiplier, int32_t shift)
 {
     const int32_t left = shift > 0 ? shift : 0;
     const int32_t right = shift > 0 ? 0 : -shift;

@@ -1,0 +1,156 @@
+"""TensorFlow Lite Micro's int8 ADD (same-shape inputs), bit-exact.
+
+:func:`add_s8_params` does what TFLM's ``CalculateOpDataAdd`` (``add_common.cc``)
+does for an int8 output with the tensors' float32 scales; :func:`add_s8`
+mirrors ``reference_integer_ops::AddFunc`` (``integer_ops/add.h``, default
+double-rounding build), which ``reference_integer_ops::Add`` applies element by
+element when the two input shapes are equal (no broadcast).
+
+Both inputs are moved to a common scale, ``2 * max(scale1, scale2)``, with 20
+bits of headroom: each centred input is shifted left by ``left_shift = 20``
+and multiplied by ``scale_i / (2 * max_scale)`` (at most one half); the sum is
+multiplied by ``2 * max_scale / (2**20 * output_scale)`` onto the output
+scale. Every multiplier is below one, split by
+``QuantizeMultiplierSmallerThanOneExp`` (``QuantizeMultiplier`` with a
+``shift <= 0`` check) and applied by
+``MultiplyByQuantizedMultiplierSmallerThanOneExp``: a saturating rounding
+doubling high multiply, then a rounding right shift by ``-shift``, which is
+:func:`~nndsl.qmath.requant.multiply_by_quantized_multiplier` for a
+non-positive shift. The fused activation is a clamp to ``[act_min, act_max]``
+(``CalculateActivationRangeQuantized``, see
+:func:`~nndsl.qmath.requant.activation_range`). ``backends/c/runtime/add.c``
+mirrors the kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from nndsl.qmath.requant import IntArray, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+
+INT8_MIN = -128
+INT8_MAX = 127
+# ``data->left_shift`` for an int8 output (15 for int16).
+ADD_S8_LEFT_SHIFT = 20
+
+
+@dataclass(frozen=True)
+class AddS8Params:
+    """TFLM ``OpDataAdd`` (int8): offsets (negated input zero points, output zero point), multipliers, shifts.
+
+    The field order is the C argument order of ``nn_add_s8`` after ``size``.
+    All shifts are ``<= 0`` (right shifts by ``-shift``).
+    """
+
+    input1_offset: int
+    input1_multiplier: int
+    input1_shift: int
+    input2_offset: int
+    input2_multiplier: int
+    input2_shift: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+    left_shift: int
+
+
+def _float32_scale(name: str, value: float) -> np.float32:
+    scale = np.float32(value)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"{name} {value!r} is not a positive finite float32")
+    return scale
+
+
+def _int8_zero_point(name: str, value: int) -> int:
+    if not INT8_MIN <= value <= INT8_MAX:
+        raise ValueError(f"{name} {value} outside the int8 range")
+    return int(value)
+
+
+def quantize_multiplier_smaller_than_one_exp(real_multiplier: float) -> tuple[int, int]:
+    """TFLite's ``QuantizeMultiplierSmallerThanOneExp``: ``(multiplier, shift)`` with ``shift <= 0``.
+
+    TFLM aborts (``TFLITE_CHECK``) unless ``0 < real < 1`` and the rounded
+    shift is ``<= 0`` (a multiplier just below one can round up to ``2**31``
+    and carry into shift 1); those raise ``ValueError`` here. Multipliers
+    below ``2**-31`` flush to ``(0, 0)`` as in ``QuantizeMultiplier``.
+    """
+    if not 0.0 < real_multiplier < 1.0:
+        raise ValueError(f"multiplier {real_multiplier!r} is not in (0, 1); TFLM's TFLITE_CHECK fails")
+    multiplier, shift = quantize_multiplier(real_multiplier)
+    if shift > 0:
+        raise ValueError(f"multiplier {real_multiplier!r} rounds to shift {shift} > 0; TFLM's TFLITE_CHECK fails")
+    return multiplier, shift
+
+
+def add_s8_params(
+    scale1: float, zp1: int, scale2: float, zp2: int, out_scale: float, out_zp: int
+) -> AddS8Params:
+    """TFLM's ``CalculateOpDataAdd`` for an int8 output.
+
+    In double, from the float32 scales: ``twice_max = 2 * max(scale1,
+    scale2)``, input multipliers ``scale_i / twice_max`` and output multiplier
+    ``twice_max / (2**20 * out_scale)``. Raises ``ValueError`` where TFLM's
+    Prepare would abort: an output multiplier of one or more (an output scale
+    below about ``2 * max_scale / 2**20``).
+    """
+    s1 = _float32_scale("scale1", scale1)
+    s2 = _float32_scale("scale2", scale2)
+    so = _float32_scale("out_scale", out_scale)
+    twice_max_input_scale = 2.0 * float(max(s1, s2))
+    real_input1_multiplier = float(s1) / twice_max_input_scale
+    real_input2_multiplier = float(s2) / twice_max_input_scale
+    real_output_multiplier = twice_max_input_scale / (float(1 << ADD_S8_LEFT_SHIFT) * float(so))
+    input1_multiplier, input1_shift = quantize_multiplier_smaller_than_one_exp(real_input1_multiplier)
+    input2_multiplier, input2_shift = quantize_multiplier_smaller_than_one_exp(real_input2_multiplier)
+    output_multiplier, output_shift = quantize_multiplier_smaller_than_one_exp(real_output_multiplier)
+    return AddS8Params(
+        input1_offset=-_int8_zero_point("zp1", zp1),
+        input1_multiplier=input1_multiplier,
+        input1_shift=input1_shift,
+        input2_offset=-_int8_zero_point("zp2", zp2),
+        input2_multiplier=input2_multiplier,
+        input2_shift=input2_shift,
+        output_offset=_int8_zero_point("out_zp", out_zp),
+        output_multiplier=output_multiplier,
+        output_shift=output_shift,
+        left_shift=ADD_S8_LEFT_SHIFT,
+    )
+
+
+def _int8_values(x: npt.ArrayLike, name: str) -> IntArray:
+    values = np.asarray(x)
+    if values.size and (values.min() < INT8_MIN or values.max() > INT8_MAX):
+        raise ValueError(f"add_s8 input {name} is not int8")
+    return values.astype(np.int64)
+
+
+def add_s8(
+    a: npt.ArrayLike, b: npt.ArrayLike, params: AddS8Params, act_min: int = INT8_MIN, act_max: int = INT8_MAX
+) -> npt.NDArray[np.int8]:
+    """TFLM's ``reference_integer_ops::Add`` (int8, equal shapes): ``AddFunc`` element-wise.
+
+    ``act_min``/``act_max`` are the fused activation's quantised bounds
+    (``[-128, 127]`` for none). The int32 sum and the addition of the output
+    offset cannot overflow for int8 inputs and multipliers below one; they
+    wrap like the C mirror all the same.
+    """
+    x1 = _int8_values(a, "a")
+    x2 = _int8_values(b, "b")
+    if x1.shape != x2.shape:
+        raise ValueError(f"add_s8 needs equal shapes, got {x1.shape} and {x2.shape}")
+    if not INT8_MIN <= act_min <= act_max <= INT8_MAX:
+        raise ValueError(f"activation range [{act_min}, {act_max}] is not an int8 range")
+    shifted1 = wrap_int32((x1 + params.input1_offset) << params.left_shift)
+    shifted2 = wrap_int32((x2 + params.input2_offset) << params.left_shift)
+    scaled1 = multiply_by_quantized_multiplier(shifted1, params.input1_multiplier, params.input1_shift)
+    scaled2 = multiply_by_quantized_multiplier(shifted2, params.input2_multiplier, params.input2_shift)
+    raw_sum = wrap_int32(scaled1 + scaled2)
+    raw_output = wrap_int32(
+        multiply_by_quantized_multiplier(raw_sum, params.output_multiplier, params.output_shift)
+        + params.output_offset
+    )
+    return np.clip(raw_output, act_min, act_max).astype(np.int8)

@@ -1,0 +1,259 @@
+"""TensorFlow Lite Micro's int8 AVERAGE_POOL_2D and MEAN (global average pooling), bit-exact.
+
+AVERAGE_POOL_2D
+    ``reference_integer_ops::AveragePool`` (int8 overload), prepared by
+    ``PoolingPrepare`` (``pooling_common.cc``). Input and output share one
+    quantisation (Prepare fails otherwise), so the kernel averages the raw
+    int8 values: for each output position it sums the window's in-bounds taps
+    only (padding is never counted), divides by their count rounding half away
+    from zero (``acc > 0 ? (acc + n/2) / n : (acc - n/2) / n`` in C integer
+    arithmetic) and clamps to the fused activation's range. The padding is
+    TFLite's ``ComputePaddingHeightWidth`` (see :func:`pool_padding`): for
+    SAME the smaller half of the total padding goes to the top/left. Keras
+    ``AveragePooling1D`` converts to ``EXPAND_DIMS`` (axis 1: ``[1, 1, W, C]``)
+    -> ``AVERAGE_POOL_2D`` with a ``1 x k`` filter and stride ``(1, s)`` ->
+    ``RESHAPE``; the two reshapes leave the int8 data untouched.
+
+MEAN
+    Keras ``GlobalAveragePooling1D`` converts to ``MEAN`` of a ``[1, W, C]``
+    tensor over axis 1 (a scalar axis tensor) and ``GlobalAveragePooling2D``
+    to ``MEAN`` of a ``[1, H, W, C]`` tensor over axes ``[1, 2]``, both with
+    ``keep_dims`` false (true with ``keepdims=True``, which changes the output
+    shape only; with a single position and ``keepdims=True`` the converter
+    emits no operator at all). TFLM's ``EvalMeanHelper`` (``reduce_common.cc``)
+    sends int8 to ``EvalIntegerMean``, which in the pinned tflite-micro always
+    calls ``reference_ops::QuantizedMeanOrSum<int8_t, int32_t>`` with
+    ``compute_sum = false``, whatever the shape, the axes or ``keep_dims``
+    (the 4-D axes-{1,2} special case is float32-only; there is no int8
+    ``reference_integer_ops::Mean`` any more):
+
+    * Prepare: ``(M, s) = QuantizeMultiplier(double(in_scale) /
+      double(out_scale))`` of the float32 scales;
+    * Eval folds ``1 / count`` into it: ``k = min(floor(log2(count)), 32,
+      31 + s)``, ``M' = (M << k) / count`` (64-bit, truncating),
+      ``s' = s - k``;
+    * each output is ``MultiplyByQuantizedMultiplier(int32(sum - in_zp *
+      count), M', s') + out_zp`` (double rounding), clamped to int8; the sum is
+      the int32 sum of the raw int8 values.
+
+    Older TFLM (e.g. the 2023 ``reduce_common.cc``) took
+    ``reference_ops::Mean<int8_t, int32_t>`` instead when the input and
+    output zero points and scales were equal: the raw sum divided by the count
+    with C's truncating ``/``. The pinned build does not (checked against it
+    with the output quantisation patched to the input's), so that path is not
+    implemented; equal quantisations go through the multiplier like any other.
+
+    The sum is an exact integer sum, so the order in which the reduced
+    elements are visited does not matter: the 1-D case (reducing ``W``) and
+    the 2-D case (reducing ``H`` and ``W``) are the same computation on the
+    input viewed as ``(batch, positions, C)`` with ``positions = W`` or
+    ``H * W`` in C order. :func:`mean_s8` is therefore one function for both.
+
+``backends/c/runtime/pooling.c`` mirrors :func:`avg_pool_s8` and
+:func:`mean_s8`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from nndsl.qmath.requant import IntArray, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+
+INT8_MIN = -128
+INT8_MAX = 127
+# QuantizedMeanOrSum caps the 1/count pre-shift at 32 bits.
+MEAN_MAX_COUNT_SHIFT = 32
+
+
+def _int8_values(x: npt.ArrayLike, op: str, ndim: int) -> IntArray:
+    values = np.asarray(x)
+    if values.ndim != ndim:
+        raise ValueError(f"{op} input must have {ndim} dimensions, got shape {values.shape}")
+    if values.size and (values.min() < INT8_MIN or values.max() > INT8_MAX):
+        raise ValueError(f"{op} input is not int8")
+    return values.astype(np.int64)
+
+
+def _truncating_divide(numerator: IntArray, denominator: IntArray | int) -> IntArray:
+    """C's integer ``/`` for a positive denominator: the quotient rounded toward zero."""
+    quotient: IntArray = np.where(numerator >= 0, numerator // denominator, -((-numerator) // denominator))
+    return quotient
+
+
+def _check_activation_range(act_min: int, act_max: int) -> None:
+    if not INT8_MIN <= act_min <= act_max <= INT8_MAX:
+        raise ValueError(f"activation range [{act_min}, {act_max}] is not an int8 range")
+
+
+# --------------------------------------------------------------------------
+# AVERAGE_POOL_2D
+# --------------------------------------------------------------------------
+
+
+def pool_padding(in_size: int, filter_size: int, stride: int, padding: str) -> tuple[int, int]:
+    """``(out_size, pad_before)`` along one axis: TFLite's ``ComputeOutSize`` and ``ComputePaddingWithOffset``.
+
+    ``padding`` is ``"same"`` (``ceil(in / stride)`` outputs) or ``"valid"``
+    (``(in + stride - filter) / stride``); the padding before is half the
+    total, rounded down. Raises ``ValueError`` for no output.
+    """
+    if min(in_size, filter_size, stride) < 1:
+        raise ValueError(f"sizes must be positive: in {in_size}, filter {filter_size}, stride {stride}")
+    if padding == "same":
+        out_size = (in_size + stride - 1) // stride
+    elif padding == "valid":
+        if in_size < filter_size:
+            raise ValueError(f"valid pooling of {in_size} with a filter of {filter_size} has no output")
+        out_size = (in_size + stride - filter_size) // stride
+    else:
+        raise ValueError(f"padding {padding!r} is neither 'same' nor 'valid'")
+    total_padding = max((out_size - 1) * stride + filter_size - in_size, 0)
+    return out_size, total_padding // 2
+
+
+def avg_pool_s8(
+    x: npt.ArrayLike,
+    filter_hw: tuple[int, int],
+    stride_hw: tuple[int, int],
+    pads: tuple[int, int],
+    out_hw: tuple[int, int],
+    act_min: int = INT8_MIN,
+    act_max: int = INT8_MAX,
+) -> npt.NDArray[np.int8]:
+    """TFLM's ``reference_integer_ops::AveragePool`` (int8) on ``x`` of shape ``(batch, H, W, C)``.
+
+    ``pads`` is ``(top, left)``, ``out_hw`` the output height and width; the
+    result has shape ``(batch, out_h, out_w, C)``. Each output averages the
+    in-bounds taps of its window (rounding half away from zero), then clamps
+    to ``[act_min, act_max]``. A window without any in-bounds tap makes TFLM's
+    kernel return false (Eval fails): ``ValueError`` here.
+    """
+    values = _int8_values(x, "avg_pool_s8", 4)
+    _check_activation_range(act_min, act_max)
+    filter_h, filter_w = filter_hw
+    stride_h, stride_w = stride_hw
+    pad_top, pad_left = pads
+    out_h, out_w = out_hw
+    if min(filter_h, filter_w, stride_h, stride_w, out_h, out_w) < 1:
+        raise ValueError(f"filter {filter_hw}, stride {stride_hw} and output {out_hw} must be positive")
+    batch, in_h, in_w, channels = values.shape
+    origin_y = np.arange(out_h) * stride_h - pad_top
+    origin_x = np.arange(out_w) * stride_w - pad_left
+    acc = np.zeros((batch, out_h, out_w, channels), dtype=np.int64)
+    count = np.zeros((out_h, out_w), dtype=np.int64)
+    for filter_y in range(filter_h):
+        in_y = origin_y + filter_y
+        valid_y = (in_y >= 0) & (in_y < in_h)
+        rows = np.clip(in_y, 0, max(in_h - 1, 0))
+        for filter_x in range(filter_w):
+            in_x = origin_x + filter_x
+            valid_x = (in_x >= 0) & (in_x < in_w)
+            cols = np.clip(in_x, 0, max(in_w - 1, 0))
+            inside = valid_y[:, None] & valid_x[None, :]
+            if not inside.any():
+                continue
+            taps = values[:, rows[:, None], cols[None, :], :]
+            acc += np.where(inside[None, :, :, None], taps, 0)
+            count += inside
+    if (count == 0).any():
+        empty = np.argwhere(count == 0)[0]
+        raise ValueError(f"output position {tuple(int(i) for i in empty)} has no input tap; TFLM's AveragePool fails")
+    divisor = count[None, :, :, None]
+    half = divisor // 2
+    average = np.where(acc > 0, _truncating_divide(acc + half, divisor), _truncating_divide(acc - half, divisor))
+    return np.clip(average, act_min, act_max).astype(np.int8)
+
+
+# --------------------------------------------------------------------------
+# MEAN over the positions axis
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeanS8Params:
+    """What TFLM's int8 MEAN (``QuantizedMeanOrSum``) uses for a reduction of ``count`` elements per output.
+
+    ``multiplier``/``shift`` already include the ``1 / count`` that
+    ``QuantizedMeanOrSum`` folds in at Eval. The field order after ``count`` is
+    the C argument order of ``nn_mean_s8`` after ``channels``.
+    """
+
+    count: int
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    shift: int
+
+
+def _float32_scale(name: str, value: float) -> np.float32:
+    scale = np.float32(value)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"{name} {value!r} is not a positive finite float32")
+    return scale
+
+
+def _int8_zero_point(name: str, value: int) -> int:
+    if not INT8_MIN <= value <= INT8_MAX:
+        raise ValueError(f"{name} {value} outside the int8 range")
+    return int(value)
+
+
+def mean_multiplier(multiplier: int, shift: int, count: int) -> tuple[int, int]:
+    """``QuantizedMeanOrSum``'s ``1 / count`` folding: ``(multiplier', shift')``.
+
+    ``k = min(floor(log2(count)), 32, 31 + shift)``; ``multiplier' =
+    (multiplier << k) / count`` in 64 bits (truncating; below ``2**31`` since
+    ``2**k <= count``), ``shift' = shift - k``.
+    """
+    if count < 1:
+        raise ValueError(f"count {count} must be positive")
+    k = min(count.bit_length() - 1, MEAN_MAX_COUNT_SHIFT, 31 + shift)
+    return (multiplier << k) // count, shift - k
+
+
+def mean_s8_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int, count: int) -> MeanS8Params:
+    """TFLM's ``PrepareMeanOrSumHelper`` (int8) plus the Eval-time multiplier of ``QuantizedMeanOrSum``.
+
+    ``QuantizeMultiplier(double(in_scale) / double(out_scale))`` of the float32
+    scales, then :func:`mean_multiplier` (equal input and output quantisations
+    included: the pinned TFLM has no separate path for them). A resulting left
+    shift above 30 (``in_scale / out_scale`` of about ``2**30 * count``), where
+    TFLM's ``1 << shift`` is undefined, raises ``ValueError``.
+    """
+    s_in = _float32_scale("in_scale", in_scale)
+    s_out = _float32_scale("out_scale", out_scale)
+    if count < 1:
+        raise ValueError(f"count {count} must be positive")
+    base_multiplier, base_shift = quantize_multiplier(float(s_in) / float(s_out))
+    multiplier, shift = mean_multiplier(base_multiplier, base_shift, count)
+    if shift > 30:
+        raise ValueError(f"MEAN: multiplier shift {shift} > 30, TFLM's shift is undefined")
+    return MeanS8Params(
+        count=int(count),
+        input_zero_point=_int8_zero_point("in_zp", in_zp),
+        output_zero_point=_int8_zero_point("out_zp", out_zp),
+        multiplier=multiplier,
+        shift=shift,
+    )
+
+
+def mean_s8(x: npt.ArrayLike, params: MeanS8Params) -> npt.NDArray[np.int8]:
+    """TFLM's int8 MEAN (``QuantizedMeanOrSum``) of ``x`` (``(batch, positions, C)``) over positions: ``(batch, C)``.
+
+    A ``GlobalAveragePooling1D`` input ``[batch, W, C]`` is passed as is, a
+    ``GlobalAveragePooling2D`` input ``[batch, H, W, C]`` reshaped to
+    ``(batch, H * W, C)``; ``positions`` must equal ``params.count``. The
+    int32 sum wraps as TFLM's ``AddTensorValuesWithExpectedOverflow`` does
+    (only reachable beyond 2**24 positions).
+    """
+    values = _int8_values(x, "mean_s8", 3)
+    if values.shape[1] != params.count:
+        raise ValueError(f"mean_s8: {values.shape[1]} positions, params for {params.count}")
+    total = wrap_int32(values.sum(axis=1))
+    shifted = wrap_int32(total - params.input_zero_point * params.count)
+    scaled = multiply_by_quantized_multiplier(shifted, params.multiplier, params.shift)
+    output = wrap_int32(scaled + params.output_zero_point)
+    return np.clip(output, INT8_MIN, INT8_MAX).astype(np.int8)

@@ -1,0 +1,98 @@
+"""What every op rule shares: the failure signal, message formatting, typed attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from nndsl import ast
+from nndsl.diagnostics import Loc
+from nndsl.types import Quant
+
+
+class CheckFailed(Exception):
+    """Raised inside one layer's rule after its error is reported; the checker moves on."""
+
+
+Fail = Callable[[Loc, str], CheckFailed]
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def quant_text(quant: Quant | None) -> str:
+    """A per-tensor quantisation as the language writes it, scale in its shortest float32 form."""
+    if quant is None or quant.axis is not None:
+        return str(quant)
+    inverse = 1 / quant.scale
+    if inverse.is_integer() and inverse > 1:  # 1/256, 1/128: the scales TFLM fixes
+        return f"scale(1/{int(inverse)}) zero({quant.zero_point})"
+    return f"scale({np.float32(quant.scale)!s}) zero({quant.zero_point})"
+
+
+@dataclass(frozen=True)
+class Attrs:
+    """A layer's keyword attributes (already checked against its signature), read with their types."""
+
+    op: str
+    given: dict[str, ast.KeywordArg]
+    fail: Fail
+
+    def loc(self, name: str, default: Loc) -> Loc:
+        kwarg = self.given.get(name)
+        return kwarg.loc if kwarg is not None else default
+
+    def number(self, name: str, default: float) -> float:
+        kwarg = self.given.get(name)
+        if kwarg is None:
+            return default
+        if isinstance(kwarg.value, bool) or not isinstance(kwarg.value, int | float):
+            raise self.fail(kwarg.loc, f"{self.op} {name} must be a number (got {kwarg.value!r})")
+        return float(kwarg.value)
+
+    def integer(self, name: str, default: int) -> int:
+        kwarg = self.given.get(name)
+        if kwarg is None:
+            return default
+        if not isinstance(kwarg.value, int):
+            raise self.fail(kwarg.loc, f"{self.op} {name} must be a whole number (got {kwarg.value!r})")
+        return kwarg.value
+
+    def ints(self, name: str, count: int, default: int | None = None, minimum: int = 1) -> tuple[int, ...]:
+        """One value per spatial axis: ``2`` or ``(2, 1)``; a single value applies to every axis."""
+        kwarg = self.given.get(name)
+        if kwarg is None:
+            assert default is not None, f"attribute {name} is required by the signature"
+            return (default,) * count
+        raw = kwarg.value if isinstance(kwarg.value, tuple) else (kwarg.value,)
+        if not all(isinstance(v, int) and v >= minimum for v in raw):
+            raise self.fail(kwarg.loc, f"{self.op} {name} must be whole numbers >= {minimum} (got {kwarg.value!r})")
+        values = tuple(int(v) for v in raw)  # type: ignore[arg-type]
+        if len(values) == 1:
+            return values * count
+        if len(values) != count:
+            raise self.fail(kwarg.loc, f"{self.op} {name} has {len(values)} values, expected 1 or {count}")
+        return values
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        kwarg = self.given.get(name)
+        if kwarg is None:
+            return default
+        if kwarg.value not in choices:
+            raise self.fail(kwarg.loc, f"{self.op} {name} must be one of {', '.join(choices)} (got {kwarg.value!r})")
+        return str(kwarg.value)
+
+    def pads(self, name: str, rank: int) -> tuple[tuple[int, int], ...]:
+        kwarg = self.given[name]
+        pairs: list[tuple[int, int]] = []
+        if isinstance(kwarg.value, tuple):
+            for pair in kwarg.value:
+                if isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(v, int) and v >= 0 for v in pair):
+                    pairs.append((int(pair[0]), int(pair[1])))  # type: ignore[arg-type]
+        if len(pairs) != rank or len(kwarg.value) != rank:  # type: ignore[arg-type]
+            raise self.fail(kwarg.loc, f"{self.op} {name} must be {rank} (before, after) pairs of whole numbers "
+                            f">= 0, one per axis (got {kwarg.value!r})")
+        return tuple(pairs)

@@ -1,0 +1,73 @@
+"""Rules of the element-wise ops: activations, softmax and add."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nndsl import ir
+from nndsl.qmath.softmax import MAX_SAFE_DEPTH
+from nndsl.resolve import BoundLayer
+from nndsl.rules.base import shape_text
+from nndsl.types import DType, Quant
+
+if TYPE_CHECKING:
+    from nndsl.check import Checker
+
+# Output quantisations TFLM's int8 kernels assume (and the TFLite converter produces).
+SOFTMAX_S8_QUANT = Quant.per_tensor(1 / 256, -128)
+SIGMOID_S8_QUANT = Quant.per_tensor(1 / 256, -128)
+TANH_S8_QUANT = Quant.per_tensor(1 / 128, 0)
+
+
+def check_relu(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+    ctx.only_activation(layer, allowed=False)
+    ctx.attrs(layer)
+    kind = ir.ActivationKind.from_name(layer.decl.call.op)
+    assert kind is not None
+    out_type = ctx.output_type(layer, x.type.shape, x.type.quant)
+    if kind is ir.ActivationKind.RELU6:
+        ctx.same_quant(layer, out_type, x, "int8 relu6")
+    return ir.Activation(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), kind)
+
+
+def check_function(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+    ctx.only_activation(layer, allowed=False)
+    attrs = ctx.attrs(layer)
+    function = ir.Function(layer.decl.call.op)
+    integer = ctx.model_dtype.is_integer
+    fixed = {ir.Function.TANH: TANH_S8_QUANT, ir.Function.SIGMOID: SIGMOID_S8_QUANT}.get(function)
+    default = (fixed or x.type.quant) if integer else None
+    out_type = ctx.output_type(layer, x.type.shape, default)
+    if integer:
+        ctx.fixed_quant(layer, out_type, fixed, function.value)
+    alpha = attrs.number("alpha", 0.3) if function is ir.Function.LEAKY_RELU else 0.0
+    return ir.Elementwise(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), function, alpha)
+
+
+def check_softmax(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+    ctx.only_activation(layer, allowed=False)
+    attrs = ctx.attrs(layer)
+    beta = attrs.number("beta", 1.0)
+    if beta <= 0:
+        raise ctx.fail(attrs.loc("beta", layer.decl.call.loc), f"softmax beta must be a positive number (got {beta:g})")
+    default = SOFTMAX_S8_QUANT if ctx.model_dtype is DType.I8 else None
+    depth = x.type.shape[-1]
+    if default is not None and depth > MAX_SAFE_DEPTH:
+        raise ctx.fail(layer.decl.call.loc, f"int8 softmax over {depth} values: TensorFlow Lite Micro's kernel "
+                       f"handles at most {MAX_SAFE_DEPTH} (its sum of exponentials would overflow)")
+    out_type = ctx.output_type(layer, x.type.shape, default)
+    ctx.fixed_quant(layer, out_type, default, "softmax")
+    return ir.Softmax(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), beta)
+
+
+def check_add(ctx: Checker, layer: BoundLayer, a: ir.Tensor, b: ir.Tensor) -> ir.Op:
+    activation = ctx.only_activation(layer, allowed=True)
+    ctx.attrs(layer)
+    if a.type.shape != b.type.shape:
+        raise ctx.fail(layer.decl.call.loc, f"add needs two tensors of one shape: '{a.name}' is "
+                       f"{shape_text(a.type.shape)}, '{b.name}' is {shape_text(b.type.shape)}")
+    out_type = ctx.output_type(layer, a.type.shape, None)
+    return ir.Add(layer.decl.call.loc, (a, b), ctx.tensor(layer, out_type), activation)
+
+
+
