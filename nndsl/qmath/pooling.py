@@ -24,8 +24,7 @@ MEAN
     sends int8 to ``EvalIntegerMean``, which in the pinned tflite-micro always
     calls ``reference_ops::QuantizedMeanOrSum<int8_t, int32_t>`` with
     ``compute_sum = false``, whatever the shape, the axes or ``keep_dims``
-    (the 4-D axes-{1,2} special case is float32-only; there is no int8
-    ``reference_integer_ops::Mean`` any more):
+    (the 4-D axes-{1,2} special case is float32-only):
 
     * Prepare: ``(M, s) = QuantizeMultiplier(double(in_scale) /
       double(out_scale))`` of the float32 scales;
@@ -36,7 +35,7 @@ MEAN
       count), M', s') + out_zp`` (double rounding), clamped to int8; the sum is
       the int32 sum of the raw int8 values.
 
-    Older TFLM (e.g. the 2023 ``reduce_common.cc``) took
+    Older tflite-micro (``reduce_common.cc`` at commit 5774466) took
     ``reference_ops::Mean<int8_t, int32_t>`` instead when the input and
     output zero points and scales were equal: the raw sum divided by the count
     with C's truncating ``/``. The pinned build does not (checked against it
