@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -127,6 +128,45 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from nndsl.importers import import_model
+
+    progress = sys.stderr.isatty() and not args.quiet
+    imported = import_model(args.source, calibrate=args.calibrate, int16=args.int16, name=args.name,
+                            progress=progress)
+    nn, npz = imported.write(args.output)
+    model = _load(str(nn))  # the written model must check: import -> check -> build with no edits
+    if not args.quiet:
+        summary = model.summary()
+        print(f"{nn}: {len(summary.layers)} layers, {summary.macs} MACs, {summary.weight_bytes} B weights "
+              f"(weights in {npz})")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from nndsl.compare import compare, format_comparison, plot_comparison
+    from nndsl.importers.keras import load_keras
+
+    model = _load(args.model)
+    if Path(args.source).suffix == ".tflite":
+        return _user_error(args.source, "compare needs the float Keras model (.keras, .h5 or a SavedModel folder)")
+    keras_model = load_keras(Path(args.source))
+    try:
+        x = _load_input(args.input)
+        labels = _load_input(args.labels) if args.labels else None
+    except InputError as error:
+        return _user_error(args.labels if args.labels and args.input not in str(error) else args.input, str(error))
+    if x.dtype.kind != "f" or x.shape[1:] != model.graph.input.type.shape:
+        shape = ", ".join(map(str, model.graph.input.type.shape))
+        return _user_error(args.input, f"expected real-valued inputs shaped [N, {shape}], got {x.dtype} "
+                           f"{list(x.shape)}")
+    result = compare(model, keras_model, x, labels)
+    print(format_comparison(result))
+    if args.plot:
+        plot_comparison(result, Path(args.plot))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nndsl", description="Compile small neural networks (.nn files) to dependency-free C."
@@ -158,6 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("model", help="the .nn file")
     summarize.add_argument("--json", action="store_true", help="machine-readable output")
     summarize.set_defaults(handler=cmd_summarize)
+    importer = commands.add_parser("import", help="a Keras model or an int8 .tflite file to .nn + .npz")
+    importer.add_argument("source", help="model.keras, model.h5, a SavedModel folder, or model.tflite")
+    importer.add_argument("-o", "--output", required=True, help="the .nn file to write (its .npz goes beside it)")
+    importer.add_argument("--calibrate", metavar="DATA.npy",
+                          help="representative inputs: quantise a Keras model to int8 with TensorFlow Lite")
+    importer.add_argument("--int16", action="store_true", help="16-bit activations (16x8); not supported yet")
+    importer.add_argument("--name", help="the network's name (default: the source's file name)")
+    importer.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    importer.set_defaults(handler=cmd_import)
+
+    comparer = commands.add_parser("compare", help="an int8 .nn model against its float Keras source, per layer")
+    comparer.add_argument("model", help="the imported .nn file")
+    comparer.add_argument("source", help="the float Keras model it came from")
+    comparer.add_argument("--input", required=True, help=".npy of real-valued inputs [N, ...]")
+    comparer.add_argument("--labels", help=".npy of integer labels, for the accuracy difference")
+    comparer.add_argument("--plot", help="also draw the per-layer error to this .png (needs matplotlib)")
+    comparer.set_defaults(handler=cmd_compare)
     return parser
 
 

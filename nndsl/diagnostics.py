@@ -23,7 +23,14 @@ class Loc:
     end_col: int = 0
 
     def __str__(self) -> str:
+        if self.line <= 0:  # a whole file that is not text (a model, a weights archive)
+            return self.path
         return f"{self.path}:{self.line}:{self.col}"
+
+    @classmethod
+    def file(cls, path: str) -> Loc:
+        """The location of a whole file."""
+        return cls(path, 0, 0)
 
 
 class Severity(enum.Enum):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import numpy.typing as npt
 from nndsl import ir
 from nndsl.backend import backend
 from nndsl.diagnostics import Diagnostic, NNError
+from nndsl.files import write_files
 from nndsl.pipeline import Compiled, compile_file, compile_source
 from nndsl.summary import Summary
 
@@ -90,32 +89,12 @@ class Model:
             targets = " ".join(_make_escape(p) for p in files)
             deps = " ".join(_make_escape(p) for p in self.compiled.dependencies)
             files[out / f"{name}.d"] = f"{targets}: {deps}\n"
-        _write_all(files)
+        write_files(files)
         return list(files)
 
 
 def _make_escape(path: Path) -> str:
     return str(path).replace(" ", "\\ ")
-
-
-def _write_all(files: dict[Path, str]) -> None:
-    """Write every file under a temporary name first, then rename them all into place."""
-    umask = os.umask(0)
-    os.umask(umask)
-    temporaries: list[tuple[str, Path]] = []
-    try:
-        for path, text in files.items():
-            handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            temporaries.append((temporary, path))
-            os.fchmod(handle, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-                stream.write(text)
-        for temporary, path in temporaries:
-            os.replace(temporary, path)
-    finally:
-        for temporary, _ in temporaries:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
 
 
 def load(path: str | Path) -> Model:

@@ -1,0 +1,212 @@
+"""Keras models (`.keras`, `.h5`, SavedModel folders) to `.nn`, through TensorFlow Lite's converter.
+
+Float import converts without optimisation; ``calibrate`` quantises to full
+int8 with the converter (per-channel weights, per-tensor activations, int8
+input and output, batch size 1, calibration inputs one at a time), so that
+the result is exactly what TensorFlow Lite would run. Either way the
+flatbuffer then goes through :mod:`nndsl.importers.tflite`.
+
+Before converting, every Keras layer is checked against what nndsl supports
+(:data:`LAYER_CHECKS`), so that an unsupported layer or option is named as
+the user wrote it rather than as the converter's ops.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nndsl.diagnostics import Loc, NNError
+from nndsl.importers.tf import quiet, tensorflow
+from nndsl.importers.tflite import import_tflite
+from nndsl.importers.writer import ImportedModel
+
+ACTIVATIONS = frozenset({"linear", "relu", "relu6", "tanh", "sigmoid", "softmax", "hard_swish", "leaky_relu"})
+WINDOW_PADDINGS = frozenset({"valid", "same"})
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """The TensorFlow Lite flatbuffer made from a Keras model, kept for comparisons."""
+
+    tflite: bytes
+    int8: bool
+
+
+def _option(layer: Any, name: str) -> Any:
+    return getattr(layer, name, None)
+
+
+def _check_activation(layer: Any) -> str | None:
+    activation = _option(layer, "activation")
+    name = getattr(activation, "__name__", None) if activation is not None else None
+    if name is not None and name not in ACTIVATIONS:
+        return f"activation='{name}' is not supported (supported: {', '.join(sorted(ACTIVATIONS))})"
+    return None
+
+
+def _check_window(layer: Any) -> str | None:
+    padding = _option(layer, "padding")
+    if padding is not None and padding not in WINDOW_PADDINGS:
+        return f"padding='{padding}' is not supported (valid, same)"
+    if _option(layer, "data_format") not in (None, "channels_last"):
+        return f"data_format='{layer.data_format}' is not supported (channels_last)"
+    if (_option(layer, "groups") or 1) != 1:
+        return f"groups={layer.groups} is not supported"
+    return _check_activation(layer)
+
+
+def _check_relu(layer: Any) -> str | None:
+    max_value = _option(layer, "max_value")
+    if max_value is not None and float(max_value) != 6.0:
+        return f"max_value={max_value} is not supported (none or 6)"
+    if float(_option(layer, "negative_slope") or 0.0) != 0.0 or float(_option(layer, "threshold") or 0.0) != 0.0:
+        return "ReLU with negative_slope or threshold is not supported (use LeakyReLU)"
+    return None
+
+
+def _check_softmax(layer: Any) -> str | None:
+    axis = _option(layer, "axis")
+    if axis not in (None, -1) and axis != [-1]:
+        return f"axis={axis} is not supported (softmax over the last axis)"
+    return None
+
+
+def _fine(layer: Any) -> str | None:
+    return None
+
+
+LayerCheck = Callable[[Any], str | None]
+LAYER_CHECKS: dict[str, LayerCheck] = {}
+
+
+def _register(names: tuple[str, ...], check: LayerCheck) -> None:
+    for name in names:
+        if name in LAYER_CHECKS:
+            raise AssertionError(f"two checks for {name}")
+        LAYER_CHECKS[name] = check
+
+
+_register(("InputLayer", "Flatten", "Reshape", "Dropout", "Identity", "Add", "Concatenate", "ZeroPadding1D",
+           "ZeroPadding2D", "BatchNormalization", "LeakyReLU", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+           "GlobalMaxPooling1D", "GlobalMaxPooling2D"), _fine)
+_register(("Dense", "Activation"), _check_activation)
+_register(("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "MaxPooling1D", "MaxPooling2D",
+           "AveragePooling1D", "AveragePooling2D"), _check_window)
+_register(("ReLU",), _check_relu)
+_register(("Softmax",), _check_softmax)
+
+
+def check_layers(model: Any, source: str) -> None:
+    """An error naming the first layer (and option) nndsl cannot represent."""
+    for layer in _layers(model):
+        kind = type(layer).__name__
+        check = LAYER_CHECKS.get(kind)
+        problem = (
+            f"is not supported by nndsl (supported: {', '.join(sorted(LAYER_CHECKS))})" if check is None
+            else check(layer)
+        )
+        if problem is not None:
+            raise NNError.at(Loc.file(source), f"layer '{layer.name}' ({kind}): {problem}")
+
+
+def _layers(model: Any) -> Iterator[Any]:
+    for layer in model.layers:
+        nested = getattr(layer, "layers", None)
+        if nested is not None and type(layer).__name__ in ("Sequential", "Functional", "Model"):
+            yield from _layers(layer)
+        else:
+            yield layer
+
+
+def load_keras(path: Path) -> Any:
+    """The Keras model in ``path``, or a located error."""
+    tf = tensorflow()
+    try:
+        with quiet():
+            return tf.keras.models.load_model(str(path), compile=False)
+    except Exception as error:  # Keras raises many kinds for unreadable or custom-object models
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise NNError.at(Loc.file(str(path)), f"cannot load the Keras model: {message}") from None
+
+
+def _calibration_data(path: Path, input_shape: tuple[int, ...], source: str) -> np.ndarray:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise NNError.at(Loc.file(str(path)), f"cannot read the calibration data ({error})") from None
+    if data.shape[1:] != input_shape:
+        raise NNError.at(Loc.file(str(path)), f"calibration data has shape {list(data.shape)}, the model "
+                         f"'{source}' takes [N, {', '.join(map(str, input_shape))}]")
+    samples: np.ndarray = data.astype(np.float32)
+    return samples
+
+
+def _progress(samples: np.ndarray, enabled: bool) -> Iterator[list[np.ndarray]]:
+    """One calibration input at a time; a progress line on a terminal, nothing otherwise."""
+    total = len(samples)
+    for count, sample in enumerate(samples, start=1):
+        if enabled:
+            done = 30 * count // total
+            print(f"\rcalibrating [{'#' * done}{'.' * (30 - done)}] {count}/{total}", end="", file=sys.stderr)
+        yield [sample[np.newaxis]]
+    if enabled:
+        print(file=sys.stderr)
+
+
+def convert(model: Any, source: str, *, calibration: np.ndarray | None = None, progress: bool = False) -> Conversion:
+    """The model as a batch-1 TensorFlow Lite flatbuffer: float, or full int8 calibrated on ``calibration``."""
+    tf = tensorflow()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if calibration is not None:
+        samples = calibration
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: _progress(samples, progress)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    try:
+        # The progress line goes to stderr, so only stdout is silenced while calibrating.
+        with quiet((1,) if progress else (1, 2)):
+            flatbuffer = converter.convert()
+    except Exception as error:  # the converter reports unsupported graphs with its own exception types
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise NNError.at(Loc.file(source), f"TensorFlow Lite's converter failed: {first}") from None
+    return Conversion(bytes(flatbuffer), calibration is not None)
+
+
+def import_keras(path: Path, *, calibrate: str | Path | None = None, int16: bool = False, name: str | None = None,
+                 progress: bool = False) -> ImportedModel:
+    """A Keras model file or SavedModel folder in `.nn` form (int8 with ``calibrate``, else float)."""
+    source = str(path)
+    if int16:
+        raise NNError.at(Loc.file(source), "--int16: 16-bit activations (TensorFlow Lite's 16x8 scheme) are not "
+                         "supported by nndsl yet; import in int8 (--calibrate) or float")
+    model = load_keras(path)
+    calibration = None
+    if calibrate is not None:
+        input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        calibration = _calibration_data(Path(calibrate), input_shape, source)
+    return import_keras_model(model, source, calibration=calibration, name=name or _stem(path), progress=progress)
+
+
+def import_keras_model(model: Any, source: str, *, calibration: np.ndarray | None = None, name: str = "model",
+                       progress: bool = False) -> ImportedModel:
+    """An in-memory Keras model in `.nn` form; ``source`` labels errors. Keeps the flatbuffer in ``.tflite``."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise NNError.at(Loc.file(source), f"the model has {len(model.inputs)} inputs and {len(model.outputs)} "
+                         "outputs; nndsl takes one of each")
+    check_layers(model, source)
+    conversion = convert(model, source, calibration=calibration, progress=progress)
+    imported = import_tflite(conversion.tflite, source, name=name)
+    imported.tflite = conversion.tflite
+    return imported
+
+
+def _stem(path: Path) -> str:
+    return path.name if path.is_dir() else path.stem

@@ -1,0 +1,579 @@
+"""TensorFlow Lite flatbuffers to `.nn`: every tensor's quantisation and every op's options carried over.
+
+The flatbuffer is read with TensorFlow's own generated schema module (the
+maintained parser, not a hand-written reader). Then:
+
+- ops that only compute shapes for a ``RESHAPE`` (``SHAPE``, ``STRIDED_SLICE``,
+  ``PACK``... from a dynamic batch dimension) are dropped: nndsl knows every
+  shape statically;
+- ``SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND`` becomes a dilated conv;
+- 2-D ops of height 1 between ``RESHAPE``/``EXPAND_DIMS`` and back (how Keras
+  1-D layers arrive) become 1-D ops on the 1-D tensors;
+- reshapes are emitted only where a consumer needs the other shape.
+
+Each supported op has one handler (:data:`HANDLERS`); an op or option nndsl
+does not support is an error naming the layer, the op and the option.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nndsl.diagnostics import Loc, NNError
+from nndsl.importers.tf import tensorflow
+from nndsl.importers.writer import ImportedModel, identifier, scale_text, shape_text
+
+Array = npt.NDArray[Any]
+
+# TensorFlow Lite's enums (schema.fbs), by value.
+TENSOR_TYPES = {0: "float32", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8", 10: "float64"}
+PADDING = {0: "same", 1: "valid"}
+ACTIVATIONS = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6", 4: "tanh", 5: "sign_bit"}
+# Ops that only move data: a reshape needs its data input alone, the shape input is derived.
+SHAPE_ONLY_INPUTS = {"RESHAPE": (0,), "SQUEEZE": (0,), "EXPAND_DIMS": (0,)}
+
+
+@dataclass
+class TfTensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...]
+    data: Array | None
+
+    @property
+    def quantized(self) -> bool:
+        return bool(self.scales)
+
+    @property
+    def per_tensor(self) -> tuple[float, int]:
+        return self.scales[0], self.zero_points[0]
+
+
+@dataclass
+class TfOp:
+    index: int
+    name: str  # e.g. CONV_2D
+    inputs: list[int]
+    outputs: list[int]
+    options: Any
+
+
+@dataclass
+class TfGraph:
+    tensors: list[TfTensor]
+    ops: list[TfOp]
+    inputs: list[int]
+    outputs: list[int]
+
+
+def _schema() -> Any:
+    tensorflow()
+    from tensorflow.lite.python import schema_py_generated
+
+    return schema_py_generated
+
+
+def parse_flatbuffer(data: bytes, source: str) -> TfGraph:
+    """The first subgraph of a `.tflite` model as plain tensors and ops."""
+    schema = _schema()
+    try:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    except Exception as error:  # the generated parser raises whatever a corrupt buffer triggers
+        raise NNError.at(Loc.file(source), f"not a TensorFlow Lite flatbuffer ({type(error).__name__})") from None
+    if not model.subgraphs:
+        raise NNError.at(Loc.file(source), "the model has no subgraph")
+    if len(model.subgraphs) > 1:
+        raise NNError.at(Loc.file(source), f"the model has {len(model.subgraphs)} subgraphs (control flow such as "
+                         "WHILE or IF, e.g. from an LSTM); nndsl takes one")
+    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+    graph = model.subgraphs[0]
+    tensors = [_tensor(model, index, t) for index, t in enumerate(graph.tensors)]
+    ops = []
+    for index, op in enumerate(graph.operators):
+        code = model.operatorCodes[op.opcodeIndex]
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        name = names.get(builtin, f"BUILTIN_{builtin}")
+        if name == "CUSTOM":
+            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+            name = f"CUSTOM({custom})"
+        inputs = [int(i) for i in (op.inputs if op.inputs is not None else [])]
+        outputs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
+        ops.append(TfOp(index, name, inputs, outputs, op.builtinOptions))
+    return TfGraph(tensors, ops, [int(i) for i in graph.inputs], [int(i) for i in graph.outputs])
+
+
+def _tensor(model: Any, index: int, tensor: Any) -> TfTensor:
+    dtype = TENSOR_TYPES.get(tensor.type, f"type{tensor.type}")
+    shape = tuple(int(d) for d in (tensor.shape if tensor.shape is not None else ()))
+    name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
+    quant = tensor.quantization
+    scales: tuple[float, ...] = ()
+    zeros: tuple[int, ...] = ()
+    if quant is not None and quant.scale is not None and len(quant.scale):
+        scales = tuple(float(s) for s in quant.scale)
+        zeros = tuple(int(z) for z in quant.zeroPoint) if quant.zeroPoint is not None else (0,) * len(scales)
+    data = None
+    buffer = model.buffers[tensor.buffer] if tensor.buffer < len(model.buffers) else None
+    if buffer is not None and buffer.data is not None and len(buffer.data) and dtype in np.sctypeDict:
+        data = np.frombuffer(bytes(bytearray(buffer.data)), dtype=np.dtype(dtype)).reshape(shape)
+    return TfTensor(index, name, shape, dtype, scales, zeros, data)
+
+
+# -- graph clean-up ---------------------------------------------------------------------------------
+
+
+def needed_ops(graph: TfGraph) -> list[TfOp]:
+    """The ops the outputs depend on through data inputs; shape-only computations drop out."""
+    producer = {out: op for op in graph.ops for out in op.outputs}
+    needed: set[int] = set()
+    stack = list(graph.outputs)
+    while stack:
+        tensor = stack.pop()
+        op = producer.get(tensor)
+        if op is None or op.index in needed:
+            continue
+        needed.add(op.index)
+        positions = SHAPE_ONLY_INPUTS.get(op.name)
+        inputs = [op.inputs[p] for p in positions if p < len(op.inputs)] if positions else op.inputs
+        stack.extend(i for i in inputs if i >= 0)
+    return [op for op in graph.ops if op.index in needed]
+
+
+def _scope_layer(component: str, marker: str | None = None) -> str | None:
+    """The Keras layer of one op path such as ``functional_1/model_1/conv1d_1/convolution/Squeeze``.
+
+    The layer is the scope just before the op (the part holding ``marker``,
+    else the last part). TensorFlow makes scope names unique by appending
+    ``_N`` to the layer's name (``dense`` -> ``dense_1``, ``dense_1`` ->
+    ``dense_1_2``), so one trailing ``_N`` is dropped.
+    """
+    parts = [p for p in component.split("/") if p]
+    at = next((i for i, p in enumerate(parts) if marker and marker in p), len(parts) - 1)
+    if at < 1:
+        return None
+    return re.sub(r"_\d+$", "", parts[at - 1]) or parts[at - 1]
+
+
+def layer_name(tensor_name: str) -> str:
+    """The name of the layer whose output a tensor is: the last op of a fused chain comes first."""
+    return _scope_layer(tensor_name.split(";")[0]) or ""
+
+
+WEIGHTED_PATHS = ("MatMul", "BiasAdd", "convolution", "depthwise", "Conv2D")
+
+
+def weights_layer_name(tensor_name: str) -> str:
+    """The layer that owns an op's weights (the conv in a conv + batch norm + ReLU chain)."""
+    for component in tensor_name.split(";"):
+        for marker in WEIGHTED_PATHS:
+            if marker in component:
+                name = _scope_layer(component, marker)
+                if name:
+                    return name
+    return layer_name(tensor_name)
+
+
+# -- the importer ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Binding:
+    """Where a TensorFlow Lite tensor's values are in the `.nn` program, and in what shape."""
+
+    name: str
+    shape: tuple[int, ...]
+
+
+class Importer:
+    def __init__(self, graph: TfGraph, source: str, name: str) -> None:
+        self.graph = graph
+        self.source = source
+        self.out = ImportedModel(identifier(name, "model"))
+        self.bindings: dict[int, Binding] = {}
+        self.reshaped: dict[tuple[int, tuple[int, ...]], str] = {}
+        self.integer = False
+
+    # -- errors and small helpers ---------------------------------------------------------------------
+
+    def error(self, op: TfOp, message: str) -> NNError:
+        layer = layer_name(self.tensor(op.outputs[0]).name) if op.outputs else ""
+        layer = layer or self.tensor(op.outputs[0]).name if op.outputs else "?"
+        return NNError.at(Loc.file(self.source), f"layer '{layer}' (op {op.index}, {op.name}): {message}")
+
+    def tensor(self, index: int) -> TfTensor:
+        return self.graph.tensors[index]
+
+    def const(self, op: TfOp, position: int) -> Array | None:
+        if position >= len(op.inputs) or op.inputs[position] < 0:
+            return None
+        data = self.tensor(op.inputs[position]).data
+        if data is None:
+            raise self.error(op, f"input {position} must be a constant")
+        return data
+
+    @staticmethod
+    def unbatched(tensor: TfTensor) -> tuple[int, ...]:
+        return tensor.shape[1:] if tensor.shape and tensor.shape[0] == 1 else tensor.shape
+
+    def type_text(self, tensor: TfTensor, shape: tuple[int, ...] | None = None) -> str:
+        if tensor.dtype == "float32":
+            base = "f32"
+        elif tensor.dtype == "int8":
+            base = "i8"
+        else:
+            raise NNError.at(Loc.file(self.source), f"tensor '{tensor.name}' is {tensor.dtype}: nndsl imports "
+                             "float32 and int8 models")
+        text = base if shape is None else f"{base}{shape_text(shape)}"
+        if tensor.dtype == "int8":
+            if not tensor.quantized:
+                raise NNError.at(Loc.file(self.source), f"int8 tensor '{tensor.name}' has no quantisation")
+            scale, zero = tensor.per_tensor
+            text += f" @ scale({scale_text(scale)}) zero({zero})"
+        return text
+
+    def activation(self, op: TfOp) -> str:
+        value = getattr(op.options, "fusedActivationFunction", 0)
+        kind = ACTIVATIONS.get(value, str(value))
+        if kind not in (None, "relu", "relu6"):
+            raise self.error(op, f"fused activation {kind.upper()} is not supported (nndsl fuses RELU and RELU6)")
+        return f" -> {kind}" if kind else ""
+
+    # -- values ------------------------------------------------------------------------------------------
+
+    def value(self, index: int, shape: tuple[int, ...] | None = None) -> str:
+        """The `.nn` name holding tensor ``index`` in ``shape`` (its own by default), reshaping if needed."""
+        binding = self.bindings[index]
+        tensor = self.tensor(index)
+        wanted = self.unbatched(tensor) if shape is None else shape
+        if binding.shape == wanted:
+            return binding.name
+        key = (index, wanted)
+        if key not in self.reshaped:
+            name = self.out.fresh_name(f"{binding.name}_reshaped")
+            dims = ", ".join(map(str, wanted))
+            call = f"flatten({binding.name})" if len(wanted) == 1 else f"reshape({binding.name}, shape=({dims}))"
+            self.emit(name, call, comment=f"{shape_text(binding.shape)} -> {shape_text(wanted)}")
+            self.reshaped[key] = name
+        return self.reshaped[key]
+
+    def emit(self, name: str, call: str, type_text: str = "", comment: str = "") -> None:
+        line = f"{name} = {call}"
+        if type_text:
+            line += f" : {type_text}"
+        if comment:
+            line += f"  # {comment}"
+        self.out.lines.append(line)
+
+    def define(self, op: TfOp, call: str, *, typed: bool = True, shape: tuple[int, ...] | None = None,
+               comment: str | None = None) -> None:
+        """Emit the layer that computes ``op``'s output and bind it."""
+        output = self.tensor(op.outputs[0])
+        out_shape = self.unbatched(output) if shape is None else shape
+        name = self.out.fresh_name(layer_name(output.name) or call.split("(")[0])
+        type_text = self.type_text(output) if typed and self.integer else ""
+        note = f"{op.name} {shape_text(out_shape)}" if comment is None else comment
+        self.emit(name, call, type_text, note)
+        self.bindings[op.outputs[0]] = Binding(name, out_shape)
+
+    def weight(self, layer: str, role: str, data: Array, scales: tuple[float, ...] | None = None) -> str:
+        key = f"{layer}.{role}"
+        self.out.weights[key] = np.ascontiguousarray(data)
+        if scales is not None:
+            self.out.weights[f"{key}.scale"] = np.asarray(scales, dtype=np.float32)
+        return key
+
+    def kernel_scales(self, op: TfOp, position: int) -> tuple[float, ...] | None:
+        tensor = self.tensor(op.inputs[position])
+        if tensor.dtype != "int8":
+            return None
+        if any(z != 0 for z in tensor.zero_points):
+            raise self.error(op, "int8 weights with a non-zero zero point are not supported (nndsl's are symmetric)")
+        return tensor.scales
+
+    def weights_args(self, op: TfOp, layer: str, kernel: Array) -> str:
+        """``layer.kernel[, layer.bias]`` with the arrays stored under those names."""
+        kernel_key = self.weight(layer, "kernel", kernel, self.kernel_scales(op, 1))
+        bias = self.const(op, 2)
+        if bias is None:
+            return kernel_key
+        if self.integer and bias.dtype != np.int32:
+            raise self.error(op, f"bias is {bias.dtype}, nndsl takes int32 biases for int8 layers")
+        return f"{kernel_key}, {self.weight(layer, 'bias', bias)}"
+
+    # -- the walk -----------------------------------------------------------------------------------------
+
+    def run(self) -> ImportedModel:
+        graph = self.graph
+        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+            raise NNError.at(Loc.file(self.source), f"the model has {len(graph.inputs)} inputs and "
+                             f"{len(graph.outputs)} outputs; nndsl takes one of each")
+        source_input = self.tensor(graph.inputs[0])
+        self.integer = source_input.dtype == "int8"
+        in_shape = self.unbatched(source_input)
+        in_name = self.out.fresh_name(layer_name(source_input.name) or "x")
+        self.out.lines.append(f"input {in_name} : {self.type_text(source_input, in_shape)}")
+        self.out.lines.append("")
+        self.bindings[graph.inputs[0]] = Binding(in_name, in_shape)
+        for op in fold_dilations(graph, needed_ops(graph)):
+            handler = HANDLERS.get(op.name)
+            if handler is None:
+                raise self.error(op, f"op {op.name} is not supported by nndsl "
+                                 f"(supported: {', '.join(sorted(HANDLERS))})")
+            handler(self, op)
+        output = graph.outputs[0]
+        result = self.value(output)
+        self.out.lines.append("")
+        self.out.lines.append(f"output {result}")
+        return self.out
+
+
+# -- handlers -----------------------------------------------------------------------------------------------
+
+
+def _fully_connected(imp: Importer, op: TfOp) -> None:
+    weights = imp.const(op, 1)
+    assert weights is not None
+    units, features = weights.shape
+    source = imp.tensor(op.inputs[0])
+    if int(np.prod(source.shape)) != features:
+        raise imp.error(op, f"input of {int(np.prod(source.shape))} values for {features} features: batched or "
+                        "keep_num_dims fully connected layers are not supported")
+    x = imp.value(op.inputs[0], (features,))
+    layer = weights_layer_name(imp.tensor(op.outputs[0]).name) or "dense"
+    args = imp.weights_args(op, _weight_prefix(imp, layer), weights.T)
+    imp.define(op, f"dense({x}, {args}){imp.activation(op)}", shape=(units,))
+
+
+def _weight_prefix(imp: Importer, layer: str) -> str:
+    base = identifier(layer)
+    prefix, number = base, 1
+    while any(key.startswith(f"{prefix}.") for key in imp.out.weights):
+        number += 1
+        prefix = f"{base}_{number}"
+    return prefix
+
+
+def _spatial(imp: Importer, op: TfOp, kernel_hw: tuple[int, int], stride_h: int) -> tuple[bool, str]:
+    """Whether a 2-D op is a 1-D one in disguise (height 1 everywhere), and its input as the right shape."""
+    _, height, width, channels = imp.tensor(op.inputs[0]).shape
+    one_d = height == 1 and kernel_hw[0] == 1 and stride_h == 1
+    shape = (width, channels) if one_d else (height, width, channels)
+    return one_d, imp.value(op.inputs[0], shape)
+
+
+def _window_attrs(op: TfOp, one_d: bool, stride: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> str:
+    parts = []
+    s = stride[1] if one_d else stride
+    d = dilation[1] if one_d else dilation
+    if s not in (1, (1, 1)):
+        parts.append(f"stride={s if isinstance(s, int) else _pair(s)}")
+    if d not in (1, (1, 1)):
+        parts.append(f"dilation={d if isinstance(d, int) else _pair(d)}")
+    padding = PADDING.get(op.options.padding, "valid")
+    if padding != "valid":
+        parts.append(f"padding={padding}")
+    return "".join(f", {p}" for p in parts)
+
+
+def _pair(values: tuple[int, int]) -> str:
+    return str(values[0]) if values[0] == values[1] else f"({values[0]}, {values[1]})"
+
+
+def _out_shape(imp: Importer, op: TfOp, one_d: bool) -> tuple[int, ...]:
+    shape = imp.unbatched(imp.tensor(op.outputs[0]))
+    return shape[1:] if one_d else shape
+
+
+def _conv(imp: Importer, op: TfOp) -> None:
+    weights = imp.const(op, 1)
+    assert weights is not None
+    options = op.options
+    depthwise = op.name == "DEPTHWISE_CONV_2D"
+    if depthwise:
+        channels = imp.tensor(op.inputs[0]).shape[-1]
+        kernel = weights.reshape((*weights.shape[1:3], channels, weights.shape[3] // channels))
+    else:
+        if getattr(options, "quantizedBiasType", 0):
+            raise imp.error(op, "a non-default quantized bias type is not supported")
+        kernel = weights.transpose(1, 2, 3, 0)  # [O, KH, KW, C] -> [KH, KW, C, O]
+    stride = (options.strideH, options.strideW)
+    dilation = (options.dilationHFactor, options.dilationWFactor)
+    one_d, x = _spatial(imp, op, kernel.shape[:2], stride[0])
+    if one_d:
+        kernel = kernel[0]
+    layer = weights_layer_name(imp.tensor(op.outputs[0]).name) or "conv"
+    args = imp.weights_args(op, _weight_prefix(imp, layer), kernel)
+    kind = ("depthwise_conv" if depthwise else "conv") + ("1d" if one_d else "2d")
+    attrs = _window_attrs(op, one_d, stride, dilation)
+    imp.define(op, f"{kind}({x}, {args}{attrs}){imp.activation(op)}", shape=_out_shape(imp, op, one_d))
+
+
+def _pool(imp: Importer, op: TfOp) -> None:
+    options = op.options
+    size = (options.filterHeight, options.filterWidth)
+    stride = (options.strideH, options.strideW)
+    one_d, x = _spatial(imp, op, size, stride[0])
+    kind = "max_pool" if op.name == "MAX_POOL_2D" else "avg_pool"
+    size_text = str(size[1]) if one_d else _pair(size)
+    stride_text = ""
+    if (stride[1] if one_d else stride) != (size[1] if one_d else size):
+        stride_text = f", stride={stride[1] if one_d else _pair(stride)}"
+    padding = PADDING.get(options.padding, "valid")
+    padding_text = "" if padding == "valid" else f", padding={padding}"
+    imp.define(op, f"{kind}({x}, size={size_text}{stride_text}{padding_text}){imp.activation(op)}",
+               typed=False, shape=_out_shape(imp, op, one_d))
+
+
+def _reduce(imp: Importer, op: TfOp) -> None:
+    axes = imp.const(op, 1)
+    assert axes is not None
+    source = imp.tensor(op.inputs[0])
+    rank = len(source.shape)
+    spatial = sorted(int(a) % rank for a in np.atleast_1d(axes))
+    if spatial != list(range(1, rank - 1)):
+        raise imp.error(op, f"reducing axes {spatial} of a rank-{rank} tensor is not supported (nndsl reduces "
+                        "all positions, keeping channels: a global pool)")
+    kind = "global_avg_pool" if op.name == "MEAN" else "global_max_pool"
+    x = imp.value(op.inputs[0])
+    channels = source.shape[-1]
+    imp.define(op, f"{kind}({x})", typed=op.name == "MEAN", shape=(channels,))
+
+
+def _add(imp: Importer, op: TfOp) -> None:
+    a, b = (imp.tensor(i) for i in op.inputs)
+    if a.shape != b.shape or a.data is not None or b.data is not None:
+        raise imp.error(op, f"adding {shape_text(a.shape)} and {shape_text(b.shape)}: nndsl adds two computed "
+                        "tensors of one shape (no broadcasting, no constants)")
+    imp.define(op, f"add({imp.value(op.inputs[0])}, {imp.value(op.inputs[1])}){imp.activation(op)}")
+
+
+def _concat(imp: Importer, op: TfOp) -> None:
+    if imp.activation(op):
+        raise imp.error(op, "a fused activation on CONCATENATION is not supported")
+    rank = len(imp.tensor(op.outputs[0]).shape)
+    axis = op.options.axis % rank
+    if axis == 0:
+        raise imp.error(op, "concatenating along the batch axis is not supported")
+    inputs = ", ".join(imp.value(i) for i in op.inputs)
+    axis_text = "" if axis == rank - 1 else f", axis={axis - 1}"
+    imp.define(op, f"concat({inputs}{axis_text})", typed=False)
+
+
+def _pad(imp: Importer, op: TfOp) -> None:
+    pads = imp.const(op, 1)
+    assert pads is not None
+    if op.name == "PADV2":
+        value = imp.const(op, 2)
+        out = imp.tensor(op.outputs[0])
+        zero = out.per_tensor[1] if out.quantized else 0
+        if value is not None and np.any(value != zero):
+            raise imp.error(op, f"padding with {value.reshape(-1)[0]} is not supported (nndsl pads with real zero)")
+    if pads[0].any():
+        raise imp.error(op, "padding the batch axis is not supported")
+    pairs = ", ".join(f"({int(a)}, {int(b)})" for a, b in pads[1:])
+    imp.define(op, f"pad({imp.value(op.inputs[0])}, pads=({pairs},))", typed=False)
+
+
+def _reshape(imp: Importer, op: TfOp) -> None:
+    """No statement: the output shares the input's values; consumers reshape on demand."""
+    imp.bindings[op.outputs[0]] = imp.bindings[op.inputs[0]]
+
+
+def _softmax(imp: Importer, op: TfOp) -> None:
+    beta = float(op.options.beta) if op.options is not None else 1.0
+    beta_text = "" if beta == 1.0 else f", beta={beta!r}"
+    imp.define(op, f"softmax({imp.value(op.inputs[0])}{beta_text})", typed=False)
+
+
+def _elementwise(function: str, typed: bool) -> Callable[[Importer, TfOp], None]:
+    def handle(imp: Importer, op: TfOp) -> None:
+        extra = ""
+        if function == "leaky_relu":
+            extra = f", alpha={float(np.float32(op.options.alpha))!r}"
+        x = imp.value(op.inputs[0])
+        out, source = imp.tensor(op.outputs[0]), imp.tensor(op.inputs[0])
+        needs_type = typed or (imp.integer and out.per_tensor != source.per_tensor)
+        imp.define(op, f"{function}({x}{extra})", typed=needs_type)
+
+    return handle
+
+
+def _unsupported_quantize(imp: Importer, op: TfOp) -> None:
+    raise imp.error(op, "a stand-alone QUANTIZE/DEQUANTIZE is not supported: convert with int8 (or float) "
+                    "inputs and outputs (inference_input_type / inference_output_type)")
+
+
+Handler = Callable[[Importer, TfOp], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def _register(names: tuple[str, ...], handler: Handler) -> None:
+    for name in names:
+        if name in HANDLERS:
+            raise AssertionError(f"two handlers for {name}")
+        HANDLERS[name] = handler
+
+
+_register(("FULLY_CONNECTED",), _fully_connected)
+_register(("CONV_2D", "DEPTHWISE_CONV_2D"), _conv)
+_register(("MAX_POOL_2D", "AVERAGE_POOL_2D"), _pool)
+_register(("MEAN", "REDUCE_MAX"), _reduce)
+_register(("ADD",), _add)
+_register(("CONCATENATION",), _concat)
+_register(("PAD", "PADV2"), _pad)
+_register(("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), _reshape)
+_register(("SOFTMAX",), _softmax)
+_register(("RELU",), _elementwise("relu", typed=False))
+_register(("RELU6",), _elementwise("relu6", typed=False))
+_register(("LEAKY_RELU",), _elementwise("leaky_relu", typed=False))
+_register(("TANH",), _elementwise("tanh", typed=False))
+_register(("LOGISTIC",), _elementwise("sigmoid", typed=False))
+_register(("HARD_SWISH",), _elementwise("hard_swish", typed=True))
+_register(("QUANTIZE", "DEQUANTIZE"), _unsupported_quantize)
+
+
+# -- dilated convolutions ----------------------------------------------------------------------------------
+
+
+def fold_dilations(graph: TfGraph, ops: list[TfOp]) -> list[TfOp]:
+    """``SPACE_TO_BATCH_ND -> CONV -> BATCH_TO_SPACE_ND`` as one dilated conv (same or valid padding)."""
+    producer = {out: op for op in ops for out in op.outputs}
+    result: list[TfOp] = []
+    for op in ops:
+        if op.name == "BATCH_TO_SPACE_ND":
+            conv = producer.get(op.inputs[0])
+            s2b = producer.get(conv.inputs[0]) if conv is not None else None
+            if conv is None or s2b is None or s2b.name != "SPACE_TO_BATCH_ND" or conv.name not in (
+                "CONV_2D", "DEPTHWISE_CONV_2D"
+            ):
+                result.append(op)
+                continue
+            block = graph.tensors[s2b.inputs[1]].data
+            assert block is not None
+            options = conv.options
+            options.dilationHFactor, options.dilationWFactor = int(block[0]), int(block[1])
+            source, target = graph.tensors[s2b.inputs[0]], graph.tensors[op.outputs[0]]
+            options.padding = 0 if source.shape[1:3] == target.shape[1:3] else 1  # SAME keeps the size (stride 1)
+            folded = TfOp(conv.index, conv.name, [s2b.inputs[0], *conv.inputs[1:]], op.outputs, options)
+            result = [r for r in result if r.index not in (conv.index, s2b.index)]
+            result.append(folded)
+            continue
+        result.append(op)
+    return result
+
+
+def import_tflite(data: bytes, source: str, name: str | None = None) -> ImportedModel:
+    """`.tflite` bytes to an :class:`ImportedModel`; errors name the source file."""
+    graph = parse_flatbuffer(data, source)
+    stem = name or os.path.splitext(os.path.basename(source))[0]
+    return Importer(graph, source, stem).run()
