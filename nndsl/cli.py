@@ -132,8 +132,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from nndsl.importers import import_model
 
     progress = sys.stderr.isatty() and not args.quiet
-    imported = import_model(args.source, calibrate=args.calibrate, int16=args.int16, name=args.name,
-                            progress=progress)
+    name = args.name or Path(args.output).stem
+    imported = import_model(args.source, calibrate=args.calibrate, int16=args.int16, name=name, progress=progress)
     nn, npz = imported.write(args.output)
     model = _load(str(nn))  # the written model must check: import -> check -> build with no edits
     if not args.quiet:
@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--calibrate", metavar="DATA.npy",
                           help="representative inputs: quantise a Keras model to int8 with TensorFlow Lite")
     importer.add_argument("--int16", action="store_true", help="16-bit activations (16x8); not supported yet")
-    importer.add_argument("--name", help="the network's name (default: the source's file name)")
+    importer.add_argument("--name", help="the network's name (default: the output file's name)")
     importer.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
     importer.set_defaults(handler=cmd_import)
 

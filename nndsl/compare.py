@@ -48,7 +48,8 @@ def quantize_input(model: Model, x: Array) -> Array:
     scale, zero = in_type.quant.scale, in_type.quant.zero_point
     low, high = in_type.dtype.bounds
     q = np.vectorize(lambda v: round_half_away(float(v) / scale) + zero)(x.astype(np.float64))
-    return np.clip(q, low, high).astype(in_type.dtype.numpy)
+    quantized: Array = np.clip(q, low, high).astype(in_type.dtype.numpy)
+    return quantized
 
 
 def dequantize(model: Model, name: str, values: Array) -> tuple[Array, float, float]:

@@ -107,10 +107,10 @@ def check_layers(model: Any, source: str) -> None:
     for layer in _layers(model):
         kind = type(layer).__name__
         check = LAYER_CHECKS.get(kind)
-        problem = (
-            f"is not supported by nndsl (supported: {', '.join(sorted(LAYER_CHECKS))})" if check is None
-            else check(layer)
-        )
+        if check is None:
+            raise NNError.at(Loc.file(source), f"layer '{layer.name}' ({kind}) is not supported by nndsl "
+                             f"(supported: {', '.join(sorted(LAYER_CHECKS))})")
+        problem = check(layer)
         if problem is not None:
             raise NNError.at(Loc.file(source), f"layer '{layer.name}' ({kind}): {problem}")
 
@@ -159,10 +159,28 @@ def _progress(samples: np.ndarray, enabled: bool) -> Iterator[list[np.ndarray]]:
         print(file=sys.stderr)
 
 
+def _batch_of_one(model: Any) -> Any:
+    """The model with its batch fixed at 1, as it runs on a device.
+
+    Static shapes let the converter emit dilated convolutions and reshapes
+    directly, without shape arithmetic. A model that cannot be cloned is
+    converted as it is: the importer copes with dynamic-batch output too.
+    """
+    keras = tensorflow().keras
+    shape = tuple(model.inputs[0].shape[1:])
+    try:
+        with quiet():
+            clone = keras.models.clone_model(model, input_tensors=keras.Input(batch_shape=(1, *shape)))
+            clone.set_weights(model.get_weights())
+    except Exception:  # subclassed or custom models: keep the original
+        return model
+    return clone
+
+
 def convert(model: Any, source: str, *, calibration: np.ndarray | None = None, progress: bool = False) -> Conversion:
     """The model as a batch-1 TensorFlow Lite flatbuffer: float, or full int8 calibrated on ``calibration``."""
     tf = tensorflow()
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(_batch_of_one(model))
     if calibration is not None:
         samples = calibration
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -202,6 +220,8 @@ def import_keras_model(model: Any, source: str, *, calibration: np.ndarray | Non
         raise NNError.at(Loc.file(source), f"the model has {len(model.inputs)} inputs and {len(model.outputs)} "
                          "outputs; nndsl takes one of each")
     check_layers(model, source)
+    if calibration is not None:
+        calibration = np.asarray(calibration, dtype=np.float32)
     conversion = convert(model, source, calibration=calibration, progress=progress)
     imported = import_tflite(conversion.tflite, source, name=name)
     imported.tflite = conversion.tflite
