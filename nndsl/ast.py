@@ -27,9 +27,12 @@ class Quantity(Node):
 
 @dataclass(frozen=True)
 class TargetField(Node):
+    """``ram = 256 KiB``, ``latency <= 10 ms``, or a named setting such as ``accumulator = i16``."""
+
     name: str
     relation: str  # "=" or "<="
     quantity: Quantity
+    word: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 
 from nndsl import ast, ir
 from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.ops import SIGNATURES
 from nndsl.resolve import Array, BoundLayer, ResolvedProgram
 from nndsl.rules import RULES
 from nndsl.rules.base import Attrs, CheckFailed, quant_text, shape_text
@@ -108,8 +109,11 @@ class Checker:
     # -- weights --------------------------------------------------------------------------------
 
     def weight(self, layer: BoundLayer, role: str, shape: tuple[int, ...], dtype: DType,
-               channels: int | None = None) -> ir.Tensor | None:
-        """A weight array of the layer, checked for shape and dtype; int8 arrays get their scales."""
+               channels: int | None = None, channels_text: str = "") -> ir.Tensor | None:
+        """A weight array of the layer, checked for shape and dtype; int8 arrays get their scales.
+
+        ``channels_text`` says how the output channels are counted when that is not obvious (depthwise).
+        """
         ref = layer.weights.get(role)
         if ref is None:
             return None
@@ -119,7 +123,9 @@ class Checker:
             raise self.fail(ref.loc, f"{where} has shape {shape_text(data.shape)}, expected {shape_text(shape)}")
         if dtype is DType.F32:
             if data.dtype.kind != "f":
-                raise self.fail(ref.loc, f"{where} is {data.dtype}, expected a float array in an f32 network")
+                network = ("in an f32 network" if self.model_dtype is DType.F32
+                           else f"(its parameters are float even in an {self.model_dtype.value} network)")
+                raise self.fail(ref.loc, f"{where} is {data.dtype}, expected a float array {network}")
             with np.errstate(over="ignore"):
                 data = data.astype(np.float32)
             if not np.all(np.isfinite(data)):
@@ -130,10 +136,10 @@ class Checker:
         quant = None
         if dtype is DType.I8:
             assert channels is not None, "int8 weights need their output-channel count"
-            quant = self.weight_quant(ref, where, channels, len(shape) - 1)
+            quant = self.weight_quant(ref, where, channels, len(shape) - 1, channels_text)
         return self.const(ref.name, TensorType(dtype, shape, quant), ref.loc, data)
 
-    def weight_quant(self, ref: ast.Ref, where: str, channels: int, axis: int) -> Quant:
+    def weight_quant(self, ref: ast.Ref, where: str, channels: int, axis: int, channels_text: str = "") -> Quant:
         """``NAME.scale`` (one, or one per output channel) and optional ``NAME.zero_point`` (zeros)."""
         weights = self.resolved.weights
         scale = weights.get(f"{ref.name}.scale")
@@ -142,7 +148,8 @@ class Checker:
                             f"(one value, or {channels} for per-channel scales)")
         scales = np.asarray(scale, dtype=np.float64).reshape(-1)
         if scales.size not in (1, channels):
-            raise self.fail(ref.loc, f"'{ref.name}.scale' has {scales.size} values, expected 1 or {channels}")
+            counted = f" (one per output channel: {channels_text})" if channels_text else ""
+            raise self.fail(ref.loc, f"'{ref.name}.scale' has {scales.size} values, expected 1 or {channels}{counted}")
         if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
             raise self.fail(ref.loc, f"'{ref.name}.scale' must be positive (smallest is {scales.min():g})")
         with np.errstate(over="ignore", under="ignore"):
@@ -179,7 +186,9 @@ class Checker:
         kind = ir.ActivationKind.from_name(first.name)
         if kind is None:
             known = ", ".join(k.value for k in ir.ActivationKind if k is not ir.ActivationKind.NONE)
-            raise self.fail(first.loc, f"unknown activation '{first.name}' (fusable: {known})")
+            op = SIGNATURES.get(first.name)
+            hint = f"; write it as its own layer, e.g. y = {first.name}(x)" if op and op.min_args == 1 else ""
+            raise self.fail(first.loc, f"unknown activation '{first.name}' (fusable: {known}){hint}")
         return kind
 
     def attrs(self, layer: BoundLayer) -> Attrs:

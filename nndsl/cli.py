@@ -16,6 +16,7 @@ import numpy as np
 
 from nndsl.diagnostics import Diagnostic, NNError
 from nndsl.model import InputError, Model, load
+from nndsl.ranges import format_report
 from nndsl.summary import Summary
 
 EXIT_OK = 0
@@ -50,6 +51,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     model = _load(args.model)
+    _print_diagnostics(model.compiled.range_warnings())
+    if args.ranges:
+        print(format_report(model.compiled.ranges))
     if not args.quiet:
         summary = model.summary()
         fits = "" if summary.target is None else f", fits {summary.target.name}"
@@ -191,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="check a model: syntax, names, shapes, types, budget")
     check.add_argument("model", help="the .nn file")
+    check.add_argument("--ranges", action="store_true",
+                       help="print every layer's proven intervals: accumulator, before and after the clamp")
     check.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     check.set_defaults(handler=cmd_check)
 

@@ -78,6 +78,17 @@ def _weighted_requant(op: ir.Dense | ir.Conv, sink: DiagnosticSink) -> ir.Requan
                       act_min, act_max)
 
 
+def _function_limit(op: ir.Elementwise, in_scale: float, out_scale: float) -> str | None:
+    """The scale rule of the function's TFLM kernel that these scales break, in words (None: see the error)."""
+    if op.function in (ir.Function.TANH, ir.Function.SIGMOID) and not 2.0**-28 <= in_scale < 2.0**35:
+        return "its input scale must be from 2^-28 to 2^35"
+    if op.function is ir.Function.HARD_SWISH and in_scale / 128 >= out_scale:
+        return f"its output scale must be larger than input scale / 128 = {in_scale / 128:g}"
+    if op.function is ir.Function.LEAKY_RELU and max(1.0, abs(op.alpha)) * in_scale / out_scale >= 2.0**30:
+        return "input scale / output scale (times alpha) must stay below 2^30"
+    return None
+
+
 def _function_params(op: ir.Elementwise, sink: DiagnosticSink) -> object | None:
     in_q, out_q = _quant(op.input), _quant(op.output)
     args = (in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point)
@@ -92,8 +103,10 @@ def _function_params(op: ir.Elementwise, sink: DiagnosticSink) -> object | None:
             case ir.Function.LEAKY_RELU:
                 return leaky_relu_s8_params(*args, op.alpha)
     except ValueError as error:
-        sink.error(op.loc, f"int8 {op.function.value} of '{op.output.name}' cannot be computed at these scales: "
-                   f"{error}")
+        rule = _function_limit(op, in_q.scale, out_q.scale) or str(error)
+        sink.error(op.loc, f"int8 {op.function.value} of '{op.output.name}' cannot be computed at input scale "
+                   f"{in_q.scale:g} and output scale {out_q.scale:g}: TensorFlow Lite Micro's kernel rejects them "
+                   f"({rule})")
         return None
     raise AssertionError(op.function)
 
@@ -119,19 +132,39 @@ def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
             return replace(op, act_range=_output_clamp(op.output, op.activation))
         case ir.Add():
             a, b, out = _quant(op.inputs[0]), _quant(op.inputs[1]), _quant(op.output)
-            params = add_s8_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
+            try:
+                params = add_s8_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
+            except ValueError:
+                limit = 2 * max(a.scale, b.scale) / 2**20
+                sink.error(op.loc, f"int8 add of '{op.output.name}' cannot be computed: its output scale "
+                           f"{out.scale:g} must be larger than 2 x the larger input scale / 2^20 = {limit:g} "
+                           f"(TensorFlow Lite Micro's add kernel rejects it)")
+                return op
             return replace(op, params=params, act_range=_output_clamp(op.output, op.activation))
         case ir.GlobalPool():
             if op.pool is ir.PoolKind.MAX:
                 return op
             in_q, out_q = _quant(op.input), _quant(op.output)
             count = op.input.type.size // op.input.type.shape[-1]
-            return replace(op, params=mean_s8_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point,
-                                                     count))
+            try:
+                mean = mean_s8_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, count)
+            except ValueError:
+                sink.error(op.loc, f"int8 global_avg_pool of '{op.output.name}' cannot be computed: its output "
+                           f"scale {out_q.scale:g} is too small for its input scale {in_q.scale:g} (the mean's "
+                           f"multiplier would need a shift of more than 30 bits in TensorFlow Lite Micro's kernel)")
+                return op
+            return replace(op, params=mean)
         case ir.Elementwise():
             return replace(op, params=_function_params(op, sink))
         case ir.Softmax():
-            return replace(op, params=softmax_s8_params(_quant(op.input).scale, op.beta))
+            in_scale = _quant(op.input).scale
+            try:
+                return replace(op, params=softmax_s8_params(in_scale, op.beta))
+            except ValueError:
+                sink.error(op.loc, f"int8 softmax of '{op.output.name}' cannot be computed: beta x input scale = "
+                           f"{op.beta:g} x {in_scale:g} must be larger than 2^-26 (TensorFlow Lite Micro's softmax "
+                           f"kernel rejects it)")
+                return op
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm():
             return op
     raise AssertionError(f"lower_op: unhandled op {type(op).__name__}")

@@ -91,6 +91,9 @@ class _ToAst(Transformer[Token, Any]):
     @v_args(meta=True)
     def target_field(self, meta: Any, children: list[Any]) -> ast.TargetField:
         name, relation, amount = children
+        if isinstance(amount, Token) and amount.type == "NAME":  # a named setting
+            quantity = ast.Quantity(_loc(self.path, amount), 0.0, None)
+            return ast.TargetField(self.loc(meta), str(name), str(relation), quantity, word=str(amount))
         if isinstance(amount, Token):  # QUANTITY: number and unit in one token
             match = _QUANTITY.fullmatch(str(amount))
             assert match is not None, "the grammar's QUANTITY and _QUANTITY disagree"

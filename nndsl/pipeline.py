@@ -11,6 +11,7 @@ from nndsl.diagnostics import Diagnostic, DiagnosticSink, NNError
 from nndsl.lower import lower
 from nndsl.parser import parse
 from nndsl.passes import fold_batch_norms, fuse_activations, plan_memory
+from nndsl.ranges import RangeReport, analyse, report_diagnostics
 from nndsl.resolve import resolve
 from nndsl.summary import Summary, check_budget, summarize
 
@@ -21,6 +22,14 @@ class Compiled:
     summary: Summary
     warnings: tuple[Diagnostic, ...]
     dependencies: tuple[Path, ...]  # files the result depends on (the .nn and its weights)
+    ranges: RangeReport | None  # the fixed-point range analysis (integer networks)
+
+    def range_warnings(self) -> list[Diagnostic]:
+        """Where an output format clips values the worst-case input reaches (``nndsl check``)."""
+        sink = DiagnosticSink()
+        if self.ranges is not None:
+            report_diagnostics(self.ranges, sink, warnings=True)
+        return sink.warnings
 
 
 def compile_source(source: str, path: str = "<string>") -> Compiled:
@@ -36,13 +45,16 @@ def compile_source(source: str, path: str = "<string>") -> Compiled:
     graph = lower(fuse_activations(fold_batch_norms(graph, sink)), sink)
     sink.raise_if_errors()
     graph = replace(graph, plan=plan_memory(graph))
+    ranges = analyse(graph)
+    if ranges is not None:
+        report_diagnostics(ranges, sink, warnings=False)
     summary = summarize(graph)
     check_budget(graph, summary, sink)
     sink.raise_if_errors()
     dependencies = [Path(path).resolve()] if not path.startswith("<") else []
     if resolved.weights_path is not None:
         dependencies.append(resolved.weights_path)
-    return Compiled(graph, summary, tuple(sink.warnings), tuple(dependencies))
+    return Compiled(graph, summary, tuple(sink.warnings), tuple(dependencies), ranges)
 
 
 def compile_file(path: str | Path) -> Compiled:

@@ -39,6 +39,7 @@ class Target:
     clock_hz: float
     latency_s: float | None = None
     cycles_per_mac: float | None = None  # None: the core's figure for the model's dtype
+    accumulator_bits: int = 32  # the width the range check holds accumulators to
     loc: Loc | None = None
 
     def cycles_per_mac_for(self, dtype: DType) -> float:
@@ -68,10 +69,28 @@ _UNITS: dict[str, dict[str | None, float]] = {
 _RELATIONS = {"ram": "=", "flash": "=", "clock": "=", "latency": "<=", "cycles_per_mac": "="}
 
 
+# Settings named by a word: their values and what each means.
+_WORDS = {"accumulator": {"i32": 32, "i16": 16}}
+
+
+def _word_value(field: ast.TargetField, sink: DiagnosticSink) -> float | None:
+    choices = _WORDS[field.name]
+    if field.word is None or field.word not in choices:
+        given = field.word if field.word is not None else f"{field.quantity.value:g}"
+        sink.error(field.quantity.loc, f"'{field.name}' is one of {', '.join(choices)}, not '{given}'")
+        return None
+    return choices[field.word]
+
+
 def _field_value(field: ast.TargetField, sink: DiagnosticSink) -> float | None:
+    if field.name in _WORDS:
+        return _word_value(field, sink)
+    if field.word is not None and field.name in _UNITS:
+        sink.error(field.quantity.loc, f"'{field.name}' takes a number, not '{field.word}'")
+        return None
     units = _UNITS.get(field.name)
     if units is None:
-        sink.error(field.loc, f"unknown target field '{field.name}' (known: {', '.join(_UNITS)})")
+        sink.error(field.loc, f"unknown target field '{field.name}' (known: {', '.join([*_UNITS, *_WORDS])})")
         return None
     if field.relation != _RELATIONS[field.name]:
         sink.error(field.loc, f"target field '{field.name}' is written '{field.name} {_RELATIONS[field.name]} ...'")
@@ -117,5 +136,6 @@ def resolve_target(decl: ast.TargetDecl, sink: DiagnosticSink) -> Target | None:
         clock_hz=values.get("clock", base.clock_hz),
         latency_s=values.get("latency", base.latency_s),
         cycles_per_mac=values.get("cycles_per_mac", base.cycles_per_mac),
+        accumulator_bits=int(values.get("accumulator", base.accumulator_bits)),
         loc=decl.loc,
     )

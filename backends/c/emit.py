@@ -92,10 +92,12 @@ class _Emitter:
 
     # -- constants ---------------------------------------------------------------------------------
 
-    def const_array(self, key: str, data: npt.NDArray[np.generic], dtype: DType, comment: str) -> str:
+    def const_array(self, key: str, data: npt.NDArray[np.generic], dtype: DType, comment: str,
+                    label: str | None = None) -> str:
+        """The C array of ``data``, emitted once per ``key``; named after ``label`` (default: ``key``)."""
         if key in self.array_names:
             return self.array_names[key]
-        base = f"{self.prefix}_{identifier(key)}"
+        base = f"{self.prefix}_{identifier(label or key)}"
         name = base
         taken = {a.name for a in self.arrays} | self.reserved
         suffix = 1
@@ -205,7 +207,10 @@ class _Emitter:
         else:  # [O][KH][KW][C]: each output channel's weights contiguous
             data = np.ascontiguousarray(kernel.transpose(3, 0, 1, 2))
             layout = f"[{out_channels}][{size[0]}][{size[1]}][{channels}]"
-        kernel_name = self.const_array(op.kernel.name, data, op.kernel.type.dtype, f"{op.kernel.name}: {layout}")
+        # One weight array may be both a conv's and a depthwise conv's kernel: one C array per layout.
+        key = f"{op.kernel.name}/{'depthwise' if op.depthwise else 'conv'}"
+        kernel_name = self.const_array(key, data, op.kernel.type.dtype, f"{op.kernel.name}: {layout}",
+                                       label=op.kernel.name)
         view = _window_view(window, in_shape, out_shape) | {
             "channels": channels, "out_channels": out_channels, "d_h": window.dilation[0], "d_w": window.dilation[1],
             "kernel": kernel_name, "bias": self.bias_array(op.bias, out_channels), "depthwise": op.depthwise,

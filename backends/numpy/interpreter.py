@@ -7,6 +7,7 @@ a leading batch axis here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from nndsl.qmath.pooling import avg_pool_s8, mean_s8
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
 from nndsl.qmath.softmax import softmax_s8
 from nndsl.types import DType
+from nndsl.windows import as_2d, output_hw, window_taps
 
 Array = npt.NDArray[Any]
 
@@ -40,7 +42,10 @@ def _float_activation(x: Array, activation: ir.ActivationKind) -> Array:
     return x
 
 
-def _dense(op: ir.Dense, x: Array) -> Array:
+Observer = Callable[[ir.Op, Array], None]
+
+
+def _dense(op: ir.Dense, x: Array, observe: Observer | None = None) -> Array:
     assert op.kernel.data is not None
     if op.requant is None:
         out = x.astype(np.float32) @ op.kernel.data.astype(np.float32)
@@ -50,43 +55,21 @@ def _dense(op: ir.Dense, x: Array) -> Array:
     acc = (x.astype(np.int64) + op.requant.input_offset) @ op.kernel.data.astype(np.int64)
     if op.bias is not None and op.bias.data is not None:
         acc = acc + op.bias.data.astype(np.int64)
+    if observe is not None:
+        observe(op, acc)
     return _requantize(acc, op.requant, op.output.type.dtype)
 
 
-def _as_2d(x: Array, window: ir.Window) -> Array:
-    """[B, W, C] as [B, 1, W, C]: 1-D windows run as 2-D ones of height 1."""
-    return x[:, np.newaxis] if window.rank == 1 else x
-
-
-def _taps(x: Array, window: ir.Window, out_hw: ir.Pair, fill: float) -> list[tuple[ir.Pair, Array]]:
-    """For each kernel tap, the input values it sees at every output position ([B, OH, OW, C])."""
-    flat = window.as_2d()
-    size, stride, dilation, pads = flat.size, flat.stride, flat.dilation, flat.pads
-    padded = np.pad(_as_2d(x, window), ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
-    taps = []
-    for ky in range(size[0]):
-        for kx in range(size[1]):
-            y0, x0 = ky * dilation[0], kx * dilation[1]
-            view = padded[:, y0 : y0 + (out_hw[0] - 1) * stride[0] + 1 : stride[0],
-                          x0 : x0 + (out_hw[1] - 1) * stride[1] + 1 : stride[1], :]
-            taps.append(((ky, kx), view))
-    return taps
-
-
-def _out_hw(op: ir.Op, window: ir.Window) -> ir.Pair:
-    return window.as_2d().spatial(op.output.type.shape)
-
-
-def _conv(op: ir.Conv, x: Array) -> Array:
+def _conv(op: ir.Conv, x: Array, observe: Observer | None = None) -> Array:
     """Sum over kernel taps; int8 inputs are offset first, so padding with 0 is padding with the zero point."""
     assert op.kernel.data is not None
     work = np.float32 if op.requant is None else np.int64
     kernel = op.kernel.data.astype(work)
     kernel = kernel.reshape((1, *kernel.shape)) if op.window.rank == 1 else kernel  # [KH, KW, C, O or M]
     values = x.astype(work) + (0 if op.requant is None else op.requant.input_offset)
-    out_hw = _out_hw(op, op.window)
+    out_hw = output_hw(op, op.window)
     acc = np.zeros((x.shape[0], *out_hw, op.output.type.shape[-1]), dtype=work)
-    for (ky, kx), view in _taps(values, op.window, out_hw, 0):
+    for (ky, kx), view in window_taps(values, op.window, out_hw, 0):
         if op.depthwise:
             acc += (view[..., :, np.newaxis] * kernel[ky, kx]).reshape(acc.shape)
         else:
@@ -96,25 +79,27 @@ def _conv(op: ir.Conv, x: Array) -> Array:
     acc = acc.reshape((x.shape[0], *op.output.type.shape))
     if op.requant is None:
         return _float_activation(acc.astype(np.float32), op.activation)
+    if observe is not None:
+        observe(op, acc)
     return _requantize(acc, op.requant, op.output.type.dtype)
 
 
 def _pool(op: ir.Pool, x: Array) -> Array:
-    out_hw = _out_hw(op, op.window)
+    out_hw = output_hw(op, op.window)
     if op.pool is ir.PoolKind.AVG and op.act_range is not None:
         flat = op.window.as_2d()
         pads = (flat.pads[0][0], flat.pads[1][0])
-        result = avg_pool_s8(_as_2d(x, op.window), flat.size, flat.stride, pads, out_hw, *op.act_range)
+        result = avg_pool_s8(as_2d(x, op.window), flat.size, flat.stride, pads, out_hw, *op.act_range)
         return result.reshape((x.shape[0], *op.output.type.shape))
     integer = op.act_range is not None
     if op.pool is ir.PoolKind.MAX:
         fill: Any = np.iinfo(np.int32).min if integer else -np.inf
         work = x.astype(np.int32 if integer else np.float32)
-        taps = [view for _, view in _taps(work, op.window, out_hw, fill)]
+        taps = [view for _, view in window_taps(work, op.window, out_hw, fill)]
         result = np.maximum.reduce(taps)
     else:  # f32 average over the in-bounds values only
-        values = _taps(x.astype(np.float32), op.window, out_hw, 0.0)
-        ones = _taps(np.ones(x.shape, dtype=np.float32), op.window, out_hw, 0.0)
+        values = window_taps(x.astype(np.float32), op.window, out_hw, 0.0)
+        ones = window_taps(np.ones(x.shape, dtype=np.float32), op.window, out_hw, 0.0)
         result = np.add.reduce([v for _, v in values]) / np.add.reduce([o for _, o in ones])
     result = result.reshape((x.shape[0], *op.output.type.shape))
     if op.act_range is not None:
@@ -188,15 +173,19 @@ def _batch_norm(op: ir.BatchNorm, x: Array) -> Array:
     return scaled
 
 
-def run_op(op: ir.Op, *inputs: Array) -> Array:
-    """One op on batches ``inputs`` of shape ``(batch, *tensor.type.shape)``."""
+def run_op(op: ir.Op, *inputs: Array, observe: Observer | None = None) -> Array:
+    """One op on batches ``inputs`` of shape ``(batch, *tensor.type.shape)``.
+
+    ``observe`` sees each int8 dense or conv op's int32 accumulators (the range
+    analysis is tested against them).
+    """
     x = inputs[0]
     batch = x.shape[0]
     match op:
         case ir.Dense():
-            y = _dense(op, x)
+            y = _dense(op, x, observe)
         case ir.Conv():
-            y = _conv(op, x)
+            y = _conv(op, x, observe)
         case ir.Pool():
             y = _pool(op, x)
         case ir.GlobalPool():
@@ -222,7 +211,7 @@ def run_op(op: ir.Op, *inputs: Array) -> Array:
     return y.reshape((batch, *op.output.type.shape)).astype(op.output.type.dtype.numpy)
 
 
-def run(graph: ir.Graph, x: Array, trace: bool = False) -> Array | dict[str, Array]:
+def run(graph: ir.Graph, x: Array, trace: bool = False, observe: Observer | None = None) -> Array | dict[str, Array]:
     """Run ``graph`` on a batch ``x`` (leading batch axis, input dtype).
 
     With ``trace`` the result maps every tensor name, in execution order, to its
@@ -230,5 +219,5 @@ def run(graph: ir.Graph, x: Array, trace: bool = False) -> Array | dict[str, Arr
     """
     values: dict[str, Array] = {graph.input.name: x}
     for op in graph.ops:
-        values[op.output.name] = run_op(op, *(values[t.name] for t in op.inputs))
+        values[op.output.name] = run_op(op, *(values[t.name] for t in op.inputs), observe=observe)
     return values if trace else values[graph.output.name]

@@ -26,7 +26,9 @@ from nndsl.importers.tf import quiet, tensorflow
 from nndsl.importers.tflite import import_tflite
 from nndsl.importers.writer import ImportedModel
 
-ACTIVATIONS = frozenset({"linear", "relu", "relu6", "tanh", "sigmoid", "softmax", "hard_swish", "leaky_relu"})
+# Keras 3 resolves "hard_swish" to its ``hard_silu`` function: the same function, converted to HARD_SWISH.
+ACTIVATIONS = frozenset({"linear", "relu", "relu6", "tanh", "sigmoid", "softmax", "hard_swish", "hard_silu",
+                         "leaky_relu"})
 WINDOW_PADDINGS = frozenset({"valid", "same"})
 
 

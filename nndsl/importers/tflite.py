@@ -451,10 +451,14 @@ def _reduce(imp: Importer, op: TfOp) -> None:
 
 def _add(imp: Importer, op: TfOp) -> None:
     a, b = (imp.tensor(i) for i in op.inputs)
-    if a.shape != b.shape or a.data is not None or b.data is not None:
+    shape = imp.unbatched(imp.tensor(op.outputs[0]))
+    # Keras's Add on a batch of one may squeeze one input ([1, 4] + [4]): as many values each, so no broadcasting.
+    size = int(np.prod(shape))
+    if int(np.prod(a.shape)) != size or int(np.prod(b.shape)) != size or a.data is not None or b.data is not None:
         raise imp.error(op, f"adding {shape_text(a.shape)} and {shape_text(b.shape)}: nndsl adds two computed "
                         "tensors of one shape (no broadcasting, no constants)")
-    imp.define(op, f"add({imp.value(op.inputs[0])}, {imp.value(op.inputs[1])}){imp.activation(op)}")
+    imp.define(op, f"add({imp.value(op.inputs[0], shape)}, {imp.value(op.inputs[1], shape)}){imp.activation(op)}",
+               shape=shape)
 
 
 def _concat(imp: Importer, op: TfOp) -> None:

@@ -18,6 +18,8 @@ class CheckFailed(Exception):
 
 Fail = Callable[[Loc, str], CheckFailed]
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def shape_text(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
@@ -51,6 +53,8 @@ class Attrs:
             return default
         if isinstance(kwarg.value, bool) or not isinstance(kwarg.value, int | float):
             raise self.fail(kwarg.loc, f"{self.op} {name} must be a number (got {kwarg.value!r})")
+        if not abs(kwarg.value) <= FLOAT32_MAX:  # inf, nan, or beyond what the kernels' float32 holds
+            raise self.fail(kwarg.loc, f"{self.op} {name} {kwarg.value:g} is outside the range of float32")
         return float(kwarg.value)
 
     def integer(self, name: str, default: int) -> int:
@@ -74,7 +78,9 @@ class Attrs:
         if len(values) == 1:
             return values * count
         if len(values) != count:
-            raise self.fail(kwarg.loc, f"{self.op} {name} has {len(values)} values, expected 1 or {count}")
+            expected = "1" if count == 1 else f"1 or {count}"
+            raise self.fail(kwarg.loc, f"{self.op} {name} has {len(values)} values, expected {expected} "
+                            f"(one per spatial axis)")
         return values
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
@@ -85,14 +91,20 @@ class Attrs:
             raise self.fail(kwarg.loc, f"{self.op} {name} must be one of {', '.join(choices)} (got {kwarg.value!r})")
         return str(kwarg.value)
 
-    def pads(self, name: str, rank: int) -> tuple[tuple[int, int], ...]:
+    def pads(self, name: str, shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        """``((before, after), ...)``: one pair of whole numbers >= 0 per axis of ``shape``."""
         kwarg = self.given[name]
+        rank = len(shape)
+        value = kwarg.value
+        given = value if isinstance(value, tuple) and all(isinstance(p, tuple) for p in value) else None
+        if given is None or len(given) != rank:
+            got = f"{len(given)}" if given is not None else repr(value)
+            raise self.fail(kwarg.loc, f"{self.op} needs {rank} (before, after) pairs in {name}, one per axis of its "
+                            f"{shape_text(shape)} input (got {got})")
         pairs: list[tuple[int, int]] = []
-        if isinstance(kwarg.value, tuple):
-            for pair in kwarg.value:
-                if isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(v, int) and v >= 0 for v in pair):
-                    pairs.append((int(pair[0]), int(pair[1])))  # type: ignore[arg-type]
-        if len(pairs) != rank or len(kwarg.value) != rank:  # type: ignore[arg-type]
-            raise self.fail(kwarg.loc, f"{self.op} {name} must be {rank} (before, after) pairs of whole numbers "
-                            f">= 0, one per axis (got {kwarg.value!r})")
+        for axis, pair in enumerate(given):
+            if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(v, int) and v >= 0 for v in pair)):
+                raise self.fail(kwarg.loc, f"{self.op} {name} for axis {axis} must be a (before, after) pair of whole "
+                                f"numbers >= 0 (got {pair!r})")
+            pairs.append((int(pair[0]), int(pair[1])))  # type: ignore[arg-type]
         return tuple(pairs)

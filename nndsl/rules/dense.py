@@ -52,10 +52,22 @@ def check_batch_norm(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
         tensor = ctx.weight(layer, role, (channels,), DType.F32)
         assert tensor is not None and tensor.data is not None
         params[role] = tensor.data.astype(np.float64)
+    variance_ref = layer.weights["variance"]
+    if np.any(params["variance"] < 0):
+        channel = int(np.argmin(params["variance"]))
+        raise ctx.fail(variance_ref.loc, f"batch_norm variance '{variance_ref.name}' has a negative value "
+                       f"({params['variance'][channel]:g} at channel {channel})")
     if np.any(params["variance"] + epsilon <= 0):
-        raise ctx.fail(layer.weights["variance"].loc, "batch_norm variance + epsilon must be positive")
+        channel = int(np.argmin(params["variance"]))
+        raise ctx.fail(variance_ref.loc, f"batch_norm variance + epsilon must be positive: '{variance_ref.name}' is "
+                       f"0 at channel {channel} and epsilon is {epsilon:g}")
     factor = params["gamma"] / np.sqrt(params["variance"] + epsilon)
     offset = params["beta"] - params["mean"] * factor
+    for what, values in (("gamma / sqrt(variance + epsilon)", factor), ("beta - mean x that", offset)):
+        if not np.all(np.abs(values) <= np.finfo(np.float32).max):
+            channel = int(np.argmax(np.abs(values)))
+            raise ctx.fail(layer.decl.call.loc, f"batch_norm {what} is {values[channel]:g} at channel {channel}, "
+                           f"outside the range of float32")
     scale_t = ctx.const(f"{layer.decl.name}.scale", _vector_type(factor), layer.decl.loc, factor.astype(np.float32))
     offset_t = ctx.const(f"{layer.decl.name}.offset", _vector_type(offset), layer.decl.loc, offset.astype(np.float32))
     out = ctx.tensor(layer, ctx.output_type(layer, x.type.shape, None))

@@ -37,32 +37,32 @@ def check_concat(ctx: Checker, layer: BoundLayer, *inputs: ir.Tensor) -> ir.Op:
     rank = len(first.type.shape)
     axis = attrs.integer("axis", -1)
     if not -rank <= axis < rank:
-        raise ctx.fail(attrs.loc("axis", layer.decl.call.loc), f"concat axis {axis} is outside a rank-{rank} "
-                       f"tensor ('{first.name}' has shape {shape_text(first.type.shape)})")
+        raise ctx.fail(attrs.loc("axis", layer.decl.call.loc), f"concat axis {axis} is out of range for rank-{rank} "
+                       f"inputs (axes {-rank}..{rank - 1}; '{first.name}' has shape {shape_text(first.type.shape)})")
     axis %= rank
-    for other in inputs[1:]:
+    for ref, other in zip(layer.tensors[1:], inputs[1:], strict=True):
         shape = other.type.shape
         mismatched = len(shape) != rank or any(
             d != e for i, (d, e) in enumerate(zip(shape, first.type.shape, strict=True)) if i != axis
         )
         if mismatched:
-            raise ctx.fail(layer.decl.call.loc, f"concat along axis {axis}: '{other.name}' has shape "
+            raise ctx.fail(ref.loc, f"concat along axis {axis}: '{other.name}' has shape "
                            f"{shape_text(shape)}, '{first.name}' has {shape_text(first.type.shape)}; all other "
                            f"axes must agree")
+        if other.type.quant != first.type.quant:
+            raise ctx.fail(ref.loc, f"int8 concat copies bytes, so its inputs share one quantisation: "
+                           f"'{other.name}' has {quant_text(other.type.quant)}, '{first.name}' has "
+                           f"{quant_text(first.type.quant)}")
     shape_out = list(first.type.shape)
     shape_out[axis] = sum(t.type.shape[axis] for t in inputs)
     out_type = ctx.output_type(layer, tuple(shape_out), first.type.quant)
-    for tensor in inputs:
-        if tensor.type.quant != out_type.quant:
-            raise ctx.fail(layer.decl.call.loc, f"int8 concat copies bytes, so its inputs share the output's "
-                           f"quantisation ({quant_text(out_type.quant)}); '{tensor.name}' has "
-                           f"{quant_text(tensor.type.quant)}")
+    ctx.same_quant(layer, out_type, first, "int8 concat")
     return ir.Concat(layer.decl.call.loc, tuple(inputs), ctx.tensor(layer, out_type), axis)
 
 
 def check_pad(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     ctx.only_activation(layer, allowed=False)
-    pads = ctx.attrs(layer).pads("pads", len(x.type.shape))
+    pads = ctx.attrs(layer).pads("pads", x.type.shape)
     shape = tuple(d + before + after for d, (before, after) in zip(x.type.shape, pads, strict=True))
     out_type = ctx.output_type(layer, shape, x.type.quant)
     ctx.same_quant(layer, out_type, x, "pad")

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from nndsl import ir
+from nndsl.diagnostics import Loc
 from nndsl.resolve import BoundLayer
 from nndsl.rules.base import shape_text
 
@@ -26,8 +27,11 @@ def output_length(length: int, size: int, stride: int, dilation: int, padding: s
 
 
 def make_window(ctx: Checker, layer: BoundLayer, x: ir.Tensor, size: tuple[int, ...], stride_default: tuple[int, ...],
-                dilated: bool) -> tuple[ir.Window, tuple[int, ...]]:
-    """The op's window and its output's spatial shape; a window wider than the padded input is an error."""
+                dilated: bool, what: str, where: Loc) -> tuple[ir.Window, tuple[int, ...]]:
+    """The op's window and its output's spatial shape; a window wider than the padded input is an error.
+
+    ``what`` names the window in that error (the kernel, the pool's size) and ``where`` is its place.
+    """
     attrs = ctx.attrs(layer)
     rank = len(size)
     stride = attrs.ints("stride", rank, None) if "stride" in attrs.given else stride_default
@@ -40,10 +44,10 @@ def make_window(ctx: Checker, layer: BoundLayer, x: ir.Tensor, size: tuple[int, 
         out, pad = output_length(length, k, s, d, padding)
         if out <= 0:
             effective = (k - 1) * d + 1
-            dilated_text = f" (dilated to {effective})" if effective != k else ""
-            raise ctx.fail(layer.decl.call.loc, f"{layer.decl.call.op} window {k}{dilated_text} on axis {axis} is "
-                           f"wider than its input '{x.name}' ({length}, shape {shape_text(x.type.shape)}, "
-                           f"padding {padding})")
+            dilated_text = f" ({k} dilated by {d})" if d != 1 else ""
+            raise ctx.fail(where, f"{layer.decl.call.op} {what} is wider than its input on axis {axis}: "
+                           f"{effective}{dilated_text} > {length} (input '{x.name}' has shape "
+                           f"{shape_text(x.type.shape)}, padding {padding})")
         lengths.append(out)
         pads.append(pad)
     return ir.Window(size, stride, dilation, tuple(pads)), tuple(lengths)
@@ -51,9 +55,13 @@ def make_window(ctx: Checker, layer: BoundLayer, x: ir.Tensor, size: tuple[int, 
 
 def _spatial_input(ctx: Checker, layer: BoundLayer, x: ir.Tensor, rank: int) -> None:
     if len(x.type.shape) != rank + 1:
+        op = layer.decl.call.op
         layout = "[W, C]" if rank == 1 else "[H, W, C]"
-        raise ctx.fail(layer.decl.call.loc, f"{layer.decl.call.op} takes a {layout} input, '{x.name}' has shape "
-                       f"{shape_text(x.type.shape)}")
+        hint = ""
+        if len(x.type.shape) in (2, 3):  # the other rank's op would take it
+            hint = f" (for a {'[H, W, C]' if rank == 1 else '[W, C]'} input use {op[:-2]}{3 - rank}d)"
+        raise ctx.fail(layer.decl.call.loc, f"{op} takes a {layout} input, '{x.name}' has shape "
+                       f"{shape_text(x.type.shape)}{hint}")
 
 
 def check_conv(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
@@ -75,9 +83,12 @@ def check_conv(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
                        f"{kernel_shape[-2]} input channels, but '{x.name}' has {channels} "
                        f"(shape {shape_text(x.type.shape)})")
     size = tuple(int(k) for k in kernel_shape[:rank])
-    window, lengths = make_window(ctx, layer, x, size, (1,) * rank, dilated=True)
+    window, lengths = make_window(ctx, layer, x, size, (1,) * rank, dilated=True, what=f"kernel '{kernel_ref.name}'",
+                                  where=kernel_ref.loc)
     out_channels = channels * kernel_shape[-1] if depthwise else kernel_shape[-1]
-    kernel = ctx.weight(layer, "kernel", tuple(kernel_shape), ctx.model_dtype, channels=out_channels)
+    channels_text = f"C x M = {channels} x {kernel_shape[-1]}" if depthwise else ""
+    kernel = ctx.weight(layer, "kernel", tuple(kernel_shape), ctx.model_dtype, channels=out_channels,
+                        channels_text=channels_text)
     bias = ctx.weight(layer, "bias", (out_channels,), ctx.bias_dtype)
     assert kernel is not None
     out = ctx.tensor(layer, ctx.output_type(layer, (*lengths, out_channels), None))
@@ -91,8 +102,10 @@ def check_pool(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     if rank not in (1, 2):
         raise ctx.fail(layer.decl.call.loc, f"{op} takes a [W, C] or [H, W, C] input, '{x.name}' has shape "
                        f"{shape_text(x.type.shape)}")
-    size = ctx.attrs(layer).ints("size", rank)
-    window, lengths = make_window(ctx, layer, x, size, size, dilated=False)
+    attrs = ctx.attrs(layer)
+    size = attrs.ints("size", rank)
+    window, lengths = make_window(ctx, layer, x, size, size, dilated=False, what="size",
+                                  where=attrs.loc("size", layer.decl.call.loc))
     out_type = ctx.output_type(layer, (*lengths, x.type.shape[-1]), x.type.quant)
     ctx.same_quant(layer, out_type, x, op)
     kind = ir.PoolKind.MAX if op == "max_pool" else ir.PoolKind.AVG

@@ -1,0 +1,259 @@
+"""Fixed-point range analysis: what every integer op can reach, proven by interval arithmetic.
+
+Each tensor gets an interval per element, starting from the input type's
+whole range. A dense or convolution layer's accumulator interval sums, per
+output element, the extreme products of each weight with its input's
+interval (a padded tap contributes exactly zero), so the bound is sound and,
+for a layer fed directly by the input, attained: the input that takes each
+value's end matching its weight's sign reaches it. Ops that are monotonic in
+their inputs (requantisation, pools, add, mean...) are bounded by running the
+NumPy backend's own kernels on the interval ends; other element-wise functions
+by evaluating them on every value in range. Softmax is bounded by its type.
+
+Then:
+- an accumulator (or partial sum) outside its width is an error;
+- a requantised value the output format clips, where no activation meant it
+  to be clipped, is a warning that says how much real range is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nndsl import ir
+from nndsl.diagnostics import DiagnosticSink
+from nndsl.qmath.requant import multiply_by_quantized_multiplier
+from nndsl.windows import output_hw, window_taps
+
+Array = npt.NDArray[Any]
+ACCUMULATOR_BITS = 32
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Per-element bounds (arrays of the tensor's shape)."""
+
+    lo: Array
+    hi: Array
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return int(self.lo.min()), int(self.hi.max())
+
+
+@dataclass(frozen=True)
+class OpRange:
+    """What the analysis found for one op."""
+
+    op: ir.Op
+    accumulator: Interval | None  # dense and conv: the int32 sum, bias included
+    partial: tuple[int, int] | None  # the widest any partial sum can get
+    before_clamp: Interval | None  # the requantised value before the output clamp
+    output: Interval
+
+
+@dataclass(frozen=True)
+class RangeReport:
+    ops: tuple[OpRange, ...]
+    accumulator_bits: int
+
+    def for_output(self, name: str) -> OpRange:
+        return next(r for r in self.ops if r.op.output.name == name)
+
+
+def _full(tensor: ir.Tensor) -> Interval:
+    low, high = tensor.type.dtype.bounds
+    shape = tensor.type.shape
+    return Interval(np.full(shape, low, dtype=np.int64), np.full(shape, high, dtype=np.int64))
+
+
+def _products(lo: Array, hi: Array, weights: Array) -> tuple[Array, Array]:
+    """Elementwise extreme products of inputs in [lo, hi] with weights (broadcast)."""
+    a, b = lo * weights, hi * weights
+    return np.minimum(a, b), np.maximum(a, b)
+
+
+def _dense_terms(op: ir.Dense, x: Interval, offset: int) -> tuple[Array, Array]:
+    assert op.kernel.data is not None
+    kernel = op.kernel.data.astype(np.int64)
+    return _products((x.lo + offset)[..., :, np.newaxis], (x.hi + offset)[..., :, np.newaxis], kernel)
+
+
+def _conv_terms(op: ir.Conv, x: Interval, offset: int) -> list[tuple[Array, Array]]:
+    """Per kernel tap, the extreme products at every output position ([1, OH, OW, O])."""
+    assert op.kernel.data is not None
+    kernel = op.kernel.data.astype(np.int64)
+    kernel = kernel.reshape((1, *kernel.shape)) if op.window.rank == 1 else kernel
+    out_hw = output_hw(op, op.window)
+    lo_taps = window_taps((x.lo + offset)[np.newaxis], op.window, out_hw, 0)
+    hi_taps = window_taps((x.hi + offset)[np.newaxis], op.window, out_hw, 0)
+    terms = []
+    for ((ky, kx), lo), (_, hi) in zip(lo_taps, hi_taps, strict=True):
+        t_lo, t_hi = _products(lo[..., :, np.newaxis], hi[..., :, np.newaxis], kernel[ky, kx])
+        if op.depthwise:  # [.., C, M] -> [.., C * M]
+            terms.append((t_lo.reshape((*t_lo.shape[:-2], -1)), t_hi.reshape((*t_hi.shape[:-2], -1))))
+        else:  # sum over input channels
+            terms.append((t_lo.sum(axis=-2), t_hi.sum(axis=-2)))
+    return terms
+
+
+def _weighted(op: ir.Dense | ir.Conv, x: Interval) -> OpRange:
+    assert op.requant is not None
+    offset = op.requant.input_offset
+    if isinstance(op, ir.Dense):
+        t_lo, t_hi = _dense_terms(op, x, offset)
+        acc_lo, acc_hi = t_lo.sum(axis=-2), t_hi.sum(axis=-2)
+        partial = (int(np.minimum(t_lo, 0).sum(axis=-2).min()), int(np.maximum(t_hi, 0).sum(axis=-2).max()))
+    else:
+        terms = _conv_terms(op, x, offset)
+        acc_lo = np.sum([t for t, _ in terms], axis=0)[0]
+        acc_hi = np.sum([t for _, t in terms], axis=0)[0]
+        partial_lo = np.sum([np.minimum(t, 0) for t, _ in terms], axis=0)
+        partial_hi = np.sum([np.maximum(t, 0) for _, t in terms], axis=0)
+        partial = (int(np.min(partial_lo)), int(np.max(partial_hi)))
+        acc_lo, acc_hi = acc_lo.reshape(op.output.type.shape), acc_hi.reshape(op.output.type.shape)
+    if op.bias is not None and op.bias.data is not None:
+        bias = op.bias.data.astype(np.int64)
+        acc_lo, acc_hi = acc_lo + bias, acc_hi + bias
+        partial = (min(partial[0], int(acc_lo.min())), max(partial[1], int(acc_hi.max())))
+    accumulator = Interval(acc_lo, acc_hi)
+    requant = op.requant
+    multipliers = np.asarray(requant.multipliers, dtype=np.int64)
+    shifts = np.asarray(requant.shifts, dtype=np.int64)
+    before = Interval(
+        multiply_by_quantized_multiplier(np.clip(acc_lo, -(2**31), 2**31 - 1), multipliers, shifts)
+        + requant.output_offset,
+        multiply_by_quantized_multiplier(np.clip(acc_hi, -(2**31), 2**31 - 1), multipliers, shifts)
+        + requant.output_offset,
+    )
+    output = Interval(np.clip(before.lo, requant.act_min, requant.act_max),
+                      np.clip(before.hi, requant.act_min, requant.act_max))
+    return OpRange(op, accumulator, partial, before, output)
+
+
+def _run(op: ir.Op, *values: Array) -> Array:
+    from nndsl.backend import backend
+
+    result: Array = backend("numpy").run_op(op, *(v[np.newaxis] for v in values))[0]
+    return result.astype(np.int64)
+
+
+def _monotonic(op: ir.Op, inputs: list[Interval]) -> OpRange:
+    """Ops non-decreasing in every input: the output's ends are the kernel run on the inputs' ends."""
+    lo = _run(op, *(i.lo.astype(op.input.type.dtype.numpy) for i in inputs))
+    hi = _run(op, *(i.hi.astype(op.input.type.dtype.numpy) for i in inputs))
+    return OpRange(op, None, None, None, Interval(lo, hi))
+
+
+def _elementwise(op: ir.Op, x: Interval) -> OpRange:
+    """Any element-wise function: its extremes over every integer in each element's interval."""
+    low, high = op.input.type.dtype.bounds
+    values = np.arange(low, high + 1)
+    shape = op.input.type.shape
+    rows = -(-values.size // op.input.type.size)
+    batch = np.resize(values, rows * op.input.type.size).reshape((rows, *shape)).astype(op.input.type.dtype.numpy)
+    from nndsl.backend import backend
+
+    table = backend("numpy").run_op(op, batch).reshape(-1)[: values.size].astype(np.int64)
+    inside = (values >= x.lo.reshape(-1, 1)) & (values <= x.hi.reshape(-1, 1))
+    lo = np.where(inside, table, np.iinfo(np.int64).max).min(axis=1).reshape(x.lo.shape)
+    hi = np.where(inside, table, np.iinfo(np.int64).min).max(axis=1).reshape(x.lo.shape)
+    return OpRange(op, None, None, None, Interval(lo, hi))
+
+
+def _op_range(op: ir.Op, inputs: list[Interval]) -> OpRange:
+    match op:
+        case ir.Dense() | ir.Conv():
+            return _weighted(op, inputs[0])
+        case ir.Elementwise():
+            return _elementwise(op, inputs[0])
+        case ir.Softmax():
+            return OpRange(op, None, None, None, _full(op.output))
+        case ir.Activation() | ir.Pool() | ir.GlobalPool() | ir.Add() | ir.Concat() | ir.Pad() | ir.Reshape():
+            return _monotonic(op, inputs)
+    raise AssertionError(f"ranges: unhandled op {type(op).__name__}")
+
+
+def analyse(graph: ir.Graph) -> RangeReport | None:
+    """Intervals of every op of an integer graph; None for a float one."""
+    if not graph.dtype.is_integer:
+        return None
+    bits = graph.target.accumulator_bits if graph.target is not None else ACCUMULATOR_BITS
+    intervals = {graph.input.name: _full(graph.input)}
+    ranges = []
+    for op in graph.ops:
+        result = _op_range(op, [intervals[t.name] for t in op.inputs])
+        intervals[op.output.name] = result.output
+        ranges.append(result)
+    return RangeReport(tuple(ranges), bits)
+
+
+def _real(tensor: ir.Tensor, q: int) -> float:
+    quant = tensor.type.quant
+    assert quant is not None
+    return (q - quant.zero_point) * quant.scale
+
+
+def report_diagnostics(report: RangeReport, sink: DiagnosticSink, warnings: bool) -> None:
+    """Accumulator overflow errors (always) and output clipping warnings (on request)."""
+    low_limit, high_limit = -(2 ** (report.accumulator_bits - 1)), 2 ** (report.accumulator_bits - 1) - 1
+    for result in report.ops:
+        op = result.op
+        if result.accumulator is not None and result.partial is not None:
+            lo, hi = min(result.partial[0], result.accumulator.bounds[0]), max(result.partial[1],
+                                                                             result.accumulator.bounds[1])
+            if lo < low_limit or hi > high_limit:
+                sink.error(op.loc, f"the accumulator of '{op.output.name}' can reach [{lo}, {hi}], beyond "
+                           f"i{report.accumulator_bits} [{low_limit}, {high_limit}]")
+        if warnings and result.before_clamp is not None:
+            _clipping_warning(result, sink)
+
+
+def _clipping_warning(result: OpRange, sink: DiagnosticSink) -> None:
+    op = result.op
+    assert result.before_clamp is not None
+    activation = getattr(op, "activation", ir.ActivationKind.NONE)
+    qmin, qmax = op.output.type.dtype.bounds
+    quant = op.output.type.quant
+    assert quant is not None
+    act_low, act_high = activation.real_range
+    reach_lo, reach_hi = result.before_clamp.bounds
+    format_lo, format_hi = _real(op.output, qmin), _real(op.output, qmax)
+    wanted_hi = _real(op.output, reach_hi) if act_high is None else min(act_high, _real(op.output, reach_hi))
+    wanted_lo = _real(op.output, reach_lo) if act_low is None else max(act_low, _real(op.output, reach_lo))
+    above, below = max(0.0, wanted_hi - format_hi), max(0.0, format_lo - wanted_lo)
+    if above <= quant.scale / 2 and below <= quant.scale / 2:
+        return
+    sides = []
+    if above > quant.scale / 2:
+        sides.append(f"reaches {wanted_hi:.4g}, its format holds up to {format_hi:.4g}")
+    if below > quant.scale / 2:
+        sides.append(f"reaches {wanted_lo:.4g}, its format holds down to {format_lo:.4g}")
+    lost = (above + below) / (wanted_hi - wanted_lo) if wanted_hi > wanted_lo else 0.0
+    sink.warning(op.loc, f"'{op.output.name}' saturates: it {' and '.join(sides)} "
+                 f"({lost:.0%} of its reachable range is clipped; "
+                 f"{op.output.type.dtype.value} @ scale({quant.scale:.4g}) zero({quant.zero_point}))")
+
+
+def format_report(report: RangeReport | None) -> str:
+    """The interval table of ``nndsl check --ranges``."""
+    if report is None:
+        return "ranges: a float network has no fixed-point ranges to check"
+    header = f"{'layer':<16} {'op':<18} {'accumulator':>27} {'before clamp':>22} {'output (real)':>24}"
+    lines = [header, "-" * len(header)]
+    for result in report.ops:
+        op = result.op
+        acc = "" if result.accumulator is None else "[{}, {}]".format(*result.accumulator.bounds)
+        before = "" if result.before_clamp is None else "[{}, {}]".format(*result.before_clamp.bounds)
+        lo, hi = result.output.bounds
+        output = f"[{_real(op.output, lo):.4g}, {_real(op.output, hi):.4g}]" if op.output.type.quant else ""
+        lines.append(f"{op.output.name:<16} {op.kind:<18} {acc:>27} {before:>22} {output:>24}")
+    lines.append(f"accumulators: i{report.accumulator_bits}")
+    return "\n".join(lines)
+
+
+__all__ = ["Interval", "OpRange", "RangeReport", "analyse", "format_report", "report_diagnostics"]
