@@ -51,7 +51,7 @@ class OpRange:
 
     op: ir.Op
     accumulator: Interval | None  # dense and conv: the int32 sum, bias included
-    partial: tuple[int, int] | None  # the widest any partial sum can get
+    partial: tuple[int, int] | None  # the widest any partial sum of the products can get (bias comes last)
     before_clamp: Interval | None  # the requantised value before the output clamp
     output: Interval
 
@@ -119,7 +119,6 @@ def _weighted(op: ir.Dense | ir.Conv, x: Interval) -> OpRange:
     if op.bias is not None and op.bias.data is not None:
         bias = op.bias.data.astype(np.int64)
         acc_lo, acc_hi = acc_lo + bias, acc_hi + bias
-        partial = (min(partial[0], int(acc_lo.min())), max(partial[1], int(acc_hi.max())))
     accumulator = Interval(acc_lo, acc_hi)
     requant = op.requant
     multipliers = np.asarray(requant.multipliers, dtype=np.int64)
@@ -204,11 +203,14 @@ def report_diagnostics(report: RangeReport, sink: DiagnosticSink, warnings: bool
     for result in report.ops:
         op = result.op
         if result.accumulator is not None and result.partial is not None:
-            lo, hi = min(result.partial[0], result.accumulator.bounds[0]), max(result.partial[1],
-                                                                             result.accumulator.bounds[1])
+            lo, hi = result.accumulator.bounds
+            partial_lo, partial_hi = result.partial
+            limits = f"beyond i{report.accumulator_bits} [{low_limit}, {high_limit}]"
             if lo < low_limit or hi > high_limit:
-                sink.error(op.loc, f"the accumulator of '{op.output.name}' can reach [{lo}, {hi}], beyond "
-                           f"i{report.accumulator_bits} [{low_limit}, {high_limit}]")
+                sink.error(op.loc, f"the accumulator of '{op.output.name}' can reach [{lo}, {hi}], {limits}")
+            elif partial_lo < low_limit or partial_hi > high_limit:
+                sink.error(op.loc, f"a partial sum of '{op.output.name}' (before its bias) can reach "
+                           f"[{partial_lo}, {partial_hi}], {limits}")
         if warnings and result.before_clamp is not None:
             _clipping_warning(result, sink)
 
