@@ -102,15 +102,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _format_summary(summary: Summary) -> str:
-    header = f"{'layer':<16} {'op':<10} {'shape':<14} {'params':>8} {'weights B':>10} {'MACs':>10} {'arena B':>8}"
+    timed = summary.target is not None
+    time_header = f" {'cycles':>10} {'ms':>8}" if timed else ""
+    header = (f"{'layer':<16} {'op':<16} {'shape':<14} {'params':>8} {'weights B':>10} {'MACs':>10} "
+              f"{'arena B':>8}{time_header}")
     lines = [f"network {summary.name}", header, "-" * len(header)]
     for layer in summary.layers:
         shape = "[" + ",".join(map(str, layer.shape)) + "]"
-        lines.append(f"{layer.name:<16} {layer.op:<10} {shape:<14} {layer.params:>8} {layer.weight_bytes:>10} "
-                     f"{layer.macs:>10} {layer.arena_bytes:>8}")
+        time = f" {layer.cycles:>10.0f} {layer.latency_ms or 0.0:>8.3f}" if timed else ""
+        lines.append(f"{layer.name:<16} {layer.op:<16} {shape:<14} {layer.params:>8} {layer.weight_bytes:>10} "
+                     f"{layer.macs:>10} {layer.arena_bytes:>8}{time}")
     lines.append("-" * len(header))
-    lines.append(f"{'total':<16} {'':<10} {'':<14} {summary.params:>8} {summary.weight_bytes:>10} "
-                 f"{summary.macs:>10} {summary.arena_bytes:>8}")
+    total_time = f" {summary.cycles:>10.0f} {summary.latency_ms or 0.0:>8.3f}" if timed else ""
+    lines.append(f"{'total':<16} {'':<16} {'':<14} {summary.params:>8} {summary.weight_bytes:>10} "
+                 f"{summary.macs:>10} {summary.arena_bytes:>8}{total_time}")
     lines.append(f"flash: {summary.flash_bytes} B ({summary.weight_bytes} weights "
                  f"+ ~{summary.code_bytes_estimate} code)")
     lines.append(f"ram:   {summary.arena_bytes} B arena")

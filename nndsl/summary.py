@@ -36,6 +36,7 @@ class LayerSummary:
     macs: int
     arena_bytes: int
     cycles: float
+    latency_ms: float | None  # at the target's clock; None without a target
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ def summarize(graph: ir.Graph) -> Summary:
             macs=op.macs,
             arena_bytes=arena,
             cycles=op.macs * (cycles_per_mac or 0.0),
+            latency_ms=None if target is None else op.macs * (cycles_per_mac or 0.0) / target.clock_hz * 1e3,
         ))
     consts = graph.consts
     weight_bytes = model_weight_bytes(graph)
