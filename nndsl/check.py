@@ -54,6 +54,9 @@ class Checker:
             raise self.fail(
                 spec.loc, f"zero point {spec.zero_point} is outside {dtype.value} (range {low}..{high})"
             )
+        if dtype is DType.I16 and spec.zero_point != 0:
+            raise self.fail(spec.loc, f"i16 tensors are symmetric (TensorFlow Lite's 16x8 scheme): zero point "
+                            f"must be 0, got {spec.zero_point}")
         return Quant.per_tensor(spec.scale, spec.zero_point)
 
     def dtype_of(self, expr: ast.TypeExpr) -> DType:
@@ -217,16 +220,18 @@ class Checker:
                             f"declared {quant_text(out_type.quant)}")
 
     def fixed_quant(self, layer: BoundLayer, out_type: TensorType, required: Quant | None, what: str) -> None:
-        """int8 kernels whose output quantisation TFLM fixes (softmax, tanh, sigmoid)."""
+        """Integer kernels whose output quantisation TFLM fixes (softmax, tanh, sigmoid)."""
         if required is not None and out_type.quant != required:
             loc = layer.decl.type.loc if layer.decl.type is not None else layer.decl.loc
-            raise self.fail(loc, f"int8 {what} output must be i8 @ {quant_text(required)}, "
+            dtype = self.model_dtype.value
+            bits = {"i8": "int8", "i16": "int16"}.get(dtype, dtype)
+            raise self.fail(loc, f"{bits} {what} output must be {dtype} @ {quant_text(required)}, "
                             f"declared {quant_text(out_type.quant)}")
 
     @property
     def bias_dtype(self) -> DType:
         """Biases are int32 in integer networks (scale: input scale x kernel scale), else f32."""
-        return DType.I32 if self.model_dtype.is_integer else DType.F32
+        return self.model_dtype.bias
 
     def tensor(self, layer: BoundLayer, type_: TensorType) -> ir.Tensor:
         """The layer's output tensor."""

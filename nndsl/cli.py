@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("-o", "--output", required=True, help="the .nn file to write (its .npz goes beside it)")
     importer.add_argument("--calibrate", metavar="DATA.npy",
                           help="representative inputs: quantise a Keras model to int8 with TensorFlow Lite")
-    importer.add_argument("--int16", action="store_true", help="16-bit activations (16x8); not supported yet")
+    importer.add_argument("--int16", action="store_true",
+                          help="with --calibrate: 16-bit activations, 8-bit weights (TensorFlow Lite's 16x8 scheme)")
     importer.add_argument("--name", help="the network's name (default: the output file's name)")
     importer.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
     importer.set_defaults(handler=cmd_import)

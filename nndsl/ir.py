@@ -17,7 +17,6 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl.diagnostics import Loc
-from nndsl.qmath.softmax import SoftmaxS8Params
 from nndsl.target import Target
 from nndsl.types import DType, TensorType
 
@@ -302,7 +301,7 @@ class Softmax(Op):
     """Softmax over the last axis."""
 
     beta: float
-    params: SoftmaxS8Params | None = None
+    params: object | None = None  # SoftmaxS8Params or SoftmaxS16Params
 
 
 @dataclass(frozen=True, eq=False)

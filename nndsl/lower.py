@@ -7,6 +7,7 @@ multipliers, shifts, offsets and clamps, computed exactly as its kernels'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +16,8 @@ from nndsl import ir
 from nndsl.diagnostics import DiagnosticSink
 from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
 from nndsl.qmath.add import add_s8_params
+from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
+from nndsl.qmath.int16_ops import leaky_relu_s16_params
 from nndsl.qmath.pooling import mean_s8_params
 from nndsl.qmath.requant import activation_range, quantize_multiplier
 from nndsl.qmath.softmax import softmax_s8_params
@@ -51,12 +54,12 @@ def _dense_scales(op: ir.Dense | ir.Conv) -> list[float]:
 
     Convolutions and per-channel dense layers widen the float32 scales to
     double before multiplying (``PopulateConvolutionQuantizationParams``); a
-    per-tensor dense layer multiplies input and kernel scale in float32 first
-    (``GetQuantizedConvolutionMultipler``).
+    per-tensor int8 dense layer multiplies input and kernel scale in float32
+    first (``GetQuantizedConvolutionMultipler``); 16x8 layers always use doubles.
     """
     in_scale, out_scale = _quant(op.input).scale, _quant(op.output).scale
     kernel = _quant(op.kernel)
-    if isinstance(op, ir.Dense) and kernel.axis is None:
+    if isinstance(op, ir.Dense) and kernel.axis is None and op.input.type.dtype is DType.I8:
         product = float(np.float32(in_scale) * np.float32(kernel.scale))
         return [product / out_scale]
     channels = op.output.type.shape[-1]
@@ -92,6 +95,8 @@ def _function_limit(op: ir.Elementwise, in_scale: float, out_scale: float) -> st
 def _function_params(op: ir.Elementwise, sink: DiagnosticSink) -> object | None:
     in_q, out_q = _quant(op.input), _quant(op.output)
     args = (in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point)
+    if op.input.type.dtype is DType.I16:
+        return _function_params_s16(op, args, sink)
     try:
         match op.function:
             case ir.Function.TANH:
@@ -109,6 +114,44 @@ def _function_params(op: ir.Elementwise, sink: DiagnosticSink) -> object | None:
                    f"({rule})")
         return None
     raise AssertionError(op.function)
+
+
+def _function_params_s16(op: ir.Elementwise, args: tuple[float, int, float, int],
+                         sink: DiagnosticSink) -> object | None:
+    kernels: dict[ir.Function, Callable[..., object]] = {
+        ir.Function.TANH: tanh_s16_params,
+        ir.Function.SIGMOID: logistic_s16_params,
+        ir.Function.LEAKY_RELU: leaky_relu_s16_params,
+    }
+    kernel = kernels.get(op.function)
+    if kernel is None:
+        sink.error(op.loc, f"{op.function.value} has no 16x8 kernel in TensorFlow Lite Micro")
+        return None
+    extra = (op.alpha,) if op.function is ir.Function.LEAKY_RELU else ()
+    try:
+        return kernel(*args, *extra)
+    except ValueError as error:
+        sink.error(op.loc, f"i16 {op.function.value} of '{op.output.name}' cannot be computed at input scale "
+                   f"{args[0]:g} and output scale {args[2]:g}: {error}")
+        return None
+
+
+def _softmax_params(op: ir.Softmax, sink: DiagnosticSink) -> object | None:
+    in_scale = _quant(op.input).scale
+    if op.input.type.dtype is DType.I16:
+        try:
+            return softmax_s16_params(in_scale, op.beta)
+        except ValueError as error:
+            sink.error(op.loc, f"int16 softmax of '{op.output.name}' cannot be computed at beta {op.beta:g} and "
+                       f"input scale {in_scale:g}: TensorFlow Lite Micro's kernel rejects it ({error})")
+            return None
+    try:
+        return softmax_s8_params(in_scale, op.beta)
+    except ValueError:
+        sink.error(op.loc, f"int8 softmax of '{op.output.name}' cannot be computed: beta x input scale = "
+                   f"{op.beta:g} x {in_scale:g} must be larger than 2^-26 (TensorFlow Lite Micro's softmax "
+                   f"kernel rejects it)")
+        return None
 
 
 def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
@@ -157,14 +200,7 @@ def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
         case ir.Elementwise():
             return replace(op, params=_function_params(op, sink))
         case ir.Softmax():
-            in_scale = _quant(op.input).scale
-            try:
-                return replace(op, params=softmax_s8_params(in_scale, op.beta))
-            except ValueError:
-                sink.error(op.loc, f"int8 softmax of '{op.output.name}' cannot be computed: beta x input scale = "
-                           f"{op.beta:g} x {in_scale:g} must be larger than 2^-26 (TensorFlow Lite Micro's softmax "
-                           f"kernel rejects it)")
-                return op
+            return replace(op, params=_softmax_params(op, sink))
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm():
             return op
     raise AssertionError(f"lower_op: unhandled op {type(op).__name__}")

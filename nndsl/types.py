@@ -19,19 +19,21 @@ import numpy as np
 class DType(enum.Enum):
     F32 = "f32"
     I8 = "i8"
-    I32 = "i32"
+    I16 = "i16"  # TensorFlow Lite's 16x8 scheme: int16 activations (zero point 0), int8 weights
+    I32 = "i32"  # biases of int8 layers
+    I64 = "i64"  # biases of int16 layers
 
     @property
     def numpy(self) -> np.dtype[Any]:
-        return np.dtype({DType.F32: "float32", DType.I8: "int8", DType.I32: "int32"}[self])
+        return np.dtype(_NUMPY_NAMES[self])
 
     @property
     def c_type(self) -> str:
-        return {DType.F32: "float", DType.I8: "int8_t", DType.I32: "int32_t"}[self]
+        return "float" if self is DType.F32 else f"{_NUMPY_NAMES[self]}_t"
 
     @property
     def size(self) -> int:
-        return {DType.F32: 4, DType.I8: 1, DType.I32: 4}[self]
+        return self.numpy.itemsize
 
     @property
     def is_integer(self) -> bool:
@@ -41,14 +43,26 @@ class DType(enum.Enum):
     def bounds(self) -> tuple[int, int]:
         """The integer range of the type (the clamp of a saturating store)."""
         assert self.is_integer, "f32 has no integer range"
-        return {DType.I8: (-128, 127), DType.I32: (-(2**31), 2**31 - 1)}[self]
+        info = np.iinfo(self.numpy)
+        return int(info.min), int(info.max)
+
+    @property
+    def weight(self) -> DType:
+        """The kernels of a network computing in this type: int8 for both integer schemes."""
+        return DType.F32 if self is DType.F32 else DType.I8
+
+    @property
+    def bias(self) -> DType:
+        """The biases: int32 for int8 networks, int64 for 16x8 ones, as TensorFlow Lite stores them."""
+        return {DType.F32: DType.F32, DType.I8: DType.I32, DType.I16: DType.I64}[self]
 
     @classmethod
     def from_name(cls, name: str) -> DType | None:
         return next((d for d in cls if d.value == name), None)
 
 
-ACTIVATION_DTYPES = (DType.F32, DType.I8)
+_NUMPY_NAMES = {DType.F32: "float32", DType.I8: "int8", DType.I16: "int16", DType.I32: "int32", DType.I64: "int64"}
+ACTIVATION_DTYPES = (DType.F32, DType.I8, DType.I16)
 
 
 def as_float32(value: float) -> float:

@@ -191,7 +191,7 @@ CASES = [
     Case("scale-beyond-float32", edit(("scale(0.1)", "scale(1e40)")), 6, 46, ("1e+40", "float32")),
     Case("zero-point-outside-i8", edit(("zero(-128)\nh", "zero(200)\nh")), 4, 18,
          ("zero point 200", "outside i8", "-128..127")),
-    Case("unknown-dtype", edit(("i8[64]", "i16[64]")), 4, 11, ("unknown tensor type 'i16'", "f32, i8")),
+    Case("unknown-dtype", edit(("i8[64]", "i9[64]")), 4, 11, ("unknown tensor type 'i9'", "f32, i8, i16")),
     Case("input-without-shape", edit(("i8[64]", "i8")), 4, 11, ("input 'x' needs a shape",)),
     Case("i8-layer-without-type", edit((" -> relu : i8 @ scale(0.05) zero(-128)", " -> relu")), 5, 1,
          ("'h' is computed in i8", "declare its type")),

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from nndsl import ir
 from nndsl.lower import IDENTITY_MULTIPLIER
+from nndsl.qmath.int16_functions import SoftmaxS16Params
 from nndsl.summary import model_weight_bytes
 from nndsl.types import DType
 
@@ -33,7 +34,7 @@ C_KEYWORDS = frozenset({
 })
 VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
-RUNTIME_FILES = ("requant", "softmax", "activations", "add", "pooling")
+RUNTIME_FILES = ("requant", "int16", "softmax", "activations", "add", "pooling", "int16_ops", "int16_functions")
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class _Emitter:
         self.graph = graph
         self.prefix = identifier(graph.name)
         self.arrays: list[CArray] = []
-        self.array_names: dict[str, str] = {}
+        self.array_names: dict[str, list[tuple[npt.NDArray[np.generic], DType, str]]] = {}
         self.runtime: set[str] = set()
         self.defines: set[str] = set()
         self.uses_math = False
@@ -92,12 +93,17 @@ class _Emitter:
 
     # -- constants ---------------------------------------------------------------------------------
 
-    def const_array(self, key: str, data: npt.NDArray[np.generic], dtype: DType, comment: str,
-                    label: str | None = None) -> str:
-        """The C array of ``data``, emitted once per ``key``; named after ``label`` (default: ``key``)."""
-        if key in self.array_names:
-            return self.array_names[key]
-        base = f"{self.prefix}_{identifier(label or key)}"
+    def const_array(self, key: str, data: npt.NDArray[np.generic], dtype: DType, comment: str) -> str:
+        """The C array of ``data``, named after ``key``; emitted once per key and content.
+
+        One key may stand for different data: a weight that is the kernel of a conv and of a depthwise conv
+        (two layouts), or a user weight and a folded kernel of the same name.
+        """
+        flat = data.reshape(-1)
+        for cached, cached_dtype, name in self.array_names.get(key, []):
+            if cached_dtype is dtype and np.array_equal(cached, flat):
+                return name
+        base = f"{self.prefix}_{identifier(key)}"
         name = base
         taken = {a.name for a in self.arrays} | self.reserved
         suffix = 1
@@ -105,7 +111,7 @@ class _Emitter:
             suffix += 1
             name = f"{base}_{suffix}"
         self.arrays.append(CArray(name, dtype.c_type, c_array_body(data, dtype), int(data.size), comment))
-        self.array_names[key] = name
+        self.array_names.setdefault(key, []).append((flat, dtype, name))
         return name
 
     # -- pointers ----------------------------------------------------------------------------------
@@ -146,6 +152,7 @@ class _Emitter:
             "output": self.pointer(op.output, const=False),
             "size": op.output.type.size,
             "ctype": op.output.type.dtype.c_type,
+            "type_min": op.output.type.dtype.bounds[0] if op.output.type.dtype.is_integer else None,
         }
         match op:
             case ir.Dense():
@@ -192,7 +199,12 @@ class _Emitter:
             low, high = activation.real_range
             return {"macro": float_macro, "low": _opt_float(low), "high": _opt_float(high)}
         self.use("requant")
-        return {"macro": integer_macro, "q": requant} | self.requant_arrays(op, requant)
+        wide = op.output.type.dtype is DType.I16
+        if wide:
+            self.use("int16")
+        stage = {"acc_type": "int64_t" if wide else "int32_t", "mbqm": "nn_mbqm64" if wide else "nn_mbqm",
+                 "in_ctype": op.input.type.dtype.c_type}
+        return {"macro": integer_macro, "q": requant} | stage | self.requant_arrays(op, requant)
 
     def conv_view(self, op: ir.Conv) -> dict[str, Any]:
         assert op.kernel.data is not None
@@ -207,10 +219,7 @@ class _Emitter:
         else:  # [O][KH][KW][C]: each output channel's weights contiguous
             data = np.ascontiguousarray(kernel.transpose(3, 0, 1, 2))
             layout = f"[{out_channels}][{size[0]}][{size[1]}][{channels}]"
-        # One weight array may be both a conv's and a depthwise conv's kernel: one C array per layout.
-        key = f"{op.kernel.name}/{'depthwise' if op.depthwise else 'conv'}"
-        kernel_name = self.const_array(key, data, op.kernel.type.dtype, f"{op.kernel.name}: {layout}",
-                                       label=op.kernel.name)
+        kernel_name = self.const_array(op.kernel.name, data, op.kernel.type.dtype, f"{op.kernel.name}: {layout}")
         view = _window_view(window, in_shape, out_shape) | {
             "channels": channels, "out_channels": out_channels, "d_h": window.dilation[0], "d_w": window.dilation[1],
             "kernel": kernel_name, "bias": self.bias_array(op.bias, out_channels), "depthwise": op.depthwise,
@@ -275,8 +284,12 @@ class _Emitter:
         if op.params is not None:
             name = {ir.Function.SIGMOID: "logistic"}.get(op.function, op.function.value)
             self.use("requant")
+            if op.input.type.dtype is DType.I16:
+                runtime = "int16_ops" if op.function is ir.Function.LEAKY_RELU else "int16_functions"
+                self.use(runtime, f"NN_USE_{name.upper()}_S16")
+                return {"macro": "function_q", "function": f"nn_{name}_s16", "params": _c_args(op.params)}
             self.use("activations", f"NN_USE_{name.upper()}_S8")
-            return {"macro": "function_s8", "function": f"nn_{name}_s8", "params": _c_args(op.params)}
+            return {"macro": "function_q", "function": f"nn_{name}_s8", "params": _c_args(op.params)}
         self.uses_math = True
         return {"macro": "function_f32", "function": op.function.value, "alpha": c_float(op.alpha)}
 
@@ -320,6 +333,14 @@ class _Emitter:
             self.uses_math = True
             return {"macro": "softmax_f32", "rows": rows, "depth": depth, "beta": c_float(op.beta)}
         self.use("requant")
+        if isinstance(op.params, SoftmaxS16Params):
+            self.use("int16_functions", "NN_USE_SOFTMAX_S16")
+            exp_lut = self.const_array("softmax_s16/exp", np.array(op.params.exp_lut, dtype=np.int16), DType.I16,
+                                       "int16 softmax: exp(x) table, as TFLM's Prepare makes it")
+            reciprocal_lut = self.const_array("softmax_s16/reciprocal", np.array(op.params.one_over_one_plus_x_lut,
+                                              dtype=np.int16), DType.I16, "int16 softmax: 1 / (1 + x) table")
+            return {"macro": "softmax_s16", "rows": rows, "depth": depth, "p": op.params, "exp_lut": exp_lut,
+                    "reciprocal_lut": reciprocal_lut}
         self.use("softmax")
         return {"macro": "softmax_s8", "rows": rows, "depth": depth, "p": op.params}
 

@@ -16,6 +16,16 @@ import numpy.typing as npt
 from nndsl import ir
 from nndsl.qmath import activations as qact
 from nndsl.qmath.add import add_s8
+from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
+from nndsl.qmath.int16_functions import (
+    LogisticS16Params,
+    SoftmaxS16Params,
+    TanhS16Params,
+    logistic_s16,
+    softmax_s16,
+    tanh_s16,
+)
+from nndsl.qmath.int16_ops import LeakyReluS16Params, leaky_relu_s16
 from nndsl.qmath.pooling import avg_pool_s8, mean_s8
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
 from nndsl.qmath.softmax import softmax_s8
@@ -26,10 +36,14 @@ Array = npt.NDArray[Any]
 
 
 def _requantize(acc: npt.NDArray[np.int64], requant: ir.Requant, dtype: DType) -> Array:
-    """``clamp(mbqm(acc, multiplier[c], shift[c]) + output_offset)``; channels on the last axis."""
+    """``clamp(mbqm(acc, multiplier[c], shift[c]) + output_offset)``; channels on the last axis.
+
+    int8 outputs use the int32 double-rounding multiply; 16x8 outputs the int64 one of their kernels.
+    """
     multipliers = np.asarray(requant.multipliers, dtype=np.int64)
     shifts = np.asarray(requant.shifts, dtype=np.int64)
-    scaled = multiply_by_quantized_multiplier(acc, multipliers, shifts) + requant.output_offset
+    multiply = multiply_by_quantized_multiplier_int64 if dtype is DType.I16 else multiply_by_quantized_multiplier
+    scaled = multiply(acc, multipliers, shifts) + requant.output_offset
     return np.clip(scaled, requant.act_min, requant.act_max).astype(dtype.numpy)
 
 
@@ -128,16 +142,21 @@ def _pad(op: ir.Pad, x: Array) -> Array:
     return np.pad(x, ((0, 0), *op.pads), constant_values=fill)
 
 
+# Each element-wise function's integer kernel, by the type of its parameters.
+FUNCTION_KERNELS: dict[type, Callable[[Array, Any], Array]] = {
+    qact.TanhS8Params: qact.tanh_s8,
+    qact.LogisticS8Params: qact.logistic_s8,
+    qact.HardSwishS8Params: qact.hard_swish_s8,
+    qact.LeakyReluS8Params: qact.leaky_relu_s8,
+    TanhS16Params: tanh_s16,
+    LogisticS16Params: logistic_s16,
+    LeakyReluS16Params: leaky_relu_s16,
+}
+
+
 def _elementwise(op: ir.Elementwise, x: Array) -> Array:
     if op.params is not None:
-        kernels = {
-            ir.Function.TANH: qact.tanh_s8,
-            ir.Function.SIGMOID: qact.logistic_s8,
-            ir.Function.HARD_SWISH: qact.hard_swish_s8,
-            ir.Function.LEAKY_RELU: qact.leaky_relu_s8,
-        }
-        result: Array = kernels[op.function](x, op.params)  # type: ignore[operator]
-        return result
+        return FUNCTION_KERNELS[type(op.params)](x, op.params)
     v = x.astype(np.float32)
     match op.function:
         case ir.Function.TANH:
@@ -163,8 +182,9 @@ def _softmax(op: ir.Softmax, x: Array) -> Array:
         exps = np.exp((values - values.max(axis=-1, keepdims=True)) * np.float32(op.beta))
         probabilities: Array = (exps / exps.sum(axis=-1, keepdims=True)).astype(np.float32)
         return probabilities
-    result: Array = softmax_s8(x, op.params)
-    return result
+    if isinstance(op.params, SoftmaxS16Params):
+        return softmax_s16(x, op.params)
+    return softmax_s8(x, op.params)  # type: ignore[arg-type]
 
 
 def _batch_norm(op: ir.BatchNorm, x: Array) -> Array:

@@ -179,17 +179,24 @@ def _batch_of_one(model: Any) -> Any:
     return clone
 
 
-def convert(model: Any, source: str, *, calibration: np.ndarray | None = None, progress: bool = False) -> Conversion:
-    """The model as a batch-1 TensorFlow Lite flatbuffer: float, or full int8 calibrated on ``calibration``."""
+def convert(model: Any, source: str, *, calibration: np.ndarray | None = None, int16: bool = False,
+            progress: bool = False) -> Conversion:
+    """The model as a batch-1 TensorFlow Lite flatbuffer: float, or full int8 (16x8 with ``int16``)
+    calibrated on ``calibration``."""
     tf = tensorflow()
     converter = tf.lite.TFLiteConverter.from_keras_model(_batch_of_one(model))
     if calibration is not None:
         samples = calibration
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: _progress(samples, progress)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        if int16:
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            ]
+            converter.inference_input_type = converter.inference_output_type = tf.int16
+        else:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = converter.inference_output_type = tf.int8
     try:
         # The progress line goes to stderr, so only stdout is silenced while calibrating.
         with quiet((1,) if progress else (1, 2)):
@@ -204,19 +211,19 @@ def import_keras(path: Path, *, calibrate: str | Path | None = None, int16: bool
                  progress: bool = False) -> ImportedModel:
     """A Keras model file or SavedModel folder in `.nn` form (int8 with ``calibrate``, else float)."""
     source = str(path)
-    if int16:
-        raise NNError.at(Loc.file(source), "--int16: 16-bit activations (TensorFlow Lite's 16x8 scheme) are not "
-                         "supported by nndsl yet; import in int8 (--calibrate) or float")
+    if int16 and calibrate is None:
+        raise NNError.at(Loc.file(source), "--int16 quantises: it needs --calibrate DATA.npy")
     model = load_keras(path)
     calibration = None
     if calibrate is not None:
         input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
         calibration = _calibration_data(Path(calibrate), input_shape, source)
-    return import_keras_model(model, source, calibration=calibration, name=name or _stem(path), progress=progress)
+    return import_keras_model(model, source, calibration=calibration, int16=int16, name=name or _stem(path),
+                              progress=progress)
 
 
-def import_keras_model(model: Any, source: str, *, calibration: np.ndarray | None = None, name: str = "model",
-                       progress: bool = False) -> ImportedModel:
+def import_keras_model(model: Any, source: str, *, calibration: np.ndarray | None = None, int16: bool = False,
+                       name: str = "model", progress: bool = False) -> ImportedModel:
     """An in-memory Keras model in `.nn` form; ``source`` labels errors. Keeps the flatbuffer in ``.tflite``."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise NNError.at(Loc.file(source), f"the model has {len(model.inputs)} inputs and {len(model.outputs)} "
@@ -224,7 +231,7 @@ def import_keras_model(model: Any, source: str, *, calibration: np.ndarray | Non
     check_layers(model, source)
     if calibration is not None:
         calibration = np.asarray(calibration, dtype=np.float32)
-    conversion = convert(model, source, calibration=calibration, progress=progress)
+    conversion = convert(model, source, calibration=calibration, int16=int16, progress=progress)
     imported = import_tflite(conversion.tflite, source, name=name)
     imported.tflite = conversion.tflite
     return imported

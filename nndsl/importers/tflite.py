@@ -202,6 +202,7 @@ class Importer:
         self.bindings: dict[int, Binding] = {}
         self.reshaped: dict[tuple[int, tuple[int, ...]], str] = {}
         self.integer = False
+        self.wide = False  # 16x8: int16 activations
 
     # -- errors and small helpers ---------------------------------------------------------------------
 
@@ -226,15 +227,12 @@ class Importer:
         return tensor.shape[1:] if tensor.shape and tensor.shape[0] == 1 else tensor.shape
 
     def type_text(self, tensor: TfTensor, shape: tuple[int, ...] | None = None) -> str:
-        if tensor.dtype == "float32":
-            base = "f32"
-        elif tensor.dtype == "int8":
-            base = "i8"
-        else:
+        base = {"float32": "f32", "int8": "i8", "int16": "i16"}.get(tensor.dtype)
+        if base is None:
             raise NNError.at(Loc.file(self.source), f"tensor '{tensor.name}' is {tensor.dtype}: nndsl imports "
-                             "float32 and int8 models")
+                             "float32, int8 and 16x8 (int16 activations) models")
         text = base if shape is None else f"{base}{shape_text(shape)}"
-        if tensor.dtype == "int8":
+        if base != "f32":
             if not tensor.quantized:
                 raise NNError.at(Loc.file(self.source), f"int8 tensor '{tensor.name}' has no quantisation")
             scale, zero = tensor.per_tensor
@@ -306,8 +304,10 @@ class Importer:
         bias = self.const(op, 2)
         if bias is None:
             return kernel_key
-        if self.integer and bias.dtype != np.int32:
-            raise self.error(op, f"bias is {bias.dtype}, nndsl takes int32 biases for int8 layers")
+        wanted = np.int64 if self.wide else np.int32
+        if self.integer and bias.dtype != wanted:
+            raise self.error(op, f"bias is {bias.dtype}, nndsl takes {np.dtype(wanted)} biases for "
+                             f"{'16x8' if self.wide else 'int8'} layers")
         return f"{kernel_key}, {self.weight(layer, 'bias', bias)}"
 
     # -- the walk -----------------------------------------------------------------------------------------
@@ -318,7 +318,8 @@ class Importer:
             raise NNError.at(Loc.file(self.source), f"the model has {len(graph.inputs)} inputs and "
                              f"{len(graph.outputs)} outputs; nndsl takes one of each")
         source_input = self.tensor(graph.inputs[0])
-        self.integer = source_input.dtype == "int8"
+        self.integer = source_input.dtype in ("int8", "int16")
+        self.wide = source_input.dtype == "int16"
         in_shape = self.unbatched(source_input)
         in_name = self.out.fresh_name(layer_name(source_input.name) or "x")
         self.out.lines.append(f"input {in_name} : {self.type_text(source_input, in_shape)}")
@@ -403,8 +404,6 @@ def _conv(imp: Importer, op: TfOp) -> None:
         channels = imp.tensor(op.inputs[0]).shape[-1]
         kernel = weights.reshape((*weights.shape[1:3], channels, weights.shape[3] // channels))
     else:
-        if getattr(options, "quantizedBiasType", 0):
-            raise imp.error(op, "a non-default quantized bias type is not supported")
         kernel = weights.transpose(1, 2, 3, 0)  # [O, KH, KW, C] -> [KH, KW, C, O]
     stride = (options.strideH, options.strideW)
     dilation = (options.dilationHFactor, options.dilationWFactor)

@@ -29,7 +29,7 @@ def check_dense(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
                        f"{kernel_data.shape[1]} (inputs x outputs), but its input '{x.name}' has {features} "
                        f"features (shape {shape_text(x.type.shape)})")
     units = int(kernel_data.shape[1])
-    kernel = ctx.weight(layer, "kernel", (features, units), ctx.model_dtype, channels=units)
+    kernel = ctx.weight(layer, "kernel", (features, units), ctx.model_dtype.weight, channels=units)
     bias = ctx.weight(layer, "bias", (units,), ctx.bias_dtype)
     assert kernel is not None
     out = ctx.tensor(layer, ctx.output_type(layer, (*x.type.shape[:-1], units), None))

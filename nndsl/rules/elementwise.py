@@ -13,10 +13,18 @@ from nndsl.types import DType, Quant
 if TYPE_CHECKING:
     from nndsl.check import Checker
 
-# Output quantisations TFLM's int8 kernels assume (and the TFLite converter produces).
+# Output quantisations TFLM's integer kernels assume (and the TFLite converter produces).
 SOFTMAX_S8_QUANT = Quant.per_tensor(1 / 256, -128)
 SIGMOID_S8_QUANT = Quant.per_tensor(1 / 256, -128)
 TANH_S8_QUANT = Quant.per_tensor(1 / 128, 0)
+S16_UNIT_QUANT = Quant.per_tensor(1 / 32768, 0)  # softmax, tanh and sigmoid in 16x8
+FIXED_QUANTS = {
+    (DType.I8, ir.Function.TANH): TANH_S8_QUANT,
+    (DType.I8, ir.Function.SIGMOID): SIGMOID_S8_QUANT,
+    (DType.I16, ir.Function.TANH): S16_UNIT_QUANT,
+    (DType.I16, ir.Function.SIGMOID): S16_UNIT_QUANT,
+}
+SOFTMAX_QUANTS = {DType.I8: SOFTMAX_S8_QUANT, DType.I16: S16_UNIT_QUANT}
 
 
 def check_relu(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
@@ -35,7 +43,7 @@ def check_function(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     attrs = ctx.attrs(layer)
     function = ir.Function(layer.decl.call.op)
     integer = ctx.model_dtype.is_integer
-    fixed = {ir.Function.TANH: TANH_S8_QUANT, ir.Function.SIGMOID: SIGMOID_S8_QUANT}.get(function)
+    fixed = FIXED_QUANTS.get((ctx.model_dtype, function))
     default = (fixed or x.type.quant) if integer else None
     out_type = ctx.output_type(layer, x.type.shape, default)
     if integer:
@@ -50,9 +58,9 @@ def check_softmax(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     beta = attrs.number("beta", 1.0)
     if beta <= 0:
         raise ctx.fail(attrs.loc("beta", layer.decl.call.loc), f"softmax beta must be a positive number (got {beta:g})")
-    default = SOFTMAX_S8_QUANT if ctx.model_dtype is DType.I8 else None
+    default = SOFTMAX_QUANTS.get(ctx.model_dtype)
     depth = x.type.shape[-1]
-    if default is not None and depth > MAX_SAFE_DEPTH:
+    if ctx.model_dtype is DType.I8 and depth > MAX_SAFE_DEPTH:
         raise ctx.fail(layer.decl.call.loc, f"int8 softmax over {depth} values: TensorFlow Lite Micro's kernel "
                        f"handles at most {MAX_SAFE_DEPTH} (its sum of exponentials would overflow)")
     out_type = ctx.output_type(layer, x.type.shape, default)

@@ -87,7 +87,7 @@ def check_conv(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
                                   where=kernel_ref.loc)
     out_channels = channels * kernel_shape[-1] if depthwise else kernel_shape[-1]
     channels_text = f"C x M = {channels} x {kernel_shape[-1]}" if depthwise else ""
-    kernel = ctx.weight(layer, "kernel", tuple(kernel_shape), ctx.model_dtype, channels=out_channels,
+    kernel = ctx.weight(layer, "kernel", tuple(kernel_shape), ctx.model_dtype.weight, channels=out_channels,
                         channels_text=channels_text)
     bias = ctx.weight(layer, "bias", (out_channels,), ctx.bias_dtype)
     assert kernel is not None

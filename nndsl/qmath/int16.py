@@ -1,0 +1,284 @@
+"""TensorFlow Lite's 16x8 scheme for FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D, bit-exact with TFLM.
+
+In the 16x8 scheme (``OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8``)
+activations are int16 with zero point 0 (symmetric), weights int8 symmetric
+(zero point 0), per output channel for CONV_2D, DEPTHWISE_CONV_2D and, since
+the converter quantises dense layers per channel too, FULLY_CONNECTED
+(``_experimental_disable_per_channel_quantization_for_dense_layers`` gives
+per-tensor FC weights). The converter (TF 2.21) emits **int64** biases for all
+three operators, with bias scale ``input_scale * filter_scale[c]``; it adds an
+all-zero int64 bias to a CONV_2D or DEPTHWISE_CONV_2D built without one, but
+leaves a FULLY_CONNECTED without bias (input index -1) when the Keras bias is
+absent or all zero. ``converter._experimental_full_integer_quantization_bias_type
+= tf.int32`` makes it emit int32 biases instead.
+
+Kernels (``reference_integer_ops``: ``FullyConnected``/``FullyConnectedPerChannel``,
+``ConvPerChannel``, ``DepthwiseConvPerChannel``, the int16-input overloads),
+for each output element, in this order:
+
+1. **Accumulate** ``sum(filter * input)`` over the taps, with no offsets: both
+   zero points are 0 (FC still adds ``-filter_zero_point``, which is 0). Each
+   product is an int32 (at most ``128 * 32768 = 2**22``). FC: every input
+   feature ``i`` of the last axis. CONV_2D: every in-image tap
+   ``(ky, kx, ci)`` (taps that fall in the padding are skipped, i.e. padding
+   is 0). DEPTHWISE_CONV_2D: the in-image ``(ky, kx)`` taps of input channel
+   ``c // depth_multiplier`` for output channel ``c``.
+2. **Add the bias** ``bias[c]`` when present.
+3. **Requantise** with the channel's ``(multiplier, shift)``.
+4. **Clamp** to ``[act_min, act_max]`` and store as int16. There is no output
+   offset (the output zero point is 0).
+
+The accumulator type follows the bias tensor (TFLM's Eval dispatches on its
+type and instantiates the kernel's ``AccumScalar`` with it):
+
+* **int64 bias** (the converter's default) **or no bias tensor**: an int64
+  accumulator, and step 3 is the int64-input ``MultiplyByQuantizedMultiplier``
+  overload, :func:`multiply_by_quantized_multiplier_int64`: the multiplier is
+  reduced to 16 bits, ``reduced = min((m + 2**15) >> 16, 0x7FFF)``, then
+  ``(acc * reduced + 2**(14 - shift)) >> (15 - shift)``, an arithmetic shift
+  (floor) after adding half: a **single** rounding, ties toward +infinity. The
+  int64 result is truncated to int32 (no saturation) before the clamp. This
+  overload's code is the same in both ``TFLITE_SINGLE_ROUNDING`` builds.
+* **int32 bias** (FULLY_CONNECTED and CONV_2D): an int32 accumulator (signed
+  overflow in C++; it wraps in practice, so a C mirror should sum in int64 or
+  uint32 and wrap once), plus the int32 bias, through the ordinary int32
+  ``MultiplyByQuantizedMultiplier``
+  (:func:`~nndsl.qmath.requant.multiply_by_quantized_multiplier`, TFLM's
+  default double rounding: a left shift for ``shift > 0``, the saturating
+  rounding doubling high multiply by the full 31-bit multiplier, whose nudge
+  rounds its ties toward +infinity, then a rounding right shift by ``-shift``
+  with ties away from zero). The two paths round differently (for
+  ``m = 2**30, shift = -1``: ``-6 -> -1`` vs ``-2``, ``5 -> 1`` vs ``2``), so
+  the bias dtype is part of the contract.
+* DEPTHWISE_CONV_2D's 16x8 Eval reads the bias as int64 whatever its type: an
+  int32 bias (which the converter emits on request) is misread as int64
+  values made of pairs of int32 words (channel ``c`` gets
+  ``b[2c] + b[2c + 1] * 2**32``; the upper half of the channels reads past the
+  buffer), so TFLM's output is garbage. Reject that combination rather than
+  reproduce it.
+
+Multipliers (Prepare, double arithmetic, ``QuantizeMultiplier`` as in
+:func:`~nndsl.qmath.requant.quantize_multiplier`):
+
+``double(input_scale) * double(filter_scale[c]) / double(output_scale)`` from
+the tensors' float32 scales, exactly as for int8, for all three operators
+(``PopulateConvolutionQuantizationParams``, ``CalculateOpDataFullyConnected``);
+a single filter scale is broadcast to every channel (conv) or used per tensor
+(FC). Older TFLite code (``GetQuantizedConvolutionMultipler``) formed a
+per-tensor FC's product in float32 first; the pinned TFLM does not: its
+per-tensor FULLY_CONNECTED takes the double product too (tested with an int32
+bias, where the full 31-bit multiplier shows the difference).
+
+Activation clamp (``CalculateActivationRangeQuantized`` for an int16 output):
+``[-32768, 32767]`` intersected with ``round(bound / output_scale)`` for
+RELU (lower bound 0.0), RELU6 (0.0 and 6.0) and RELU_N1_TO_1 (-1.0 and 1.0),
+the division done in float32 and rounded half away from zero; the zero point
+is 0, so RELU's lower bound is exactly 0. The converter calibrates the output
+after the fused activation, so in a converted model RELU6's upper bound is at
+or above 32767 and only the lower bound 0 clips.
+
+``backends/c/runtime/int16.c`` mirrors :func:`multiply_by_quantized_multiplier_int64`
+as ``nn_mbqm64``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from nndsl.qmath.requant import (
+    IntArray,
+    activation_range,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    round_half_away,
+    wrap_int32,
+)
+
+INT16_MIN = -(2**15)
+INT16_MAX = 2**15 - 1
+INT8_MIN = -128
+INT8_MAX = 127
+# TFLite's documented domain of the int64 MultiplyByQuantizedMultiplier (TFLITE_DCHECKs).
+MBQM64_ACC_LIMIT = 2**47
+MBQM64_SHIFT_MIN = -31
+MBQM64_SHIFT_MAX = 7
+REDUCED_MULTIPLIER_CAP = 0x7FFF
+
+# TFLite ActivationFunctionType code -> real clamp bounds.
+FUSED_ACTIVATION_BOUNDS: dict[int, tuple[float | None, float | None]] = {
+    0: (None, None),  # NONE
+    1: (0.0, None),  # RELU
+    2: (-1.0, 1.0),  # RELU_N1_TO_1
+    3: (0.0, 6.0),  # RELU6
+}
+
+
+def reduced_multiplier(multiplier: npt.ArrayLike) -> IntArray:
+    """The 16-bit multiplier of the int64 overload: ``(m + 2**15) >> 16``, capped at ``0x7FFF``.
+
+    TFLite caps every ``m >= 0x7FFF0000`` (where ``m + 2**15`` could overflow
+    int32); the rounded value there is ``0x7FFF`` anyway.
+    """
+    m = np.asarray(multiplier, dtype=np.int64)
+    return np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, REDUCED_MULTIPLIER_CAP).astype(np.int64)
+
+
+def multiply_by_quantized_multiplier_int64(
+    acc: npt.ArrayLike, multiplier: npt.ArrayLike, shift: npt.ArrayLike
+) -> IntArray:
+    """TFLite's ``MultiplyByQuantizedMultiplier(int64_t x, int32_t m, int shift)``.
+
+    ``(acc * reduced + 2**(14 - shift)) >> (15 - shift)`` with
+    ``reduced = reduced_multiplier(m)`` and an arithmetic (flooring) shift:
+    one rounding, halves toward +infinity. The int64 result is truncated to
+    int32 (two's-complement wrap, as the C++ implicit conversion does); it is
+    not saturated. ``multiplier`` and ``shift`` broadcast against ``acc``
+    (per-channel arrays along the last axis). Returns int64 holding int32.
+
+    Raises ``ValueError`` outside TFLite's documented domain (its DCHECKs):
+    ``multiplier >= 0`` (int32), ``-31 <= shift < 8``, ``-2**47 <= acc < 2**47``;
+    there ``acc * reduced`` stays below ``2**62``, so no int64 overflows.
+    """
+    x = np.asarray(acc, dtype=np.int64)
+    m = np.asarray(multiplier, dtype=np.int64)
+    s = np.asarray(shift, dtype=np.int64)
+    if m.size and (m.min() < 0 or m.max() > 2**31 - 1):
+        raise ValueError("multiplier outside [0, 2**31)")
+    if s.size and (s.min() < MBQM64_SHIFT_MIN or s.max() > MBQM64_SHIFT_MAX):
+        raise ValueError(f"shift outside [{MBQM64_SHIFT_MIN}, {MBQM64_SHIFT_MAX}]")
+    if x.size and (x.min() < -MBQM64_ACC_LIMIT or x.max() >= MBQM64_ACC_LIMIT):
+        raise ValueError("accumulator outside [-2**47, 2**47)")
+    total_shift = 15 - s
+    rounding = np.left_shift(np.int64(1), total_shift - 1)
+    result = (x * reduced_multiplier(m) + rounding) >> total_shift
+    return wrap_int32(result)
+
+
+def per_channel_multipliers(
+    input_scale: float, filter_scales: npt.ArrayLike, output_scale: float
+) -> tuple[IntArray, IntArray]:
+    """``(multipliers, shifts)`` of CONV_2D, DEPTHWISE_CONV_2D and per-channel FULLY_CONNECTED.
+
+    ``QuantizeMultiplier(double(input_scale) * double(filter_scale[c]) /
+    double(output_scale))`` from the float32 scales, one entry per filter
+    scale (a single per-tensor scale gives one entry, which broadcasts).
+    """
+    s_in = float(np.float32(input_scale))
+    s_out = float(np.float32(output_scale))
+    scales = np.atleast_1d(np.asarray(filter_scales, dtype=np.float32))
+    pairs = [quantize_multiplier(s_in * float(s) / s_out) for s in scales]
+    return (
+        np.array([p[0] for p in pairs], dtype=np.int64),
+        np.array([p[1] for p in pairs], dtype=np.int64),
+    )
+
+
+def fully_connected_multipliers(
+    input_scale: float, filter_scales: npt.ArrayLike, output_scale: float
+) -> tuple[IntArray, IntArray]:
+    """``(multipliers, shifts)`` of a FULLY_CONNECTED: ``[O]`` per channel, ``[1]`` for one filter scale.
+
+    The same double product as :func:`per_channel_multipliers`, per tensor
+    too: the pinned TFLM does not round ``input_scale * filter_scale`` to
+    float32 first (as TFLite's ``GetQuantizedConvolutionMultipler`` does).
+    """
+    return per_channel_multipliers(input_scale, filter_scales, output_scale)
+
+
+def activation_range_s16(activation: int, output_scale: float) -> tuple[int, int]:
+    """Clamp bounds of a fused activation (TFLite ``ActivationFunctionType`` code) for an int16 output.
+
+    NONE ``(0)``, RELU ``(1)``, RELU_N1_TO_1 ``(2)``, RELU6 ``(3)``; zero point 0.
+    Raises ``ValueError`` for other codes and where TFLM's ``Quantize`` check
+    fails (a bound beyond the int32 range).
+    """
+    if activation not in FUSED_ACTIVATION_BOUNDS:
+        raise ValueError(f"fused activation {activation} has no quantised range")
+    low, high = FUSED_ACTIVATION_BOUNDS[activation]
+    for bound in (low, high):
+        # TFLM checks the rounded float32 quotient against float(INT32_MIN/MAX) = -2**31, 2**31.
+        if bound is not None and abs(round_half_away(float(np.float32(bound) / np.float32(output_scale)))) > 2**31:
+            raise ValueError(f"activation bound {bound} / {output_scale} overflows int32")
+    return activation_range(low, high, output_scale, 0, INT16_MIN, INT16_MAX)
+
+
+def _bias_kind(bias: npt.ArrayLike | None) -> str:
+    """``'int64'`` (also for ``None``) or ``'int32'``: which TFLM accumulator path a bias selects."""
+    if bias is None:
+        return "int64"
+    dtype = np.asarray(bias).dtype
+    if dtype == np.int64:
+        return "int64"
+    if dtype == np.int32:
+        return "int32"
+    raise ValueError(f"16x8 bias must be int64 or int32, got {dtype}")
+
+
+def requantize_s16(
+    acc: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    multipliers: npt.ArrayLike,
+    shifts: npt.ArrayLike,
+    act_min: int = INT16_MIN,
+    act_max: int = INT16_MAX,
+) -> npt.NDArray[np.int16]:
+    """Steps 2 to 4 of a 16x8 kernel on exact accumulators ``acc`` (``[..., O]``).
+
+    ``acc`` holds the exact tap sums (int64, as NumPy or a C tap loop computes
+    them). With an int64 ``bias`` or ``None`` the sum plus bias goes through
+    :func:`multiply_by_quantized_multiplier_int64`; with an int32 ``bias`` it
+    wraps to int32 (TFLM's int32 accumulator) and goes through the int32
+    double-rounding ``MultiplyByQuantizedMultiplier``. ``multipliers``
+    and ``shifts`` are ``[O]`` or ``[1]``; the result is clamped to
+    ``[act_min, act_max]``.
+    """
+    if not INT16_MIN <= act_min <= act_max <= INT16_MAX:
+        raise ValueError(f"activation range [{act_min}, {act_max}] is not an int16 range")
+    total = np.asarray(acc, dtype=np.int64)
+    kind = _bias_kind(bias)
+    if bias is not None:
+        total = total + np.asarray(bias, dtype=np.int64)
+    if kind == "int64":
+        scaled = multiply_by_quantized_multiplier_int64(total, multipliers, shifts)
+    else:
+        scaled = multiply_by_quantized_multiplier(wrap_int32(total), multipliers, shifts)
+    return np.clip(scaled, act_min, act_max).astype(np.int16)
+
+
+def dense_s16(
+    x: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    multipliers: npt.ArrayLike,
+    shifts: npt.ArrayLike,
+    act_min: int = INT16_MIN,
+    act_max: int = INT16_MAX,
+) -> npt.NDArray[np.int16]:
+    """TFLM's 16x8 FULLY_CONNECTED: ``x`` int16 ``[..., I]``, ``kernel`` int8 ``[I, O]`` -> int16 ``[..., O]``.
+
+    ``kernel`` is the Keras layout, the transpose of the TFLite weights tensor
+    ``[O, I]``. ``bias``: int64 ``[O]`` (the converter's default) or ``None``
+    (no bias tensor): int64 accumulator and
+    :func:`multiply_by_quantized_multiplier_int64`; int32 ``[O]``: int32
+    accumulator and the int32 double-rounding multiply. ``multipliers``/``shifts``: ``[O]`` per channel or ``[1]`` per
+    tensor (:func:`fully_connected_multipliers`). ``act_min``/``act_max``: the
+    fused activation's bounds (:func:`activation_range_s16`).
+    """
+    xs = np.asarray(x)
+    ws = np.asarray(kernel)
+    if xs.size and (xs.min() < INT16_MIN or xs.max() > INT16_MAX):
+        raise ValueError("dense_s16 input is not int16")
+    if ws.size and (ws.min() < INT8_MIN or ws.max() > INT8_MAX):
+        raise ValueError("dense_s16 kernel is not int8")
+    if ws.ndim != 2 or xs.shape[-1:] != ws.shape[:1]:
+        raise ValueError(f"dense_s16 shapes {xs.shape} and {ws.shape} do not match")
+    outputs = ws.shape[1]
+    if bias is not None and np.shape(bias) != (outputs,):
+        raise ValueError(f"bias shape {np.shape(bias)} is not ({outputs},)")
+    for name, values in (("multipliers", multipliers), ("shifts", shifts)):
+        if np.shape(values) not in ((outputs,), (1,), ()):
+            raise ValueError(f"{name} shape {np.shape(values)} is neither ({outputs},) nor (1,)")
+    # Exact in int64: each product is below 2**22 in magnitude.
+    acc = xs.astype(np.int64) @ ws.astype(np.int64)
+    return requantize_s16(acc, bias, multipliers, shifts, act_min, act_max)
