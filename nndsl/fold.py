@@ -48,8 +48,8 @@ def fold_into(op: ir.Dense | ir.Conv, bn: ir.BatchNorm) -> ir.Dense | ir.Conv | 
         return replace(
             op,
             output=bn.output,
-            kernel=_const(f"{name}.kernel", new_kernel, DType.F32, op.kernel, None),
-            bias=_const(f"{name}.bias", new_bias, DType.F32, op.kernel, None),
+            kernel=_const(f"{name}/folded.kernel", new_kernel, DType.F32, op.kernel, None),
+            bias=_const(f"{name}/folded.bias", new_bias, DType.F32, op.kernel, None),
         )
     return _fold_int8(op, kernel, factor, offset, bn)
 
@@ -76,8 +76,8 @@ def _fold_int8(op: ir.Dense | ir.Conv, kernel: npt.NDArray[np.generic], factor: 
     return replace(
         op,
         output=bn.output,
-        kernel=_const(f"{name}.kernel", new_kernel, DType.I8, op.kernel, quant),
-        bias=_const(f"{name}.bias", new_bias.astype(np.int32), DType.I32, op.kernel, None),
+        kernel=_const(f"{name}/folded.kernel", new_kernel, DType.I8, op.kernel, quant),
+        bias=_const(f"{name}/folded.bias", new_bias.astype(np.int32), DType.I32, op.kernel, None),
     )
 
 
@@ -101,7 +101,7 @@ def batch_norm_as_depthwise(bn: ir.BatchNorm, sink: DiagnosticSink) -> ir.Op:
     name = bn.output.name
     kernel_shape = (*(1,) * rank, channels, 1)
     quant = Quant(tuple(float(s) for s in scales), (0,) * channels, rank + 1)
-    kernel = _const(f"{name}.kernel", weights.reshape(kernel_shape), DType.I8, bn.scale, quant)
-    bias_t = _const(f"{name}.bias", bias.astype(np.int32), DType.I32, bn.scale, None)
+    kernel = _const(f"{name}/folded.kernel", weights.reshape(kernel_shape), DType.I8, bn.scale, quant)
+    bias_t = _const(f"{name}/folded.bias", bias.astype(np.int32), DType.I32, bn.scale, None)
     window = ir.Window((1,) * rank, (1,) * rank, (1,) * rank, ((0, 0),) * rank)
     return ir.Conv(bn.loc, bn.inputs, bn.output, kernel, bias_t, window, True, ir.ActivationKind.NONE)

@@ -162,7 +162,8 @@ def _elementwise(op: ir.Elementwise, x: Array) -> Array:
         case ir.Function.TANH:
             return np.tanh(v)
         case ir.Function.SIGMOID:
-            return (np.float32(1) / (np.float32(1) + np.exp(-v))).astype(np.float32)
+            with np.errstate(over="ignore"):  # exp overflows to inf below -88: 1 / inf is the right 0
+                return (np.float32(1) / (np.float32(1) + np.exp(-v))).astype(np.float32)
         case ir.Function.HARD_SWISH:
             return (v * np.clip(v + np.float32(3), 0, 6) / np.float32(6)).astype(np.float32)
         case ir.Function.LEAKY_RELU:
