@@ -19,7 +19,6 @@ from nndsl import ir
 from nndsl.diagnostics import DiagnosticSink
 from nndsl.types import DType, Quant, TensorType, as_float32
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 Floats = npt.NDArray[np.float64]
 
 
@@ -69,7 +68,9 @@ def _fold_int8(op: ir.Dense | ir.Conv, kernel: npt.NDArray[np.generic], factor: 
     old_bias = op.bias.data.astype(np.float64) if op.bias is not None and op.bias.data is not None else 0.0
     real_bias = old_bias * input_scale * scales * factor + offset
     new_bias = np.round(real_bias / (input_scale * new_scales))
-    if np.any(new_bias < INT32_MIN) or np.any(new_bias > INT32_MAX):
+    bias_dtype = op.input.type.dtype.bias
+    low, high = bias_dtype.bounds
+    if np.any(new_bias < low) or np.any(new_bias > high):
         return None
     name = bn.output.name
     quant = Quant(tuple(float(s) for s in new_scales), (0,) * channels, len(op.kernel.type.shape) - 1)
@@ -77,7 +78,7 @@ def _fold_int8(op: ir.Dense | ir.Conv, kernel: npt.NDArray[np.generic], factor: 
         op,
         output=bn.output,
         kernel=_const(f"{name}/folded.kernel", new_kernel, DType.I8, op.kernel, quant),
-        bias=_const(f"{name}/folded.bias", new_bias.astype(np.int32), DType.I32, op.kernel, None),
+        bias=_const(f"{name}/folded.bias", new_bias.astype(bias_dtype.numpy), bias_dtype, op.kernel, None),
     )
 
 
@@ -95,13 +96,15 @@ def batch_norm_as_depthwise(bn: ir.BatchNorm, sink: DiagnosticSink) -> ir.Op:
     weights = np.where(factor < 0, -127, np.where(factor > 0, 127, 0)).astype(np.int8)
     scales = np.array([as_float32(abs(f) / 127) if f != 0 else 1.0 for f in factor])
     bias = np.round(bn.offset.data.astype(np.float64) / (bn.input.type.quant.scale * scales))
-    if np.any(bias < INT32_MIN) or np.any(bias > INT32_MAX):
-        sink.error(bn.loc, "batch_norm offset is too large for an int32 bias at this input scale")
+    bias_dtype = bn.input.type.dtype.bias
+    low, high = bias_dtype.bounds
+    if np.any(bias < low) or np.any(bias > high):
+        sink.error(bn.loc, f"batch_norm offset is too large for an {bias_dtype.value} bias at this input scale")
         return bn
     name = bn.output.name
     kernel_shape = (*(1,) * rank, channels, 1)
     quant = Quant(tuple(float(s) for s in scales), (0,) * channels, rank + 1)
     kernel = _const(f"{name}/folded.kernel", weights.reshape(kernel_shape), DType.I8, bn.scale, quant)
-    bias_t = _const(f"{name}/folded.bias", bias.astype(np.int32), DType.I32, bn.scale, None)
+    bias_t = _const(f"{name}/folded.bias", bias.astype(bias_dtype.numpy), bias_dtype, bn.scale, None)
     window = ir.Window((1,) * rank, (1,) * rank, (1,) * rank, ((0, 0),) * rank)
     return ir.Conv(bn.loc, bn.inputs, bn.output, kernel, bias_t, window, True, ir.ActivationKind.NONE)

@@ -17,7 +17,7 @@ from nndsl.diagnostics import DiagnosticSink
 from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
 from nndsl.qmath.add import add_s8_params
 from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
-from nndsl.qmath.int16_ops import leaky_relu_s16_params
+from nndsl.qmath.int16_ops import add_s16_params, leaky_relu_s16_params, mean_s16_params
 from nndsl.qmath.pooling import mean_s8_params
 from nndsl.qmath.requant import activation_range, quantize_multiplier
 from nndsl.qmath.softmax import softmax_s8_params
@@ -175,13 +175,16 @@ def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
             return replace(op, act_range=_output_clamp(op.output, op.activation))
         case ir.Add():
             a, b, out = _quant(op.inputs[0]), _quant(op.inputs[1]), _quant(op.output)
+            wide = op.output.type.dtype is DType.I16
+            add_params = add_s16_params if wide else add_s8_params
             try:
-                params = add_s8_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
+                params = add_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
             except ValueError:
-                limit = 2 * max(a.scale, b.scale) / 2**20
-                sink.error(op.loc, f"int8 add of '{op.output.name}' cannot be computed: its output scale "
-                           f"{out.scale:g} must be larger than 2 x the larger input scale / 2^20 = {limit:g} "
-                           f"(TensorFlow Lite Micro's add kernel rejects it)")
+                bits = 15 if wide else 20  # the kernel's left shift
+                limit = 2 * max(a.scale, b.scale) / 2**bits
+                sink.error(op.loc, f"{'int16' if wide else 'int8'} add of '{op.output.name}' cannot be computed: "
+                           f"its output scale {out.scale:g} must be larger than 2 x the larger input scale / "
+                           f"2^{bits} = {limit:g} (TensorFlow Lite Micro's add kernel rejects it)")
                 return op
             return replace(op, params=params, act_range=_output_clamp(op.output, op.activation))
         case ir.GlobalPool():
@@ -190,7 +193,8 @@ def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
             in_q, out_q = _quant(op.input), _quant(op.output)
             count = op.input.type.size // op.input.type.shape[-1]
             try:
-                mean = mean_s8_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, count)
+                mean_params = mean_s16_params if op.output.type.dtype is DType.I16 else mean_s8_params
+                mean = mean_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, count)
             except ValueError:
                 sink.error(op.loc, f"int8 global_avg_pool of '{op.output.name}' cannot be computed: its output "
                            f"scale {out_q.scale:g} is too small for its input scale {in_q.scale:g} (the mean's "

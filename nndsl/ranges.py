@@ -18,6 +18,7 @@ Then:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +27,15 @@ import numpy.typing as npt
 
 from nndsl import ir
 from nndsl.diagnostics import DiagnosticSink
+from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
+from nndsl.types import DType
 from nndsl.windows import output_hw, window_taps
 
 Array = npt.NDArray[Any]
 ACCUMULATOR_BITS = 32
+# 16x8 kernels accumulate in int64, but their requantisation takes |acc| < 2**47 only.
+WIDE_ACCUMULATOR_BITS = 48
 
 
 @dataclass(frozen=True)
@@ -123,11 +128,13 @@ def _weighted(op: ir.Dense | ir.Conv, x: Interval) -> OpRange:
     requant = op.requant
     multipliers = np.asarray(requant.multipliers, dtype=np.int64)
     shifts = np.asarray(requant.shifts, dtype=np.int64)
+    multiply: Callable[[Array, Array, Array], Array] = multiply_by_quantized_multiplier
+    limit = 2**31 - 1
+    if op.output.type.dtype is DType.I16:  # int64 accumulators, TFLite's 48-bit-input multiply
+        limit, multiply = 2**47 - 1, multiply_by_quantized_multiplier_int64
     before = Interval(
-        multiply_by_quantized_multiplier(np.clip(acc_lo, -(2**31), 2**31 - 1), multipliers, shifts)
-        + requant.output_offset,
-        multiply_by_quantized_multiplier(np.clip(acc_hi, -(2**31), 2**31 - 1), multipliers, shifts)
-        + requant.output_offset,
+        multiply(np.clip(acc_lo, -limit, limit), multipliers, shifts) + requant.output_offset,
+        multiply(np.clip(acc_hi, -limit, limit), multipliers, shifts) + requant.output_offset,
     )
     output = Interval(np.clip(before.lo, requant.act_min, requant.act_max),
                       np.clip(before.hi, requant.act_min, requant.act_max))
@@ -168,6 +175,10 @@ def _op_range(op: ir.Op, inputs: list[Interval]) -> OpRange:
     match op:
         case ir.Dense() | ir.Conv():
             return _weighted(op, inputs[0])
+        case ir.Elementwise() if op.input.type.dtype is DType.I16:
+            # 16x8 tanh, sigmoid and leaky_relu (slope >= 0) are monotonic; a table of 65,536 would be large
+            monotonic = op.function is not ir.Function.LEAKY_RELU or op.alpha >= 0
+            return _monotonic(op, inputs) if monotonic else OpRange(op, None, None, None, _full(op.output))
         case ir.Elementwise():
             return _elementwise(op, inputs[0])
         case ir.Softmax():
@@ -182,6 +193,8 @@ def analyse(graph: ir.Graph) -> RangeReport | None:
     if not graph.dtype.is_integer:
         return None
     bits = graph.target.accumulator_bits if graph.target is not None else ACCUMULATOR_BITS
+    if graph.dtype is DType.I16 and bits == ACCUMULATOR_BITS:
+        bits = WIDE_ACCUMULATOR_BITS
     intervals = {graph.input.name: _full(graph.input)}
     ranges = []
     for op in graph.ops:

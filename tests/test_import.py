@@ -92,6 +92,44 @@ def test_float_keras_import_matches_keras(name: str, tmp_path: Path) -> None:
     float_close(run_in_c(model, inputs[:50]), outputs[:50])
 
 
+@pytest.mark.parametrize("name", REFERENCE_MODELS)
+def test_keras_import_16x8_runs_like_tflm(name: str, tmp_path: Path) -> None:
+    """--int16: int16 activations, int8 weights, int64 biases (TensorFlow Lite's 16x8 scheme)."""
+    imported = import_model(DATA / name / "model.keras", calibrate=DATA / name / "x_calib.npy", int16=True)
+    assert imported.tflite is not None
+    model = write_and_load(imported, tmp_path, name)
+    assert model.graph.dtype.value == "i16"
+    rng = np.random.default_rng(5)
+    inputs = rng.integers(-32768, 32768, size=(60, *model.graph.input.type.shape)).astype(np.int16)
+    outputs = model.run(inputs)
+    assert np.array_equal(outputs, tflm_outputs(imported.tflite, inputs))
+    assert np.array_equal(run_in_c(model, inputs), outputs)
+
+
+def test_generated_16x8_model_runs_like_tflm(tmp_path: Path) -> None:
+    """Residual add, average pooling, tanh and a depthwise conv in 16x8."""
+    from nndsl.importers.tf import tensorflow
+
+    keras = tensorflow().keras
+    rng = np.random.default_rng(8)
+    inputs = keras.Input((12, 10, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    b = keras.layers.DepthwiseConv2D(3, padding="same")(keras.layers.Conv2D(4, 1)(inputs))
+    x = keras.layers.Add()([a, b])
+    x = keras.layers.AveragePooling2D(2)(x)
+    x = keras.layers.Activation("tanh")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(5, activation="softmax")(x)
+    imported = import_keras_model(keras.Model(inputs, outputs), "residual16", int16=True,
+                                  calibration=rng.normal(size=(40, 12, 10, 3)))
+    model = write_and_load(imported, tmp_path, "residual16")
+    x_test = rng.integers(-32768, 32768, size=(60, 12, 10, 3)).astype(np.int16)
+    assert imported.tflite is not None
+    outputs_nn = model.run(x_test)
+    assert np.array_equal(outputs_nn, tflm_outputs(imported.tflite, x_test))
+    assert np.array_equal(run_in_c(model, x_test), outputs_nn)
+
+
 def test_imported_text_is_meant_for_people(tmp_path: Path) -> None:
     imported = import_model(DATA / "conv1d" / "model.keras", calibrate=DATA / "conv1d" / "x_calib.npy")
     text = imported.text("conv1d.npz")
@@ -336,7 +374,7 @@ def test_cli_import_check_build_round_trip(tmp_path: Path) -> None:
     ([str(DATA / "mlp" / "model.keras"), "--calibrate", str(DATA / "hotword" / "x_calib.npy"), "-o", "x.nn"],
      "calibration data has shape [200, 49, 40, 1]"),
     ([str(DATA / "mlp" / "x_test.npy"), "-o", "x.nn"], "cannot load the Keras model"),
-    ([str(DATA / "mlp" / "model.keras"), "--int16", "-o", "x.nn"], "--int16"),
+    ([str(DATA / "mlp" / "model.keras"), "--int16", "-o", "x.nn"], "--int16 quantises: it needs --calibrate"),
 ])
 def test_cli_import_errors(args: list[str], message: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "nndsl", "import", *args], capture_output=True, text=True,

@@ -235,8 +235,11 @@ class _Emitter:
         if op.act_range is not None:
             view |= {"act_min": op.act_range[0], "act_max": op.act_range[1]}
             if op.pool is ir.PoolKind.AVG:
+                if op.output.type.dtype is DType.I16:
+                    self.use("int16_ops", "NN_USE_AVG_POOL_S16")
+                    return view | {"macro": "avg_pool_q", "function": "nn_avg_pool_s16"}
                 self.use("pooling", "NN_USE_AVG_POOL_S8")
-                return view | {"macro": "avg_pool_s8"}
+                return view | {"macro": "avg_pool_q", "function": "nn_avg_pool_s8"}
             return view | {"macro": "max_pool_s8"}
         low, high = op.activation.real_range
         return view | {"macro": "pool_f32", "low": _opt_float(low), "high": _opt_float(high)}
@@ -247,17 +250,20 @@ class _Emitter:
                 "is_max": op.pool is ir.PoolKind.MAX}
         if op.params is not None:
             self.use("requant")
-            self.use("pooling", "NN_USE_MEAN_S8")
-            return view | {"macro": "mean_s8", "params": _c_args(op.params, skip=("count",))}
+            wide = op.output.type.dtype is DType.I16
+            self.use("int16_ops" if wide else "pooling", "NN_USE_MEAN_S16" if wide else "NN_USE_MEAN_S8")
+            return view | {"macro": "mean_q", "function": "nn_mean_s16" if wide else "nn_mean_s8",
+                           "params": _c_args(op.params, skip=("count",))}
         return view | {"macro": "global_pool"}
 
     def add_view(self, op: ir.Add) -> dict[str, Any]:
         view = {"other": self.pointer(op.inputs[1], const=True)}
         if op.params is not None and op.act_range is not None:
             self.use("requant")
-            self.use("add", "NN_USE_ADD_S8")
-            return view | {"macro": "add_s8", "params": _c_args(op.params), "act_min": op.act_range[0],
-                           "act_max": op.act_range[1]}
+            wide = op.output.type.dtype is DType.I16
+            self.use("int16_ops" if wide else "add", "NN_USE_ADD_S16" if wide else "NN_USE_ADD_S8")
+            return view | {"macro": "add_q", "function": "nn_add_s16" if wide else "nn_add_s8",
+                           "params": _c_args(op.params), "act_min": op.act_range[0], "act_max": op.act_range[1]}
         low, high = op.activation.real_range
         return view | {"macro": "add_f32", "low": _opt_float(low), "high": _opt_float(high)}
 

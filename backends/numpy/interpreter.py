@@ -25,7 +25,15 @@ from nndsl.qmath.int16_functions import (
     softmax_s16,
     tanh_s16,
 )
-from nndsl.qmath.int16_ops import LeakyReluS16Params, leaky_relu_s16
+from nndsl.qmath.int16_ops import (
+    AddS16Params,
+    LeakyReluS16Params,
+    MeanS16Params,
+    add_s16,
+    avg_pool_s16,
+    leaky_relu_s16,
+    mean_s16,
+)
 from nndsl.qmath.pooling import avg_pool_s8, mean_s8
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
 from nndsl.qmath.softmax import softmax_s8
@@ -35,14 +43,15 @@ from nndsl.windows import as_2d, output_hw, window_taps
 Array = npt.NDArray[Any]
 
 
-def _requantize(acc: npt.NDArray[np.int64], requant: ir.Requant, dtype: DType) -> Array:
+def _requantize(acc: npt.NDArray[np.int64], requant: ir.Requant, dtype: DType, wide: bool = False) -> Array:
     """``clamp(mbqm(acc, multiplier[c], shift[c]) + output_offset)``; channels on the last axis.
 
-    int8 outputs use the int32 double-rounding multiply; 16x8 outputs the int64 one of their kernels.
+    ``wide``: the int64-accumulator multiply of 16x8 dense and conv kernels;
+    otherwise TFLite's int32 double-rounding one.
     """
     multipliers = np.asarray(requant.multipliers, dtype=np.int64)
     shifts = np.asarray(requant.shifts, dtype=np.int64)
-    multiply = multiply_by_quantized_multiplier_int64 if dtype is DType.I16 else multiply_by_quantized_multiplier
+    multiply = multiply_by_quantized_multiplier_int64 if wide else multiply_by_quantized_multiplier
     scaled = multiply(acc, multipliers, shifts) + requant.output_offset
     return np.clip(scaled, requant.act_min, requant.act_max).astype(dtype.numpy)
 
@@ -71,7 +80,8 @@ def _dense(op: ir.Dense, x: Array, observe: Observer | None = None) -> Array:
         acc = acc + op.bias.data.astype(np.int64)
     if observe is not None:
         observe(op, acc)
-    return _requantize(acc, op.requant, op.output.type.dtype)
+    dtype = op.output.type.dtype
+    return _requantize(acc, op.requant, dtype, wide=dtype is DType.I16)
 
 
 def _conv(op: ir.Conv, x: Array, observe: Observer | None = None) -> Array:
@@ -95,7 +105,8 @@ def _conv(op: ir.Conv, x: Array, observe: Observer | None = None) -> Array:
         return _float_activation(acc.astype(np.float32), op.activation)
     if observe is not None:
         observe(op, acc)
-    return _requantize(acc, op.requant, op.output.type.dtype)
+    dtype = op.output.type.dtype
+    return _requantize(acc, op.requant, dtype, wide=dtype is DType.I16)
 
 
 def _pool(op: ir.Pool, x: Array) -> Array:
@@ -103,7 +114,8 @@ def _pool(op: ir.Pool, x: Array) -> Array:
     if op.pool is ir.PoolKind.AVG and op.act_range is not None:
         flat = op.window.as_2d()
         pads = (flat.pads[0][0], flat.pads[1][0])
-        result = avg_pool_s8(as_2d(x, op.window), flat.size, flat.stride, pads, out_hw, *op.act_range)
+        average = avg_pool_s16 if op.output.type.dtype is DType.I16 else avg_pool_s8
+        result = average(as_2d(x, op.window), flat.size, flat.stride, pads, out_hw, *op.act_range)
         return result.reshape((x.shape[0], *op.output.type.shape))
     integer = op.act_range is not None
     if op.pool is ir.PoolKind.MAX:
@@ -125,12 +137,16 @@ def _global_pool(op: ir.GlobalPool, x: Array) -> Array:
     positions = x.reshape((x.shape[0], -1, x.shape[-1]))
     if op.pool is ir.PoolKind.MAX:
         return positions.max(axis=1)
+    if isinstance(op.params, MeanS16Params):
+        return mean_s16(positions, op.params)
     if op.params is not None:
         return mean_s8(positions, op.params)  # type: ignore[arg-type]
     return positions.astype(np.float32).mean(axis=1, dtype=np.float32)
 
 
 def _add(op: ir.Add, a: Array, b: Array) -> Array:
+    if isinstance(op.params, AddS16Params) and op.act_range is not None:
+        return add_s16(a, b, op.params, *op.act_range)
     if op.params is not None and op.act_range is not None:
         return add_s8(a, b, op.params, *op.act_range)  # type: ignore[arg-type]
     return _float_activation((a.astype(np.float32) + b.astype(np.float32)), op.activation)

@@ -448,8 +448,9 @@ def leaky_relu_s8_params(
 ) -> LeakyReluS8Params:
     """TFLM's ``CalculateOpDataLeakyRelu`` (int8).
 
-    ``input_scale * alpha / output_scale`` and ``input_scale / output_scale``
-    in float32 (``alpha`` is a float32 option), widened to double and split by
+    ``double(input_scale) * double(alpha) / double(output_scale)`` and
+    ``double(input_scale) / double(output_scale)`` (``alpha`` is a float32
+    option; the pinned TFLM divides in double, not float32), split by
     ``QuantizeMultiplier``. A negative ``alpha`` gives a negative multiplier,
     as in TFLM. Shifts above 30 (ratios of 2**30 and up), where TFLM's
     ``1 << shift`` is undefined, raise ``ValueError``.
@@ -459,8 +460,8 @@ def leaky_relu_s8_params(
     alpha32 = np.float32(alpha)
     if not np.isfinite(alpha32):
         raise ValueError(f"alpha {alpha!r} is not finite")
-    multiplier_alpha, shift_alpha = quantize_multiplier(float(np.float32(np.float32(in_scale * alpha32) / out_scale)))
-    multiplier_identity, shift_identity = quantize_multiplier(float(np.float32(in_scale / out_scale)))
+    multiplier_alpha, shift_alpha = quantize_multiplier(float(in_scale) * float(alpha32) / float(out_scale))
+    multiplier_identity, shift_identity = quantize_multiplier(float(in_scale) / float(out_scale))
     if max(shift_alpha, shift_identity) > 30:
         raise ValueError(
             f"LEAKY_RELU: multiplier shift {max(shift_alpha, shift_identity)} > 30, TFLM's shift is undefined"
