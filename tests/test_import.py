@@ -130,6 +130,29 @@ def test_generated_16x8_model_runs_like_tflm(tmp_path: Path) -> None:
     assert np.array_equal(run_in_c(model, x_test), outputs_nn)
 
 
+def test_h5_and_savedmodel_sources(tmp_path: Path) -> None:
+    """The legacy .h5 file and a SavedModel folder import like the .keras file."""
+    from nndsl.importers.keras import load_keras
+
+    calibration = DATA / "mlp" / "x_calib.npy"
+    inputs = np.load(DATA / "mlp" / "x_test_int8.npy")
+    expected = np.load(DATA / "mlp" / "tflm_out.npy")
+    h5 = write_and_load(import_model(DATA / "mlp" / "model.h5", calibrate=calibration), tmp_path, "h5")
+    assert np.array_equal(h5.run(inputs), expected)
+
+    from nndsl.importers.tf import quiet
+
+    saved = tmp_path / "saved"
+    with quiet():
+        load_keras(DATA / "mlp" / "model.keras").export(str(saved))
+    imported = import_model(saved, calibrate=calibration)
+    assert imported.tflite is not None
+    model = write_and_load(imported, tmp_path, "saved")
+    assert np.array_equal(model.run(inputs), tflm_outputs(imported.tflite, inputs))
+    float_model = write_and_load(import_model(saved), tmp_path, "saved_float")
+    float_close(float_model.run(np.load(DATA / "mlp" / "x_test.npy")), np.load(DATA / "mlp" / "keras_out.npy"))
+
+
 def test_imported_text_is_meant_for_people(tmp_path: Path) -> None:
     imported = import_model(DATA / "conv1d" / "model.keras", calibrate=DATA / "conv1d" / "x_calib.npy")
     text = imported.text("conv1d.npz")

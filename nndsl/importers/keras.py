@@ -185,6 +185,12 @@ def convert(model: Any, source: str, *, calibration: np.ndarray | None = None, i
     calibrated on ``calibration``."""
     tf = tensorflow()
     converter = tf.lite.TFLiteConverter.from_keras_model(_batch_of_one(model))
+    return _run_converter(converter, source, calibration=calibration, int16=int16, progress=progress)
+
+
+def _run_converter(converter: Any, source: str, *, calibration: np.ndarray | None, int16: bool,
+                   progress: bool) -> Conversion:
+    tf = tensorflow()
     if calibration is not None:
         samples = calibration
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -213,6 +219,9 @@ def import_keras(path: Path, *, calibrate: str | Path | None = None, int16: bool
     source = str(path)
     if int16 and calibrate is None:
         raise NNError.at(Loc.file(source), "--int16 quantises: it needs --calibrate DATA.npy")
+    if path.is_dir():
+        return _import_saved_model(path, calibrate=calibrate, int16=int16, name=name or _stem(path),
+                                   progress=progress)
     model = load_keras(path)
     calibration = None
     if calibrate is not None:
@@ -232,6 +241,30 @@ def import_keras_model(model: Any, source: str, *, calibration: np.ndarray | Non
     if calibration is not None:
         calibration = np.asarray(calibration, dtype=np.float32)
     conversion = convert(model, source, calibration=calibration, int16=int16, progress=progress)
+    imported = import_tflite(conversion.tflite, source, name=name)
+    imported.tflite = conversion.tflite
+    return imported
+
+
+def _import_saved_model(path: Path, *, calibrate: str | Path | None, int16: bool, name: str,
+                        progress: bool) -> ImportedModel:
+    """A SavedModel folder: converted from its serving signature (no Keras layers to check first)."""
+    tf = tensorflow()
+    source = str(path)
+    if not (path / "saved_model.pb").exists():
+        raise NNError.at(Loc.file(source), "a folder to import must be a SavedModel (it has no saved_model.pb)")
+    try:
+        with quiet():
+            converter = tf.lite.TFLiteConverter.from_saved_model(source)
+            signature = tf.saved_model.load(source).signatures["serving_default"]
+    except Exception as error:  # TensorFlow raises many kinds for unreadable SavedModels
+        raise NNError.at(Loc.file(source), f"cannot load the SavedModel: {str(error).splitlines()[0]}") from None
+    calibration = None
+    if calibrate is not None:
+        specs = list(signature.structured_input_signature[1].values())
+        input_shape = tuple(int(d) for d in specs[0].shape[1:])
+        calibration = _calibration_data(Path(calibrate), input_shape, source)
+    conversion = _run_converter(converter, source, calibration=calibration, int16=int16, progress=progress)
     imported = import_tflite(conversion.tflite, source, name=name)
     imported.tflite = conversion.tflite
     return imported
