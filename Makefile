@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine (see README.md):
-#   make demo   - set up, then build the bundled MLP example to C, compile, run, compare
+#   make demo   - set up, then build the bundled examples to C, compile, run, compare
 #   make test   - set up, then lint, type-check and run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,7 +19,7 @@ tools:
 	@command -v gcc >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }
 
 demo: $(VENV)/.installed tools
-	$(BIN)/python examples/demo.py mlp
+	$(BIN)/python examples/demo.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -223,10 +223,14 @@ class Checker:
         """Integer kernels whose output quantisation TFLM fixes (softmax, tanh, sigmoid)."""
         if required is not None and out_type.quant != required:
             loc = layer.decl.type.loc if layer.decl.type is not None else layer.decl.loc
-            dtype = self.model_dtype.value
-            bits = {"i8": "int8", "i16": "int16"}.get(dtype, dtype)
-            raise self.fail(loc, f"{bits} {what} output must be {dtype} @ {quant_text(required)}, "
+            raise self.fail(loc, f"{self.integer_name} {what} output must be {self.model_dtype.value} @ "
+                            f"{quant_text(required)}, "
                             f"declared {quant_text(out_type.quant)}")
+
+    @property
+    def integer_name(self) -> str:
+        """How messages name the network's arithmetic: int8, int16 (or f32)."""
+        return {DType.I8: "int8", DType.I16: "int16"}.get(self.model_dtype, self.model_dtype.value)
 
     @property
     def bias_dtype(self) -> DType:

@@ -158,7 +158,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     model = _load(args.model)
     if Path(args.source).suffix == ".tflite":
-        return _user_error(args.source, "compare needs the float Keras model (.keras, .h5 or a SavedModel folder)")
+        return _user_error(args.source, "compare needs the float Keras model (.keras or .h5)")
     keras_model = load_keras(Path(args.source))
     try:
         x = _load_input(args.input)

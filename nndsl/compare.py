@@ -37,7 +37,8 @@ class LayerError:
 class Comparison:
     layers: tuple[LayerError, ...]
     float_accuracy: float | None
-    int8_accuracy: float | None
+    int8_accuracy: float | None  # the .nn model's accuracy, whatever its arithmetic
+    arithmetic: str = "int8"
 
 
 def quantize_input(model: Model, x: Array) -> Array:
@@ -87,7 +88,8 @@ def compare(model: Model, keras_model: Any, x: Array, labels: Array | None = Non
     if labels is not None:
         float_accuracy = float(np.mean(outputs[-1].argmax(axis=-1) == labels))
         int8_accuracy = float(np.mean(trace[final_name].argmax(axis=-1) == labels))
-    return Comparison(tuple(layers), float_accuracy, int8_accuracy)
+    arithmetic = {"i8": "int8", "i16": "int16"}.get(model.graph.dtype.value, model.graph.dtype.value)
+    return Comparison(tuple(layers), float_accuracy, int8_accuracy, arithmetic)
 
 
 def _comparable(model: Model, keras_model: Any, name: str) -> bool:
@@ -117,7 +119,8 @@ def format_comparison(result: Comparison) -> str:
                      f"{layer.value_range:>9.4g} {layer.saturated:>9.2%}")
     if result.float_accuracy is not None and result.int8_accuracy is not None:
         diff = result.int8_accuracy - result.float_accuracy
-        lines.append(f"accuracy: float {result.float_accuracy:.4f}, int8 {result.int8_accuracy:.4f} ({diff:+.4f})")
+        lines.append(f"accuracy: float {result.float_accuracy:.4f}, {result.arithmetic} {result.int8_accuracy:.4f} "
+                     f"({diff:+.4f})")
     return "\n".join(lines)
 
 

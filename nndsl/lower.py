@@ -44,6 +44,10 @@ def _multipliers(op: ir.Op, real: list[float], sink: DiagnosticSink) -> tuple[tu
     return tuple(m for m, _ in pairs), tuple(s for _, s in pairs)
 
 
+def _integer_name(op: ir.Op) -> str:
+    return "int16" if op.output.type.dtype is DType.I16 else "int8"
+
+
 def _quant(tensor: ir.Tensor) -> Quant:
     assert tensor.type.quant is not None, f"{tensor.name} is not quantised"
     return tensor.type.quant
@@ -196,8 +200,8 @@ def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
                 mean_params = mean_s16_params if op.output.type.dtype is DType.I16 else mean_s8_params
                 mean = mean_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, count)
             except ValueError:
-                sink.error(op.loc, f"int8 global_avg_pool of '{op.output.name}' cannot be computed: its output "
-                           f"scale {out_q.scale:g} is too small for its input scale {in_q.scale:g} (the mean's "
+                sink.error(op.loc, f"{_integer_name(op)} global_avg_pool of '{op.output.name}' cannot be computed: "
+                           f"its output scale {out_q.scale:g} is too small for its input scale {in_q.scale:g} (the mean's "
                            f"multiplier would need a shift of more than 30 bits in TensorFlow Lite Micro's kernel)")
                 return op
             return replace(op, params=mean)

@@ -258,7 +258,8 @@ def format_report(report: RangeReport | None) -> str:
     """The interval table of ``nndsl check --ranges``."""
     if report is None:
         return "ranges: a float network has no fixed-point ranges to check"
-    header = f"{'layer':<16} {'op':<18} {'accumulator':>27} {'before clamp':>22} {'output (real)':>24}"
+    width = max([16, *(len(r.op.output.name) for r in report.ops)])
+    header = f"{'layer':<{width}} {'op':<18} {'accumulator':>27} {'before clamp':>22} {'output (real)':>24}"
     lines = [header, "-" * len(header)]
     for result in report.ops:
         op = result.op
@@ -266,7 +267,7 @@ def format_report(report: RangeReport | None) -> str:
         before = "" if result.before_clamp is None else "[{}, {}]".format(*result.before_clamp.bounds)
         lo, hi = result.output.bounds
         output = f"[{_real(op.output, lo):.4g}, {_real(op.output, hi):.4g}]" if op.output.type.quant else ""
-        lines.append(f"{op.output.name:<16} {op.kind:<18} {acc:>27} {before:>22} {output:>24}")
+        lines.append(f"{op.output.name:<{width}} {op.kind:<18} {acc:>27} {before:>22} {output:>24}")
     lines.append(f"accumulators: i{report.accumulator_bits}")
     return "\n".join(lines)
 

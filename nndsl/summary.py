@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 from nndsl import ir
 from nndsl.diagnostics import DiagnosticSink
+from nndsl.types import DType
 
 # Estimated code bytes: the entry point and arena, then per op and per runtime helper.
 CODE_BYTES_BASE = 128
@@ -21,7 +22,9 @@ CODE_BYTES_PER_OP = {
 }
 CODE_BYTES_RUNTIME = {
     "requant": 160, "softmax_s8": 720, "function_s8": 400, "add_s8": 200, "avg_pool_s8": 240, "mean_s8": 160,
-    "libm": 1024,
+    "libm": 1024, "mbqm64": 64,
+    # 16x8 softmax: its code and its two 513-entry int16 tables; tanh/sigmoid: code and a 256-entry table.
+    "softmax_s16": 400 + 2 * 513 * 2, "function_s16": 300 + 512,
 }
 
 
@@ -89,6 +92,14 @@ def _code_bytes(graph: ir.Graph) -> int:
 def _runtime_helpers(op: ir.Op, integer: bool) -> set[str]:
     if not integer:
         return {"libm"} if isinstance(op, ir.Softmax | ir.Elementwise) else set()
+    if op.output.type.dtype is DType.I16:
+        match op:
+            case ir.Softmax():
+                return {"requant", "softmax_s16"}
+            case ir.Elementwise():
+                return {"requant", "function_s16"}
+            case ir.Dense() | ir.Conv():
+                return {"requant", "mbqm64"}
     match op:
         case ir.Softmax():
             return {"requant", "softmax_s8"}

@@ -10,10 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import shutil
-import subprocess
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +35,18 @@ from nndsl.qmath.activations import (
     tanh_s8,
     tanh_s8_params,
 )
+from tests.c_harness import build_harness, compile_c, run_harness, runtime_unit
+from tests.tflite_models import (
+    convert,
+    model_graph,
+    model_quantization,
+    patch_model,
+    run_tflm,
+    seed_of,
+    tflm_interpreter,
+)
 
-RUNTIME_DIR = Path(__file__).resolve().parents[1] / "backends" / "c" / "runtime"
+TFLM_ARENA = 64 * 1024
 ALL_INT8 = np.arange(-128, 128).astype(np.int8)
 WIDTH = ALL_INT8.size
 
@@ -83,12 +90,6 @@ def run_kernel(op: str, x: np.ndarray, params: Params) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tflite() -> Any:
-    """TensorFlow, imported only for these tests."""
-    return pytest.importorskip("tensorflow")
-
-
 def convert_model(tf: Any, op: str, low: float, high: float, alpha: float, seed: int) -> bytes:
     """``Input((256,)) -> op`` converted to a full-int8 TFLite model, calibrated on uniform [low, high]."""
     keras = tf.keras
@@ -99,73 +100,12 @@ def convert_model(tf: Any, op: str, low: float, high: float, alpha: float, seed:
         "leaky_relu": lambda: keras.layers.LeakyReLU(negative_slope=alpha),
     }[op]()
     inputs = keras.Input((WIDTH,))
-    model = keras.Model(inputs, layer(inputs))
-    rng = np.random.default_rng(seed)
-
-    def representative() -> Iterator[list[np.ndarray]]:
-        for _ in range(16):
-            yield [rng.uniform(low, high, size=(1, WIDTH)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
-
-
-def operator_names(model: bytes) -> list[str]:
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    return [flatbuffer_utils.opcode_to_name(parsed, o.opcodeIndex) for o in parsed.subgraphs[0].operators]
-
-
-def patch_model(
-    model: bytes,
-    *,
-    input_scale: float | None = None,
-    output_scale: float | None = None,
-    output_zero_point: int | None = None,
-    alpha: float | None = None,
-) -> bytes:
-    """The model with its input/output quantisation or LEAKY_RELU alpha rewritten (the converter never makes these)."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    graph = parsed.subgraphs[0]
-    (operator,) = graph.operators
-    if input_scale is not None:
-        graph.tensors[operator.inputs[0]].quantization.scale = np.array([input_scale], dtype=np.float32)
-    output_quantization = graph.tensors[operator.outputs[0]].quantization
-    if output_scale is not None:
-        output_quantization.scale = np.array([output_scale], dtype=np.float32)
-    if output_zero_point is not None:
-        output_quantization.zeroPoint = np.array([output_zero_point], dtype=np.int64)
-    if alpha is not None:
-        operator.builtinOptions.alpha = alpha
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
-
-
-def model_quantization(tf: Any, model: bytes) -> tuple[float, int, float, int]:
-    """Input (scale, zero point) and output (scale, zero point), read from the model only."""
-    details = tf.lite.Interpreter(model_content=model)
-    input_scale, input_zero_point = details.get_input_details()[0]["quantization"]
-    output_scale, output_zero_point = details.get_output_details()[0]["quantization"]
-    return float(input_scale), int(input_zero_point), float(output_scale), int(output_zero_point)
+    return convert(tf, keras.Model(inputs, layer(inputs)), [(WIDTH,)], [(low, high)], seed)
 
 
 def run_tflite_micro(model: bytes, batch: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(model, arena_size=64 * 1024)
-    outputs = []
-    for row in batch:
-        interpreter.set_input(row.reshape(1, -1), 0)
-        interpreter.invoke()
-        outputs.append(np.asarray(interpreter.get_output(0)).reshape(-1))
-    return np.stack(outputs).astype(np.int8)
+    """One TFLM invocation per row of ``batch``; a row of outputs each."""
+    return run_tflm(model, batch[:, None], arena_size=TFLM_ARENA).reshape(len(batch), -1).astype(np.int8)
 
 
 def run_tflite(tf: Any, model: bytes, batch: np.ndarray) -> np.ndarray:
@@ -193,8 +133,8 @@ def models(tflite: Any) -> Callable[[str, float, float, float], bytes]:
     def get(op: str, low: float, high: float, alpha: float = 0.3) -> bytes:
         key = (op, low, high, alpha)
         if key not in cache:
-            model = convert_model(tflite, op, low, high, alpha, seed=zlib.crc32(repr(key).encode()))
-            assert operator_names(model) == [OPS[op].builtin]
+            model = convert_model(tflite, op, low, high, alpha, seed=seed_of(*key))
+            assert model_graph(model).names == [OPS[op].builtin]
             cache[key] = model
         return cache[key]
 
@@ -233,7 +173,7 @@ def test_numpy_matches_tflite_micro(
     tflite: Any, models: Callable[..., bytes], op: str, low: float, high: float, alpha: float
 ) -> None:
     model = models(op, low, high, alpha)
-    quant = model_quantization(tflite, model)
+    quant = model_quantization(model)
     if op == "tanh":
         assert quant[2:] == (1.0 / 128.0, 0)
     if op == "logistic":
@@ -260,7 +200,7 @@ def test_tanh_and_logistic_with_input_range_radius_zero(tflite: Any, models: Cal
     """Input scales >= 8: every input saturates, the zero point itself to -128 (TFLM tests ``<= -radius`` first)."""
     for op in ("tanh", "logistic"):
         model = models(op, -2000.0, 2000.0)
-        quant = model_quantization(tflite, model)
+        quant = model_quantization(model)
         params = make_params(op, quant, 0.0)
         assert isinstance(params, TanhS8Params | LogisticS8Params)
         assert params.input_range_radius == 0
@@ -279,9 +219,9 @@ def test_tanh_and_logistic_ignore_the_output_scale(tflite: Any, models: Callable
     """
     for op, zero_point in (("tanh", 5), ("logistic", -128)):
         model = models(op, -4.0, 4.0)
-        quant = model_quantization(tflite, model)
+        quant = model_quantization(model)
         patched = patch_model(model, output_scale=0.05, output_zero_point=zero_point)
-        assert model_quantization(tflite, patched)[2:] == (float(np.float32(0.05)), zero_point)
+        assert model_quantization(patched)[2:] == (float(np.float32(0.05)), zero_point)
         with pytest.raises(ValueError, match="output"):
             make_params(op, (quant[0], quant[1], 0.05, zero_point), 0.0)
         expected = run_tflite_micro(patched, ALL_INT8[None, :])[0]
@@ -291,11 +231,9 @@ def test_tanh_and_logistic_ignore_the_output_scale(tflite: Any, models: Callable
 @pytest.mark.tensorflow
 def test_logistic_output_zero_point_is_checked(tflite: Any, models: Callable[..., bytes]) -> None:
     model = patch_model(models("logistic", -4.0, 4.0), output_zero_point=0)
-    from tflite_micro.python.tflite_micro import runtime
-
     with pytest.raises(RuntimeError):
-        runtime.Interpreter.from_bytes(model, arena_size=64 * 1024)
-    input_scale, input_zero_point, _, _ = model_quantization(tflite, model)
+        tflm_interpreter(model, TFLM_ARENA)
+    input_scale, input_zero_point, _, _ = model_quantization(model)
     with pytest.raises(ValueError, match="zero point -128"):
         logistic_s8_params(input_scale, input_zero_point, 1.0 / 256.0, 0)
 
@@ -308,7 +246,7 @@ def test_tanh_and_logistic_at_extreme_input_scales(
     """Left shifts from 0 to 47 (radius 15 * 2**27 down to 0), patched into the model."""
     for op in ("tanh", "logistic"):
         model = patch_model(models(op, -4.0, 4.0), input_scale=input_scale)
-        quant = model_quantization(tflite, model)
+        quant = model_quantization(model)
         params = make_params(op, quant, 0.0)
         batch = input_batch(seed=3)
         assert np.array_equal(run_kernel(op, batch, params), run_tflite_micro(model, batch)), (op, params)
@@ -324,9 +262,9 @@ def hard_swish_output_scale(input_scale: float, multiplier: float) -> float:
 def test_hard_swish_output_multipliers(tflite: Any, models: Callable[..., bytes], multiplier: float) -> None:
     """Output exponents 0 to -31 and flushed multipliers, patched in; from -16 on the int16 mask is -1."""
     model = models("hard_swish", -4.0, 4.0)
-    input_scale, _, _, _ = model_quantization(tflite, model)
+    input_scale, _, _, _ = model_quantization(model)
     patched = patch_model(model, output_scale=hard_swish_output_scale(input_scale, multiplier))
-    quant = model_quantization(tflite, patched)
+    quant = model_quantization(patched)
     params = make_params("hard_swish", quant, 0.0)
     batch = input_batch(seed=4)
     expected = run_tflite_micro(patched, batch)
@@ -339,7 +277,7 @@ def test_hard_swish_reluish_exponents(tflite: Any, models: Callable[..., bytes],
     """Reluish exponents from -16 to 22 (input scale patched, output scale kept valid)."""
     model = models("hard_swish", -4.0, 4.0)
     patched = patch_model(model, input_scale=input_scale, output_scale=hard_swish_output_scale(input_scale, 0.3))
-    quant = model_quantization(tflite, patched)
+    quant = model_quantization(patched)
     params = make_params("hard_swish", quant, 0.0)
     batch = input_batch(seed=5)
     assert np.array_equal(run_kernel("hard_swish", batch, params), run_tflite_micro(patched, batch)), params
@@ -351,15 +289,13 @@ def test_hard_swish_output_exponent_above_zero_fails(
     tflite: Any, models: Callable[..., bytes], multiplier: float
 ) -> None:
     """``input_scale / 128 >= output_scale`` (after rounding): TFLM's HardSwishPrepare fails, and so do the params."""
-    from tflite_micro.python.tflite_micro import runtime
-
     model = models("hard_swish", -4.0, 4.0)
-    input_scale, _, _, _ = model_quantization(tflite, model)
+    input_scale, _, _, _ = model_quantization(model)
     patched = patch_model(model, output_scale=hard_swish_output_scale(input_scale, multiplier))
     with pytest.raises(RuntimeError):
-        runtime.Interpreter.from_bytes(patched, arena_size=64 * 1024)
+        tflm_interpreter(patched, TFLM_ARENA)
     with pytest.raises(ValueError, match="HardSwishPrepare"):
-        make_params("hard_swish", model_quantization(tflite, patched), 0.0)
+        make_params("hard_swish", model_quantization(patched), 0.0)
 
 
 @pytest.mark.tensorflow
@@ -367,7 +303,7 @@ def test_hard_swish_output_exponent_above_zero_fails(
 def test_leaky_relu_patched_alpha(tflite: Any, models: Callable[..., bytes], alpha: float) -> None:
     """Alphas Keras refuses (negative) or rarely makes, patched into the LEAKY_RELU options."""
     model = patch_model(models("leaky_relu", -4.0, 4.0, 0.2), alpha=alpha)
-    quant = model_quantization(tflite, model)
+    quant = model_quantization(model)
     params = make_params("leaky_relu", quant, alpha)
     batch = input_batch(seed=6)
     assert np.array_equal(run_kernel("leaky_relu", batch, params), run_tflite_micro(model, batch)), params
@@ -377,31 +313,14 @@ def test_leaky_relu_patched_alpha(tflite: Any, models: Callable[..., bytes], alp
 # C against NumPy
 # --------------------------------------------------------------------------
 
-HARNESS_MAIN = r"""
-static int read_i32(FILE *f, int32_t *value)
-{
-    return fread(value, sizeof *value, 1, f) == 1;
-}
-
-/* argv: input-file output-file. Input: count, then count x (op, p[6]) int32;
- * output: the op on all 256 int8 values, 256 bytes per case. */
-int main(int argc, char **argv)
+RUN_CASES = r"""
+/* Per case: op, p[6] (int32) -> the op on all 256 int8 values, 256 bytes. */
+static int run_cases(FILE *fin, FILE *fout, int32_t cases)
 {
     int8_t in[256];
     int8_t out[256];
-    FILE *fin;
-    FILE *fout;
-    int32_t cases;
     int32_t k;
     int32_t j;
-    if (argc != 3) {
-        return 2;
-    }
-    fin = fopen(argv[1], "rb");
-    fout = fopen(argv[2], "wb");
-    if (fin == NULL || fout == NULL || !read_i32(fin, &cases)) {
-        return 3;
-    }
     for (j = 0; j < 256; ++j) {
         in[j] = (int8_t)(j - 128);
     }
@@ -437,45 +356,18 @@ int main(int argc, char **argv)
             return 6;
         }
     }
-    fclose(fin);
-    return fclose(fout) == 0 ? 0 : 7;
+    return 0;
 }
 """
 
-STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 ALL_MACROS = ["NN_USE_TANH_S8", "NN_USE_LOGISTIC_S8", "NN_USE_HARD_SWISH_S8", "NN_USE_LEAKY_RELU_S8"]
-
-
-def c_unit(*parts: str, macros: list[str]) -> str:
-    """A translation unit: headers, the macros, then the runtime files and extra text in order."""
-    text = "#include <stdint.h>\n#include <string.h>\n#include <stdio.h>\n"
-    text += "".join(f"#define {m}\n" for m in macros)
-    for part in parts:
-        text += ((RUNTIME_DIR / part).read_text() if part.endswith(".c") else part) + "\n"
-    return text
-
-
-@pytest.fixture(scope="module")
-def compiler() -> str:
-    found = shutil.which("gcc")
-    if found is None:
-        pytest.skip("gcc not found")
-    return found
 
 
 @pytest.fixture(scope="module")
 def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The four C kernels, compiled once with sanitisers into a file-to-file harness."""
     build = tmp_path_factory.mktemp("activations_c")
-    source = build / "harness.c"
-    source.write_text(c_unit("requant.c", "activations.c", HARNESS_MAIN, macros=ALL_MACROS))
-    binary = build / "harness"
-    flags = [*STRICT_FLAGS, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    proc = subprocess.run(
-        [compiler, *flags, str(source), "-o", str(binary)], capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    return binary
+    return build_harness(build, ["requant.c", "activations.c"], RUN_CASES, macros=ALL_MACROS, compiler=compiler)
 
 
 def run_c(binary: Path, cases: list[tuple[str, Params]], work: Path) -> np.ndarray:
@@ -485,16 +377,8 @@ def run_c(binary: Path, cases: list[tuple[str, Params]], work: Path) -> np.ndarr
         rows.append([OPS[op].code, *fields, *[0] * (6 - len(fields))])
     data = np.concatenate([[len(cases)], np.array(rows, dtype=np.int64).reshape(-1)])
     assert data.min() >= -(2**31) and data.max() < 2**31
-    (work / "in.bin").write_bytes(data.astype("<i4").tobytes())
-    proc = subprocess.run(
-        [str(binary), str(work / "in.bin"), str(work / "out.bin")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return np.frombuffer((work / "out.bin").read_bytes(), dtype=np.int8).reshape(len(cases), WIDTH)
+    out = run_harness(binary, data.astype("<i4").tobytes(), work)
+    return np.frombuffer(out, dtype=np.int8).reshape(len(cases), WIDTH)
 
 
 def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -593,14 +477,8 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
         "void nn_test_entry(const int8_t *in, int8_t *out, int32_t size)\n"
         f"{{\n    out[0] = (int8_t)nn_mbqm(in[0], 1 << 30, 0);\n    {body}\n    (void)size;\n}}\n"
     )
-    source = tmp_path / "unit.c"
-    source.write_text(c_unit("requant.c", "activations.c", user, macros=macros))
-    proc = subprocess.run(
-        [compiler, *STRICT_FLAGS, "-O2", "-c", str(source), "-o", str(tmp_path / "unit.o")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = compile_c(runtime_unit("requant.c", "activations.c", user, macros=macros), tmp_path / "unit.o",
+                     compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -615,14 +493,8 @@ def test_c_shares_a_unit_with_softmax(compiler: str, tmp_path: Path) -> None:
         "    nn_hard_swish_s8(in, out, 4, 0, 0, 1, 0, 1, 0);\n"
         "    nn_leaky_relu_s8(in, out, 4, 0, 0, 1, 0, 1, 0);\n}\n"
     )
-    source = tmp_path / "unit.c"
-    source.write_text(c_unit("requant.c", "softmax.c", "activations.c", user, macros=ALL_MACROS))
-    proc = subprocess.run(
-        [compiler, *STRICT_FLAGS, "-O2", "-c", str(source), "-o", str(tmp_path / "unit.o")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    unit = runtime_unit("requant.c", "softmax.c", "activations.c", user, macros=ALL_MACROS)
+    proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 

@@ -7,11 +7,9 @@ bytes, not a tolerance.
 from __future__ import annotations
 
 import math
-import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +33,8 @@ from nndsl.qmath.requant import (
     wrap_int32,
 )
 from nndsl.qmath.softmax import MAX_SAFE_DEPTH, SoftmaxS8Params, softmax_s8, softmax_s8_params
-
-RUNTIME_DIR = Path(__file__).resolve().parents[1] / "backends" / "c" / "runtime"
+from tests.c_harness import build_harness, run_harness
+from tests.tflite_models import convert, model_quantization, run_tflm
 
 
 def edge_rows(depth: int) -> np.ndarray:
@@ -100,50 +98,11 @@ def near_tie_rows(rng: np.random.Generator, params: SoftmaxS8Params, depth: int,
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tflite() -> Any:
-    """TensorFlow, imported only for these tests."""
-    return pytest.importorskip("tensorflow")
-
-
 def convert_softmax_model(tf: Any, depth: int, low: float, high: float, seed: int) -> bytes:
     """``Input((depth,)) -> Softmax`` converted to a full-int8 TFLite model."""
     inputs = tf.keras.Input((depth,))
     model = tf.keras.Model(inputs, tf.keras.layers.Softmax()(inputs))
-    rng = np.random.default_rng(seed)
-
-    def representative() -> Iterator[list[np.ndarray]]:
-        for _ in range(32):
-            yield [rng.uniform(low, high, size=(1, depth)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
-
-
-def model_scales(tf: Any, model: bytes) -> tuple[float, tuple[float, int]]:
-    """Input scale and output (scale, zero point), read from the model only."""
-    details = tf.lite.Interpreter(model_content=model)
-    input_scale, _ = details.get_input_details()[0]["quantization"]
-    output_quantization = details.get_output_details()[0]["quantization"]
-    return float(input_scale), (float(output_quantization[0]), int(output_quantization[1]))
-
-
-def tflm_runner(model: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(model, arena_size=64 * 1024)
-
-    def run(row: np.ndarray) -> np.ndarray:
-        interpreter.set_input(row.reshape(1, -1), 0)
-        interpreter.invoke()
-        return np.asarray(interpreter.get_output(0)).reshape(-1)
-
-    return run
+    return convert(tf, model, [(depth,)], [(low, high)], seed, samples=32)
 
 
 # (depth, representative-data range): input scales from ~0.002 to ~39; from 32 on the
@@ -166,17 +125,16 @@ TFLM_CASES = [
 @pytest.mark.parametrize(("depth", "low", "high"), TFLM_CASES)
 def test_numpy_matches_tflite_micro(tflite: Any, depth: int, low: float, high: float) -> None:
     model = convert_softmax_model(tflite, depth, low, high, seed=depth)
-    input_scale, output_quantization = model_scales(tflite, model)
-    assert output_quantization == (1.0 / 256.0, -128)
+    input_scale, _, output_scale, output_zero_point = model_quantization(model)
+    assert (output_scale, output_zero_point) == (1.0 / 256.0, -128)
     params = softmax_s8_params(input_scale)
-    run = tflm_runner(model)
 
     rng = np.random.default_rng(1000 + depth)
     parts = [edge_rows(depth), random_rows(rng, depth, 300)]
     if depth > 1:
         parts.append(near_tie_rows(rng, params, depth, 200))
     batch = np.concatenate(parts)
-    expected = np.stack([run(row) for row in batch])
+    expected = run_tflm(model, batch[:, None], arena_size=64 * 1024).reshape(len(batch), -1)
     got = softmax_s8(batch, params)
     assert got.dtype == np.int8
     # Bit-exact: zero differing bytes.
@@ -210,7 +168,7 @@ def test_numpy_raises_exactly_where_tflite_micro_aborts(tflite: Any, tmp_path: P
     """Depth 512: a row just under a 2**28 sum of exponentials runs, a row of ties aborts."""
     depth = MAX_SAFE_DEPTH + 1
     model = convert_softmax_model(tflite, depth, -3.0, 3.0, seed=7)
-    input_scale, _ = model_scales(tflite, model)
+    input_scale = model_quantization(model)[0]
     params = softmax_s8_params(input_scale)
     below = np.full(depth, 40, dtype=np.int8)
     below[3] = 39
@@ -237,14 +195,9 @@ def test_numpy_raises_exactly_where_tflite_micro_aborts(tflite: Any, tmp_path: P
 # C against NumPy
 # --------------------------------------------------------------------------
 
-HARNESS_MAIN = r"""
+RUN_CASES = r"""
 static int8_t in_buf[1 << 20];
 static int8_t out_buf[1 << 20];
-
-static int read_i32(FILE *f, int32_t *value)
-{
-    return fread(value, sizeof *value, 1, f) == 1;
-}
 
 /* One row of int32 results per (a, b) pair: see fixed_point_columns in the test. */
 static int run_fixed(FILE *in, FILE *out, int32_t count)
@@ -277,31 +230,34 @@ static int run_fixed(FILE *in, FILE *out, int32_t count)
             return 6;
         }
     }
-    fclose(in);
-    return fclose(out) == 0 ? 0 : 7;
+    return 0;
 }
 
-int main(int argc, char **argv)
+/* Per case an op code: 0 (softmax) then rows, depth, multiplier, left_shift, diff_min (int32) and
+ * rows x depth int8 values -> as many int8 outputs; 1 (the fixed-point primitives) then a count
+ * and that many (a, b) int32 pairs -> run_fixed's rows. */
+static int run_cases(FILE *in, FILE *out, int32_t cases)
 {
-    FILE *in;
-    FILE *out;
-    int32_t cases;
     int32_t k;
-    if (argc != 4) {
-        return 2;
-    }
-    in = fopen(argv[2], "rb");
-    out = fopen(argv[3], "wb");
-    if (in == NULL || out == NULL || !read_i32(in, &cases)) {
-        return 3;
-    }
-    if (strcmp(argv[1], "fixed") == 0) {
-        return run_fixed(in, out, cases);
-    }
     for (k = 0; k < cases; ++k) {
-        int32_t rows, depth, multiplier, left_shift, diff_min;
+        int32_t op, rows, depth, multiplier, left_shift, diff_min;
         size_t count;
-        if (!read_i32(in, &rows) || !read_i32(in, &depth) || !read_i32(in, &multiplier)
+        if (!read_i32(in, &op)) {
+            return 4;
+        }
+        if (op == 1) {
+            int32_t pairs;
+            int status;
+            if (!read_i32(in, &pairs)) {
+                return 4;
+            }
+            status = run_fixed(in, out, pairs);
+            if (status != 0) {
+                return status;
+            }
+            continue;
+        }
+        if (op != 0 || !read_i32(in, &rows) || !read_i32(in, &depth) || !read_i32(in, &multiplier)
             || !read_i32(in, &left_shift) || !read_i32(in, &diff_min)) {
             return 4;
         }
@@ -315,36 +271,16 @@ int main(int argc, char **argv)
             return 6;
         }
     }
-    fclose(in);
-    return fclose(out) == 0 ? 0 : 7;
+    return 0;
 }
 """
+SOFTMAX_OP, FIXED_OP = 0, 1
 
 
 @pytest.fixture(scope="module")
-def c_softmax(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def c_softmax(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The C runtime's softmax, compiled with sanitisers into a file-to-file harness."""
-    compiler = shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("gcc not found")
-    build = tmp_path_factory.mktemp("softmax_c")
-    source = build / "harness.c"
-    source.write_text(
-        "#include <stdint.h>\n#include <string.h>\n#include <stdio.h>\n"
-        + (RUNTIME_DIR / "requant.c").read_text()
-        + "\n"
-        + (RUNTIME_DIR / "softmax.c").read_text()
-        + "\n"
-        + HARNESS_MAIN
-    )
-    binary = build / "harness"
-    flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1"]
-    flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    proc = subprocess.run(
-        [compiler, *flags, str(source), "-o", str(binary)], capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    return binary
+    return build_harness(tmp_path_factory.mktemp("softmax_c"), ["requant.c", "softmax.c"], RUN_CASES, compiler=compiler)
 
 
 Case = tuple[np.ndarray, SoftmaxS8Params]
@@ -353,19 +289,10 @@ Case = tuple[np.ndarray, SoftmaxS8Params]
 def run_c(binary: Path, cases: list[Case], work: Path) -> list[np.ndarray]:
     chunks = [np.array([len(cases)], dtype="<i4").tobytes()]
     for rows, p in cases:
-        header = [rows.shape[0], rows.shape[1], p.multiplier, p.left_shift, p.diff_min]
+        header = [SOFTMAX_OP, rows.shape[0], rows.shape[1], p.multiplier, p.left_shift, p.diff_min]
         chunks.append(np.array(header, dtype="<i4").tobytes())
         chunks.append(np.ascontiguousarray(rows, dtype=np.int8).tobytes())
-    (work / "in.bin").write_bytes(b"".join(chunks))
-    proc = subprocess.run(
-        [str(binary), "softmax", str(work / "in.bin"), str(work / "out.bin")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    flat = np.frombuffer((work / "out.bin").read_bytes(), dtype=np.int8)
+    flat = np.frombuffer(run_harness(binary, b"".join(chunks), work), dtype=np.int8)
     outputs, offset = [], 0
     for rows, _ in cases:
         outputs.append(flat[offset : offset + rows.size].reshape(rows.shape))
@@ -420,7 +347,7 @@ def test_c_row_of_ties_past_the_safe_depth(c_softmax: Path, tmp_path: Path) -> N
 
 
 def fixed_point_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The NumPy side of the harness's ``fixed`` mode, column for column."""
+    """The NumPy side of the harness's fixed-point op, column for column."""
     columns = [exp_on_negative_values(a, bits) for bits in (0, 2, 5, 6, 10)]
     columns.append(exp_on_interval_between_negative_one_quarter_and_0_excl(b))
     columns.append(one_over_one_plus_x_for_x_in_0_1(a))
@@ -439,18 +366,9 @@ def test_c_fixed_point_primitives_match_numpy(c_softmax: Path, tmp_path: Path) -
     a = np.concatenate([special, -np.arange(0, 5000), rng.integers(-(2**31), 2**31, 30000)])
     a = np.concatenate([a, -np.abs(rng.integers(0, 2**31, 20000))])
     b = np.concatenate([np.resize(special, a.size // 2), rng.integers(-(2**29), 0, a.size - a.size // 2)])
-    data = np.concatenate([[a.size], np.stack([a, b], axis=1).reshape(-1)]).astype("<i4")
-    (tmp_path / "in.bin").write_bytes(data.tobytes())
-    proc = subprocess.run(
-        [str(c_softmax), "fixed", str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    data = np.concatenate([[1, FIXED_OP, a.size], np.stack([a, b], axis=1).reshape(-1)]).astype("<i4")
     expected = fixed_point_columns(a.astype(np.int64), b.astype(np.int64))
-    got = np.frombuffer((tmp_path / "out.bin").read_bytes(), dtype="<i4").reshape(expected.shape)
+    got = np.frombuffer(run_harness(c_softmax, data.tobytes(), tmp_path), dtype="<i4").reshape(expected.shape)
     bad_columns = sorted({int(c) for c in np.nonzero(got != expected)[1]})
     assert bad_columns == [], f"columns differing: {bad_columns}"
 

@@ -60,6 +60,12 @@ def _check_window(layer: Any) -> str | None:
         return f"data_format='{layer.data_format}' is not supported (channels_last)"
     if (_option(layer, "groups") or 1) != 1:
         return f"groups={layer.groups} is not supported"
+    strides, dilation = _option(layer, "strides"), _option(layer, "dilation_rate")
+    strided = strides is not None and int(np.max(strides)) > 1
+    if strided and dilation is not None and int(np.max(dilation)) > 1:
+        # Keras forbids this for Conv but not for DepthwiseConv; TensorFlow slices a dilated conv's output.
+        return (f"strides={strides} with dilation_rate={dilation} is not supported (the converter makes it a dilated "
+                "convolution and a STRIDED_SLICE)")
     return _check_activation(layer)
 
 

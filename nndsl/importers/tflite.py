@@ -329,7 +329,7 @@ class Importer:
             handler = HANDLERS.get(op.name)
             if handler is None:
                 raise self.error(op, f"op {op.name} is not supported by nndsl "
-                                 f"(supported: {', '.join(sorted(HANDLERS))})")
+                                 f"(supported: {', '.join(sorted(set(HANDLERS) - REJECTED))})")
             handler(self, op)
         output = graph.outputs[0]
         result = self.value(output)
@@ -453,7 +453,12 @@ def _add(imp: Importer, op: TfOp) -> None:
     shape = imp.unbatched(imp.tensor(op.outputs[0]))
     # Keras's Add on a batch of one may squeeze one input ([1, 4] + [4]): as many values each, so no broadcasting.
     size = int(np.prod(shape))
-    if int(np.prod(a.shape)) != size or int(np.prod(b.shape)) != size or a.data is not None or b.data is not None:
+    constant = a if a.data is not None else b if b.data is not None else None
+    if constant is not None:
+        raise imp.error(op, f"adding a constant {shape_text(constant.shape)} from layer '{layer_name(constant.name)}' "
+                        "(a bias the converter did not fold into its layer, as for a Conv1D with one filter): nndsl "
+                        "adds two computed tensors of one shape (no constants)")
+    if int(np.prod(a.shape)) != size or int(np.prod(b.shape)) != size:
         raise imp.error(op, f"adding {shape_text(a.shape)} and {shape_text(b.shape)}: nndsl adds two computed "
                         "tensors of one shape (no broadcasting, no constants)")
     imp.define(op, f"add({imp.value(op.inputs[0], shape)}, {imp.value(op.inputs[1], shape)}){imp.activation(op)}",
@@ -542,7 +547,9 @@ _register(("LEAKY_RELU",), _elementwise("leaky_relu", typed=False))
 _register(("TANH",), _elementwise("tanh", typed=False))
 _register(("LOGISTIC",), _elementwise("sigmoid", typed=False))
 _register(("HARD_SWISH",), _elementwise("hard_swish", typed=True))
-_register(("QUANTIZE", "DEQUANTIZE"), _unsupported_quantize)
+# Ops with a handler only to explain why they are refused.
+REJECTED = frozenset({"QUANTIZE", "DEQUANTIZE"})
+_register(tuple(sorted(REJECTED)), _unsupported_quantize)
 
 
 # -- dilated convolutions ----------------------------------------------------------------------------------

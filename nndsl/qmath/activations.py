@@ -12,7 +12,10 @@ double-rounding build):
 * HARD_SWISH: ``reference_ops::HardSwish<int8_t>``, prepared by
   ``HardSwishPrepare``; int16 fixed point throughout.
 * LEAKY_RELU: ``reference_ops::QuantizeLeakyRelu<int8_t>``, prepared by
-  ``CalculateOpDataLeakyRelu``.
+  ``CalculateOpDataLeakyRelu``. The int16 LEAKY_RELU
+  (:func:`~nndsl.qmath.int16_ops.leaky_relu_s16`) is the same code on int16
+  data: the private :func:`_leaky_relu_params` and :func:`_leaky_relu`,
+  parametrised by the storage type, serve both widths.
 
 TANH and LOGISTIC ignore the output tensor's scale: their kernels always write
 ``round(tanh(x) * 128)`` (scale 1/128, zero point 0) and
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +61,8 @@ from nndsl.qmath.requant import (
 )
 
 BoolArray = npt.NDArray[np.bool_]
+# The storage type of a kernel's input and output: int8, or int16 for LEAKY_RELU's 16x8 kernel.
+_Storage = TypeVar("_Storage", np.int8, np.int16)
 
 INT8_MIN = -128
 INT8_MAX = 127
@@ -92,21 +98,24 @@ def _float32_scale(name: str, value: float) -> np.float32:
     return scale
 
 
-def _int8_zero_point(name: str, value: int) -> int:
-    if not INT8_MIN <= value <= INT8_MAX:
-        raise ValueError(f"{name} {value} outside the int8 range")
+def _zero_point(name: str, value: int, storage: type[np.signedinteger[Any]]) -> int:
+    info = np.iinfo(storage)
+    if not info.min <= value <= info.max:
+        raise ValueError(f"{name} {value} outside the {info.dtype} range")
     return int(value)
 
 
-def _int8_input(x: npt.ArrayLike, op: str) -> IntArray:
+def _input(x: npt.ArrayLike, op: str, storage: type[np.signedinteger[Any]]) -> IntArray:
+    info = np.iinfo(storage)
     values = np.asarray(x)
-    if values.size and (values.min() < INT8_MIN or values.max() > INT8_MAX):
-        raise ValueError(f"{op} input is not int8")
+    if values.size and (values.min() < info.min or values.max() > info.max):
+        raise ValueError(f"{op} input is not {info.dtype}")
     return values.astype(np.int64)
 
 
-def _clamp_int8(x: IntArray) -> npt.NDArray[np.int8]:
-    return np.clip(x, INT8_MIN, INT8_MAX).astype(np.int8)
+def _clamp(x: IntArray, storage: type[_Storage]) -> npt.NDArray[_Storage]:
+    info = np.iinfo(storage)
+    return np.clip(x, info.min, info.max).astype(storage)
 
 
 def _check_fixed_output(op: str, scale: float, zero_point: int, want_scale: float, want_zero_point: int) -> None:
@@ -216,7 +225,7 @@ def tanh_s8_params(
     _check_fixed_output("TANH", output_scale, output_zero_point, TANH_OUTPUT_SCALE, TANH_OUTPUT_ZERO_POINT)
     multiplier, left_shift, radius = _q4_input_params(input_scale)
     return TanhS8Params(
-        input_zero_point=_int8_zero_point("input_zero_point", input_zero_point),
+        input_zero_point=_zero_point("input_zero_point", input_zero_point, np.int8),
         input_range_radius=radius,
         input_multiplier=multiplier,
         input_left_shift=left_shift,
@@ -234,7 +243,7 @@ def logistic_s8_params(
     _check_fixed_output("LOGISTIC", output_scale, output_zero_point, LOGISTIC_OUTPUT_SCALE, LOGISTIC_OUTPUT_ZERO_POINT)
     multiplier, left_shift, radius = _q4_input_params(input_scale)
     return LogisticS8Params(
-        input_zero_point=_int8_zero_point("input_zero_point", input_zero_point),
+        input_zero_point=_zero_point("input_zero_point", input_zero_point, np.int8),
         input_range_radius=radius,
         input_multiplier=multiplier,
         input_left_shift=left_shift,
@@ -263,12 +272,12 @@ def tanh_s8(x: npt.ArrayLike, params: TanhS8Params) -> npt.NDArray[np.int8]:
     scales, the zero point itself gives -128); the others go through gemmlowp
     ``tanh`` in Q4.27 and ``RoundingDivideByPOT(·, 24)``.
     """
-    values = _int8_input(x, "tanh_s8")
+    values = _input(x, "tanh_s8", np.int8)
     low, high, input_in_q4 = _q4_input(values, params)
     output_in_q0 = fixed_tanh(input_in_q4, SIGMOID_INPUT_INTEGER_BITS)
     output = rounding_divide_by_pot(output_in_q0, 31 - 7)
     output = np.where(low, INT8_MIN, np.where(high, INT8_MAX, output))
-    return _clamp_int8(output).reshape(values.shape)
+    return _clamp(output, np.int8).reshape(values.shape)
 
 
 def logistic_s8(x: npt.ArrayLike, params: LogisticS8Params) -> npt.NDArray[np.int8]:
@@ -277,12 +286,12 @@ def logistic_s8(x: npt.ArrayLike, params: LogisticS8Params) -> npt.NDArray[np.in
     As :func:`tanh_s8`, with gemmlowp ``logistic``, ``RoundingDivideByPOT(·, 23)``
     and the output zero point -128 added before the clamp.
     """
-    values = _int8_input(x, "logistic_s8")
+    values = _input(x, "logistic_s8", np.int8)
     low, high, input_in_q4 = _q4_input(values, params)
     output_in_q0 = fixed_logistic(input_in_q4, SIGMOID_INPUT_INTEGER_BITS)
     output = rounding_divide_by_pot(output_in_q0, 31 - 8) + LOGISTIC_OUTPUT_ZERO_POINT
     output = np.where(low, INT8_MIN, np.where(high, INT8_MAX, output))
-    return _clamp_int8(output).reshape(values.shape)
+    return _clamp(output, np.int8).reshape(values.shape)
 
 
 # --------------------------------------------------------------------------
@@ -389,8 +398,8 @@ def hard_swish_s8_params(
     if reluish_exponent > 31:
         raise ValueError(f"HARD_SWISH: reluish exponent {reluish_exponent} > 31, TFLM's shift is undefined")
     return HardSwishS8Params(
-        input_zero_point=_int8_zero_point("input_zero_point", input_zero_point),
-        output_zero_point=_int8_zero_point("output_zero_point", output_zero_point),
+        input_zero_point=_zero_point("input_zero_point", input_zero_point, np.int8),
+        output_zero_point=_zero_point("output_zero_point", output_zero_point, np.int8),
         reluish_multiplier_fixedpoint_int16=down_scale_int32_to_int16_multiplier(reluish_multiplier),
         reluish_multiplier_exponent=reluish_exponent,
         output_multiplier_fixedpoint_int16=down_scale_int32_to_int16_multiplier(output_multiplier),
@@ -406,7 +415,7 @@ def hard_swish_s8(x: npt.ArrayLike, params: HardSwishS8Params) -> npt.NDArray[np
     is 32768 ("reluish", saturating) and mapped from [-1, 1] to [0, 1]; their
     truncating doubling high product is shifted to the output scale.
     """
-    values = _int8_input(x, "hard_swish_s8")
+    values = _input(x, "hard_swish_s8", np.int8)
     exponent = params.reluish_multiplier_exponent
     input_value = wrap_int16(values - params.input_zero_point)
     hires = wrap_int16(input_value * (1 << 7))
@@ -423,7 +432,7 @@ def hard_swish_s8(x: npt.ArrayLike, params: HardSwishS8Params) -> npt.NDArray[np
     preshift_output = saturating_doubling_high_mul_i16(reluish, preshift_output_scale)
     output = rounding_divide_by_pot_i16(preshift_output, -params.output_multiplier_exponent)
     output = wrap_int16(output + params.output_zero_point)
-    return _clamp_int8(output).reshape(values.shape)
+    return _clamp(output, np.int8).reshape(values.shape)
 
 
 # --------------------------------------------------------------------------
@@ -432,8 +441,8 @@ def hard_swish_s8(x: npt.ArrayLike, params: HardSwishS8Params) -> npt.NDArray[np
 
 
 @dataclass(frozen=True)
-class LeakyReluS8Params:
-    """TFLM ``LeakyReluOpData``: zero points, identity and alpha multipliers with their shifts."""
+class _LeakyReluParams:
+    """TFLM ``LeakyReluOpData``: the fields shared by :class:`LeakyReluS8Params` and ``LeakyReluS16Params``."""
 
     input_zero_point: int
     output_zero_point: int
@@ -441,6 +450,45 @@ class LeakyReluS8Params:
     output_shift_identity: int
     output_multiplier_alpha: int
     output_shift_alpha: int
+
+
+_Params = TypeVar("_Params", bound=_LeakyReluParams)
+
+
+@dataclass(frozen=True)
+class LeakyReluS8Params(_LeakyReluParams):
+    """TFLM ``LeakyReluOpData``: zero points, identity and alpha multipliers with their shifts."""
+
+
+def _leaky_relu_params(
+    params_type: type[_Params],
+    storage: type[np.signedinteger[Any]],
+    input_scale: float,
+    input_zero_point: int,
+    output_scale: float,
+    output_zero_point: int,
+    alpha: float,
+) -> _Params:
+    """``CalculateOpDataLeakyRelu`` (the same code for int8 and int16), zero points checked against ``storage``."""
+    in_scale = _float32_scale("input_scale", input_scale)
+    out_scale = _float32_scale("output_scale", output_scale)
+    alpha32 = np.float32(alpha)
+    if not np.isfinite(alpha32):
+        raise ValueError(f"alpha {alpha!r} is not finite")
+    multiplier_alpha, shift_alpha = quantize_multiplier(float(in_scale) * float(alpha32) / float(out_scale))
+    multiplier_identity, shift_identity = quantize_multiplier(float(in_scale) / float(out_scale))
+    if max(shift_alpha, shift_identity) > 30:
+        raise ValueError(
+            f"LEAKY_RELU: multiplier shift {max(shift_alpha, shift_identity)} > 30, TFLM's shift is undefined"
+        )
+    return params_type(
+        input_zero_point=_zero_point("input_zero_point", input_zero_point, storage),
+        output_zero_point=_zero_point("output_zero_point", output_zero_point, storage),
+        output_multiplier_identity=multiplier_identity,
+        output_shift_identity=shift_identity,
+        output_multiplier_alpha=multiplier_alpha,
+        output_shift_alpha=shift_alpha,
+    )
 
 
 def leaky_relu_s8_params(
@@ -455,25 +503,28 @@ def leaky_relu_s8_params(
     as in TFLM. Shifts above 30 (ratios of 2**30 and up), where TFLM's
     ``1 << shift`` is undefined, raise ``ValueError``.
     """
-    in_scale = _float32_scale("input_scale", input_scale)
-    out_scale = _float32_scale("output_scale", output_scale)
-    alpha32 = np.float32(alpha)
-    if not np.isfinite(alpha32):
-        raise ValueError(f"alpha {alpha!r} is not finite")
-    multiplier_alpha, shift_alpha = quantize_multiplier(float(in_scale) * float(alpha32) / float(out_scale))
-    multiplier_identity, shift_identity = quantize_multiplier(float(in_scale) / float(out_scale))
-    if max(shift_alpha, shift_identity) > 30:
-        raise ValueError(
-            f"LEAKY_RELU: multiplier shift {max(shift_alpha, shift_identity)} > 30, TFLM's shift is undefined"
-        )
-    return LeakyReluS8Params(
-        input_zero_point=_int8_zero_point("input_zero_point", input_zero_point),
-        output_zero_point=_int8_zero_point("output_zero_point", output_zero_point),
-        output_multiplier_identity=multiplier_identity,
-        output_shift_identity=shift_identity,
-        output_multiplier_alpha=multiplier_alpha,
-        output_shift_alpha=shift_alpha,
+    return _leaky_relu_params(
+        LeakyReluS8Params, np.int8, input_scale, input_zero_point, output_scale, output_zero_point, alpha
     )
+
+
+def _leaky_relu(x: npt.ArrayLike, params: _LeakyReluParams, storage: type[_Storage], op: str) -> npt.NDArray[_Storage]:
+    """``reference_ops::QuantizeLeakyRelu<T>`` for int8 or int16 data (``storage``), element-wise over ``x``.
+
+    Inputs at or above the zero point are rescaled by the identity multiplier,
+    those below by the alpha multiplier (``MultiplyByQuantizedMultiplier``,
+    double rounding; a left shift wraps int32 like the C mirror); the output
+    zero point is added before the clamp to the storage type's range.
+    """
+    values = _input(x, op, storage)
+    centred = values - params.input_zero_point
+    identity = multiply_by_quantized_multiplier(
+        centred, params.output_multiplier_identity, params.output_shift_identity
+    )
+    scaled_alpha = multiply_by_quantized_multiplier(centred, params.output_multiplier_alpha, params.output_shift_alpha)
+    # int32 addition, wrapping like the C mirror (out of reach for shifts <= 30 and int8 input).
+    output = wrap_int32(params.output_zero_point + np.where(centred >= 0, identity, scaled_alpha))
+    return _clamp(output, storage).reshape(values.shape)
 
 
 def leaky_relu_s8(x: npt.ArrayLike, params: LeakyReluS8Params) -> npt.NDArray[np.int8]:
@@ -483,12 +534,4 @@ def leaky_relu_s8(x: npt.ArrayLike, params: LeakyReluS8Params) -> npt.NDArray[np
     those below by the alpha multiplier (``MultiplyByQuantizedMultiplier``,
     double rounding); the output zero point is added before the clamp.
     """
-    values = _int8_input(x, "leaky_relu_s8")
-    centred = values - params.input_zero_point
-    identity = multiply_by_quantized_multiplier(
-        centred, params.output_multiplier_identity, params.output_shift_identity
-    )
-    scaled_alpha = multiply_by_quantized_multiplier(centred, params.output_multiplier_alpha, params.output_shift_alpha)
-    # int32 addition, wrapping like the C mirror (out of reach for shifts <= 30 and int8 input).
-    output = wrap_int32(params.output_zero_point + np.where(centred >= 0, identity, scaled_alpha))
-    return _clamp_int8(output).reshape(values.shape)
+    return _leaky_relu(x, params, np.int8, "leaky_relu_s8")

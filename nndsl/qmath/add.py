@@ -20,11 +20,17 @@ non-positive shift. The fused activation is a clamp to ``[act_min, act_max]``
 (``CalculateActivationRangeQuantized``, see
 :func:`~nndsl.qmath.requant.activation_range`). ``backends/c/runtime/add.c``
 mirrors the kernel.
+
+TFLM's int16 ADD (:func:`~nndsl.qmath.int16_ops.add_s16`) is the same
+arithmetic (``AddElementwise<int16_t>``) with ``left_shift = 15`` and int16
+bounds: the private :func:`_add_params` and :func:`_add`, parametrised by the
+storage type, serve both widths.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,13 +42,16 @@ INT8_MAX = 127
 # ``data->left_shift`` for an int8 output (15 for int16).
 ADD_S8_LEFT_SHIFT = 20
 
+# The storage type of the inputs and output: int8, or int16 for the 16x8 kernel.
+_Storage = TypeVar("_Storage", np.int8, np.int16)
+
 
 @dataclass(frozen=True)
-class AddS8Params:
-    """TFLM ``OpDataAdd`` (int8): offsets (negated input zero points, output zero point), multipliers, shifts.
+class _AddParams:
+    """TFLM ``OpDataAdd``: the fields shared by :class:`AddS8Params` and ``AddS16Params``.
 
-    The field order is the C argument order of ``nn_add_s8`` after ``size``.
-    All shifts are ``<= 0`` (right shifts by ``-shift``).
+    Offsets are the negated input zero points and the output zero point; all
+    shifts are ``<= 0`` (right shifts by ``-shift``).
     """
 
     input1_offset: int
@@ -57,6 +66,18 @@ class AddS8Params:
     left_shift: int
 
 
+_Params = TypeVar("_Params", bound=_AddParams)
+
+
+@dataclass(frozen=True)
+class AddS8Params(_AddParams):
+    """TFLM ``OpDataAdd`` (int8): offsets (negated input zero points, output zero point), multipliers, shifts.
+
+    The field order is the C argument order of ``nn_add_s8`` after ``size``.
+    All shifts are ``<= 0`` (right shifts by ``-shift``); ``left_shift`` is 20.
+    """
+
+
 def _float32_scale(name: str, value: float) -> np.float32:
     scale = np.float32(value)
     if not (np.isfinite(scale) and scale > 0):
@@ -64,9 +85,10 @@ def _float32_scale(name: str, value: float) -> np.float32:
     return scale
 
 
-def _int8_zero_point(name: str, value: int) -> int:
-    if not INT8_MIN <= value <= INT8_MAX:
-        raise ValueError(f"{name} {value} outside the int8 range")
+def _zero_point(name: str, value: int, storage: type[np.signedinteger[Any]]) -> int:
+    info = np.iinfo(storage)
+    if not info.min <= value <= info.max:
+        raise ValueError(f"{name} {value} outside the {info.dtype} range")
     return int(value)
 
 
@@ -86,6 +108,41 @@ def quantize_multiplier_smaller_than_one_exp(real_multiplier: float) -> tuple[in
     return multiplier, shift
 
 
+def _add_params(
+    params_type: type[_Params],
+    storage: type[np.signedinteger[Any]],
+    left_shift: int,
+    scales: tuple[float, float, float],
+    zero_points: tuple[int, int, int],
+) -> _Params:
+    """``CalculateOpDataAdd`` for an output of type ``storage`` with its ``left_shift`` (20 for int8, 15 for int16).
+
+    ``scales`` and ``zero_points`` are those of input 1, input 2 and the output.
+    """
+    s1 = _float32_scale("scale1", scales[0])
+    s2 = _float32_scale("scale2", scales[1])
+    so = _float32_scale("out_scale", scales[2])
+    twice_max_input_scale = 2.0 * float(max(s1, s2))
+    real_input1_multiplier = float(s1) / twice_max_input_scale
+    real_input2_multiplier = float(s2) / twice_max_input_scale
+    real_output_multiplier = twice_max_input_scale / (float(1 << left_shift) * float(so))
+    input1_multiplier, input1_shift = quantize_multiplier_smaller_than_one_exp(real_input1_multiplier)
+    input2_multiplier, input2_shift = quantize_multiplier_smaller_than_one_exp(real_input2_multiplier)
+    output_multiplier, output_shift = quantize_multiplier_smaller_than_one_exp(real_output_multiplier)
+    return params_type(
+        input1_offset=-_zero_point("zp1", zero_points[0], storage),
+        input1_multiplier=input1_multiplier,
+        input1_shift=input1_shift,
+        input2_offset=-_zero_point("zp2", zero_points[1], storage),
+        input2_multiplier=input2_multiplier,
+        input2_shift=input2_shift,
+        output_offset=_zero_point("out_zp", zero_points[2], storage),
+        output_multiplier=output_multiplier,
+        output_shift=output_shift,
+        left_shift=left_shift,
+    )
+
+
 def add_s8_params(
     scale1: float, zp1: int, scale2: float, zp2: int, out_scale: float, out_zp: int
 ) -> AddS8Params:
@@ -97,35 +154,50 @@ def add_s8_params(
     Prepare would abort: an output multiplier of one or more (an output scale
     below about ``2 * max_scale / 2**20``).
     """
-    s1 = _float32_scale("scale1", scale1)
-    s2 = _float32_scale("scale2", scale2)
-    so = _float32_scale("out_scale", out_scale)
-    twice_max_input_scale = 2.0 * float(max(s1, s2))
-    real_input1_multiplier = float(s1) / twice_max_input_scale
-    real_input2_multiplier = float(s2) / twice_max_input_scale
-    real_output_multiplier = twice_max_input_scale / (float(1 << ADD_S8_LEFT_SHIFT) * float(so))
-    input1_multiplier, input1_shift = quantize_multiplier_smaller_than_one_exp(real_input1_multiplier)
-    input2_multiplier, input2_shift = quantize_multiplier_smaller_than_one_exp(real_input2_multiplier)
-    output_multiplier, output_shift = quantize_multiplier_smaller_than_one_exp(real_output_multiplier)
-    return AddS8Params(
-        input1_offset=-_int8_zero_point("zp1", zp1),
-        input1_multiplier=input1_multiplier,
-        input1_shift=input1_shift,
-        input2_offset=-_int8_zero_point("zp2", zp2),
-        input2_multiplier=input2_multiplier,
-        input2_shift=input2_shift,
-        output_offset=_int8_zero_point("out_zp", out_zp),
-        output_multiplier=output_multiplier,
-        output_shift=output_shift,
-        left_shift=ADD_S8_LEFT_SHIFT,
-    )
+    return _add_params(AddS8Params, np.int8, ADD_S8_LEFT_SHIFT, (scale1, scale2, out_scale), (zp1, zp2, out_zp))
 
 
-def _int8_values(x: npt.ArrayLike, name: str) -> IntArray:
+def _values(x: npt.ArrayLike, op: str, name: str, storage: type[np.signedinteger[Any]]) -> IntArray:
+    info = np.iinfo(storage)
     values = np.asarray(x)
-    if values.size and (values.min() < INT8_MIN or values.max() > INT8_MAX):
-        raise ValueError(f"add_s8 input {name} is not int8")
+    if values.size and (values.min() < info.min or values.max() > info.max):
+        raise ValueError(f"{op} input {name} is not {info.dtype}")
     return values.astype(np.int64)
+
+
+def _add(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    params: _AddParams,
+    act_min: int,
+    act_max: int,
+    storage: type[_Storage],
+    op: str,
+) -> npt.NDArray[_Storage]:
+    """``AddElementwise`` / ``AddFunc`` on equal shapes, for int8 or int16 data (``storage``).
+
+    Each centred input is shifted left by ``params.left_shift``, scaled by its
+    multiplier; the int32 sum is scaled by the output multiplier, offset by
+    the output zero point and clamped to ``[act_min, act_max]``. The int32
+    intermediates wrap like the C mirror.
+    """
+    info = np.iinfo(storage)
+    x1 = _values(a, op, "a", storage)
+    x2 = _values(b, op, "b", storage)
+    if x1.shape != x2.shape:
+        raise ValueError(f"{op} needs equal shapes, got {x1.shape} and {x2.shape}")
+    if not info.min <= act_min <= act_max <= info.max:
+        raise ValueError(f"activation range [{act_min}, {act_max}] is not an {info.dtype} range")
+    shifted1 = wrap_int32((x1 + params.input1_offset) << params.left_shift)
+    shifted2 = wrap_int32((x2 + params.input2_offset) << params.left_shift)
+    scaled1 = multiply_by_quantized_multiplier(shifted1, params.input1_multiplier, params.input1_shift)
+    scaled2 = multiply_by_quantized_multiplier(shifted2, params.input2_multiplier, params.input2_shift)
+    raw_sum = wrap_int32(scaled1 + scaled2)
+    raw_output = wrap_int32(
+        multiply_by_quantized_multiplier(raw_sum, params.output_multiplier, params.output_shift)
+        + params.output_offset
+    )
+    return np.clip(raw_output, act_min, act_max).astype(storage)
 
 
 def add_s8(
@@ -138,19 +210,4 @@ def add_s8(
     offset cannot overflow for int8 inputs and multipliers below one; they
     wrap like the C mirror all the same.
     """
-    x1 = _int8_values(a, "a")
-    x2 = _int8_values(b, "b")
-    if x1.shape != x2.shape:
-        raise ValueError(f"add_s8 needs equal shapes, got {x1.shape} and {x2.shape}")
-    if not INT8_MIN <= act_min <= act_max <= INT8_MAX:
-        raise ValueError(f"activation range [{act_min}, {act_max}] is not an int8 range")
-    shifted1 = wrap_int32((x1 + params.input1_offset) << params.left_shift)
-    shifted2 = wrap_int32((x2 + params.input2_offset) << params.left_shift)
-    scaled1 = multiply_by_quantized_multiplier(shifted1, params.input1_multiplier, params.input1_shift)
-    scaled2 = multiply_by_quantized_multiplier(shifted2, params.input2_multiplier, params.input2_shift)
-    raw_sum = wrap_int32(scaled1 + scaled2)
-    raw_output = wrap_int32(
-        multiply_by_quantized_multiplier(raw_sum, params.output_multiplier, params.output_shift)
-        + params.output_offset
-    )
-    return np.clip(raw_output, act_min, act_max).astype(np.int8)
+    return _add(a, b, params, act_min, act_max, np.int8, "add_s8")

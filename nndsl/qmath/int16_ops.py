@@ -69,21 +69,22 @@ LEAKY_RELU
     :func:`~nndsl.qmath.activations.leaky_relu_s8`'s arithmetic with int16
     clamp bounds. The pinned TFLM computes the two multipliers from *double*
     quotients (``double(in) * double(alpha) / double(out)`` and
-    ``double(in) / double(out)``); :func:`~nndsl.qmath.activations.leaky_relu_s8_params`
-    divides in float32, which gives other multipliers for some scale pairs
-    (and other int8 outputs than TFLM's there), so it is not reused.
+    ``double(in) / double(out)``), as
+    :func:`~nndsl.qmath.activations.leaky_relu_s8_params` does.
 
-Reuse: the int8 *parameter* helpers that compute the same thing
-(:func:`~nndsl.qmath.add.quantize_multiplier_smaller_than_one_exp`,
-:func:`~nndsl.qmath.pooling.mean_s8_params` with its
-:func:`~nndsl.qmath.pooling.mean_multiplier`,
-:func:`~nndsl.qmath.requant.activation_range`) are imported and used;
-:func:`~nndsl.qmath.pooling.pool_padding` gives the pads of
-:func:`avg_pool_s16` as of ``avg_pool_s8``. The int8 *kernels* (``add_s8``,
-``avg_pool_s8``, ``mean_s8``, ``leaky_relu_s8``) compute the same thing with
-different clamp bounds, but reject values outside int8 and return int8
-arrays, so they cannot be called on int16 data; their arithmetic is repeated
-here, line for line, with int16 bounds.
+Reuse: each arithmetic exists once. ADD, AVERAGE_POOL_2D, MEAN and LEAKY_RELU
+call the int8 modules' private generic kernels and parameter functions,
+parametrised by the storage type (``np.int8``/``np.int16``, whose bounds and
+name they take from ``np.iinfo``): ``_add_params``/``_add``
+(:mod:`nndsl.qmath.add`), ``_avg_pool``, ``_mean_params``/``_mean``
+(:mod:`nndsl.qmath.pooling`), ``_leaky_relu_params``/``_leaky_relu``
+(:mod:`nndsl.qmath.activations`); the parameter dataclasses share their
+fields through the private base classes there. What differs between the
+widths is passed in: ADD's ``left_shift`` (15 here, 20 for int8) and
+AVERAGE_POOL_2D's largest window (65535 taps here, no limit for int8).
+:func:`~nndsl.qmath.requant.activation_range` gives the fused activation
+ranges and :func:`~nndsl.qmath.pooling.pool_padding` the pads of
+:func:`avg_pool_s16` as of ``avg_pool_s8``.
 """
 
 from __future__ import annotations
@@ -93,16 +94,22 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from nndsl.qmath.add import quantize_multiplier_smaller_than_one_exp
-from nndsl.qmath.pooling import mean_s8_params
+from nndsl.qmath.activations import (
+    _float32_scale,
+    _input,
+    _leaky_relu,
+    _leaky_relu_params,
+    _LeakyReluParams,
+    _zero_point,
+)
+from nndsl.qmath.add import _add, _add_params, _AddParams
+from nndsl.qmath.pooling import _avg_pool, _mean, _mean_params, _MeanParams
 from nndsl.qmath.requant import (
     INT32_MAX,
-    IntArray,
     activation_range,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     round_half_away,
-    wrap_int32,
 )
 
 INT16_MIN = -(2**15)
@@ -138,45 +145,8 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------
-# Shared helpers
+# Fused activation range (the input checks are nndsl.qmath.activations', given np.int16)
 # --------------------------------------------------------------------------
-
-
-def _float32_scale(name: str, value: float) -> np.float32:
-    scale = np.float32(value)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"{name} {value!r} is not a positive finite float32")
-    return scale
-
-
-def _int16_zero_point(name: str, value: int) -> int:
-    if not INT16_MIN <= value <= INT16_MAX:
-        raise ValueError(f"{name} {value} outside the int16 range")
-    return int(value)
-
-
-def _int16_values(x: npt.ArrayLike, op: str, ndim: int | None = None) -> IntArray:
-    values = np.asarray(x)
-    if ndim is not None and values.ndim != ndim:
-        raise ValueError(f"{op} input must have {ndim} dimensions, got shape {values.shape}")
-    if values.size and (values.min() < INT16_MIN or values.max() > INT16_MAX):
-        raise ValueError(f"{op} input is not int16")
-    return values.astype(np.int64)
-
-
-def _check_activation_range(act_min: int, act_max: int) -> None:
-    if not INT16_MIN <= act_min <= act_max <= INT16_MAX:
-        raise ValueError(f"activation range [{act_min}, {act_max}] is not an int16 range")
-
-
-def _clamp_int16(x: IntArray, low: int = INT16_MIN, high: int = INT16_MAX) -> npt.NDArray[np.int16]:
-    return np.clip(x, low, high).astype(np.int16)
-
-
-def _truncating_divide(numerator: IntArray, denominator: IntArray) -> IntArray:
-    """C's integer ``/`` for a positive denominator: the quotient rounded toward zero."""
-    quotient: IntArray = np.where(numerator >= 0, numerator // denominator, -((-numerator) // denominator))
-    return quotient
 
 
 def activation_range_s16(
@@ -193,24 +163,13 @@ def activation_range_s16(
 
 
 @dataclass(frozen=True)
-class AddS16Params:
+class AddS16Params(_AddParams):
     """TFLM ``OpDataAdd`` for an int16 output; the fields of :class:`~nndsl.qmath.add.AddS8Params`.
 
     The field order is the C argument order of ``nn_add_s16`` after ``size``.
     Offsets are the negated input zero points and the output zero point; all
     shifts are ``<= 0`` (right shifts by ``-shift``); ``left_shift`` is 15.
     """
-
-    input1_offset: int
-    input1_multiplier: int
-    input1_shift: int
-    input2_offset: int
-    input2_multiplier: int
-    input2_shift: int
-    output_offset: int
-    output_multiplier: int
-    output_shift: int
-    left_shift: int
 
 
 def add_s16_params(scale1: float, zp1: int, scale2: float, zp2: int, out_scale: float, out_zp: int) -> AddS16Params:
@@ -224,28 +183,7 @@ def add_s16_params(scale1: float, zp1: int, scale2: float, zp2: int, out_scale: 
     TFLM's Prepare aborts: an output multiplier of one or more (an output
     scale below about ``2 * max_scale / 2**15``).
     """
-    s1 = _float32_scale("scale1", scale1)
-    s2 = _float32_scale("scale2", scale2)
-    so = _float32_scale("out_scale", out_scale)
-    twice_max_input_scale = 2.0 * float(max(s1, s2))
-    real_input1_multiplier = float(s1) / twice_max_input_scale
-    real_input2_multiplier = float(s2) / twice_max_input_scale
-    real_output_multiplier = twice_max_input_scale / (float(1 << ADD_S16_LEFT_SHIFT) * float(so))
-    input1_multiplier, input1_shift = quantize_multiplier_smaller_than_one_exp(real_input1_multiplier)
-    input2_multiplier, input2_shift = quantize_multiplier_smaller_than_one_exp(real_input2_multiplier)
-    output_multiplier, output_shift = quantize_multiplier_smaller_than_one_exp(real_output_multiplier)
-    return AddS16Params(
-        input1_offset=-_int16_zero_point("zp1", zp1),
-        input1_multiplier=input1_multiplier,
-        input1_shift=input1_shift,
-        input2_offset=-_int16_zero_point("zp2", zp2),
-        input2_multiplier=input2_multiplier,
-        input2_shift=input2_shift,
-        output_offset=_int16_zero_point("out_zp", out_zp),
-        output_multiplier=output_multiplier,
-        output_shift=output_shift,
-        left_shift=ADD_S16_LEFT_SHIFT,
-    )
+    return _add_params(AddS16Params, np.int16, ADD_S16_LEFT_SHIFT, (scale1, scale2, out_scale), (zp1, zp2, out_zp))
 
 
 def add_s16(
@@ -260,20 +198,7 @@ def add_s16(
     the two halved inputs; the addition of the output offset can leave int32
     for extreme parameters and wraps like the C mirror.
     """
-    x1 = _int16_values(a, "add_s16")
-    x2 = _int16_values(b, "add_s16")
-    if x1.shape != x2.shape:
-        raise ValueError(f"add_s16 needs equal shapes, got {x1.shape} and {x2.shape}")
-    _check_activation_range(act_min, act_max)
-    shifted1 = wrap_int32((x1 + params.input1_offset) << params.left_shift)
-    shifted2 = wrap_int32((x2 + params.input2_offset) << params.left_shift)
-    scaled1 = multiply_by_quantized_multiplier(shifted1, params.input1_multiplier, params.input1_shift)
-    scaled2 = multiply_by_quantized_multiplier(shifted2, params.input2_multiplier, params.input2_shift)
-    raw_sum = wrap_int32(scaled1 + scaled2)
-    raw_output = wrap_int32(
-        multiply_by_quantized_multiplier(raw_sum, params.output_multiplier, params.output_shift) + params.output_offset
-    )
-    return _clamp_int16(raw_output, act_min, act_max)
+    return _add(a, b, params, act_min, act_max, np.int16, "add_s16")
 
 
 # --------------------------------------------------------------------------
@@ -300,42 +225,9 @@ def avg_pool_s16(
     in-bounds tap makes TFLM's kernel fail: ``ValueError``, as is a filter of
     more than 65535 taps (TFLM's int32 sum could overflow).
     """
-    values = _int16_values(x, "avg_pool_s16", 4)
-    _check_activation_range(act_min, act_max)
-    filter_h, filter_w = filter_hw
-    stride_h, stride_w = stride_hw
-    pad_top, pad_left = pads
-    out_h, out_w = out_hw
-    if min(filter_h, filter_w, stride_h, stride_w, out_h, out_w) < 1:
-        raise ValueError(f"filter {filter_hw}, stride {stride_hw} and output {out_hw} must be positive")
-    if filter_h * filter_w > AVG_POOL_S16_MAX_TAPS:
-        raise ValueError(f"filter {filter_hw} has more than {AVG_POOL_S16_MAX_TAPS} taps; TFLM's int32 sum overflows")
-    batch, in_h, in_w, channels = values.shape
-    origin_y = np.arange(out_h) * stride_h - pad_top
-    origin_x = np.arange(out_w) * stride_w - pad_left
-    acc = np.zeros((batch, out_h, out_w, channels), dtype=np.int64)
-    count = np.zeros((out_h, out_w), dtype=np.int64)
-    for filter_y in range(filter_h):
-        in_y = origin_y + filter_y
-        valid_y = (in_y >= 0) & (in_y < in_h)
-        rows = np.clip(in_y, 0, max(in_h - 1, 0))
-        for filter_x in range(filter_w):
-            in_x = origin_x + filter_x
-            valid_x = (in_x >= 0) & (in_x < in_w)
-            cols = np.clip(in_x, 0, max(in_w - 1, 0))
-            inside = valid_y[:, None] & valid_x[None, :]
-            if not inside.any():
-                continue
-            taps = values[:, rows[:, None], cols[None, :], :]
-            acc += np.where(inside[None, :, :, None], taps, 0)
-            count += inside
-    if (count == 0).any():
-        empty = np.argwhere(count == 0)[0]
-        raise ValueError(f"output position {tuple(int(i) for i in empty)} has no input tap; TFLM's AveragePool fails")
-    divisor = count[None, :, :, None]
-    half = divisor // 2
-    average = np.where(acc > 0, _truncating_divide(acc + half, divisor), _truncating_divide(acc - half, divisor))
-    return _clamp_int16(average, act_min, act_max)
+    return _avg_pool(
+        x, filter_hw, stride_hw, pads, out_hw, (act_min, act_max), np.int16, "avg_pool_s16", AVG_POOL_S16_MAX_TAPS
+    )
 
 
 # --------------------------------------------------------------------------
@@ -344,7 +236,7 @@ def avg_pool_s16(
 
 
 @dataclass(frozen=True)
-class MeanS16Params:
+class MeanS16Params(_MeanParams):
     """TFLM's int16 MEAN (``QuantizedMeanOrSum<int16_t>``) for ``count`` elements per output.
 
     The fields of :class:`~nndsl.qmath.pooling.MeanS8Params`;
@@ -352,12 +244,6 @@ class MeanS16Params:
     field order after ``count`` is the C argument order of ``nn_mean_s16``
     after ``channels``.
     """
-
-    count: int
-    input_zero_point: int
-    output_zero_point: int
-    multiplier: int
-    shift: int
 
 
 def mean_s16_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int, count: int) -> MeanS16Params:
@@ -369,14 +255,7 @@ def mean_s16_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int, 
     equal input and output quantisations take the same path. A resulting
     left shift above 30 raises ``ValueError``.
     """
-    base = mean_s8_params(in_scale, 0, out_scale, 0, count)
-    return MeanS16Params(
-        count=base.count,
-        input_zero_point=_int16_zero_point("in_zp", in_zp),
-        output_zero_point=_int16_zero_point("out_zp", out_zp),
-        multiplier=base.multiplier,
-        shift=base.shift,
-    )
+    return _mean_params(MeanS16Params, np.int16, in_scale, in_zp, out_scale, out_zp, count)
 
 
 def mean_s16(x: npt.ArrayLike, params: MeanS16Params) -> npt.NDArray[np.int16]:
@@ -387,14 +266,7 @@ def mean_s16(x: npt.ArrayLike, params: MeanS16Params) -> npt.NDArray[np.int16]:
     ``MultiplyByQuantizedMultiplier``, plus ``out_zp``. ``positions`` must
     equal ``params.count``.
     """
-    values = _int16_values(x, "mean_s16", 3)
-    if values.shape[1] != params.count:
-        raise ValueError(f"mean_s16: {values.shape[1]} positions, params for {params.count}")
-    total = wrap_int32(values.sum(axis=1))
-    shifted = wrap_int32(total - params.input_zero_point * params.count)
-    scaled = multiply_by_quantized_multiplier(shifted, params.multiplier, params.shift)
-    output = wrap_int32(scaled + params.output_zero_point)
-    return _clamp_int16(output)
+    return _mean(x, params, np.int16, "mean_s16")
 
 
 # --------------------------------------------------------------------------
@@ -446,9 +318,9 @@ def relu_s16(x: npt.ArrayLike, params: ReluS16Params) -> npt.NDArray[np.int16]:
     ``MultiplyByQuantizedMultiplier(x, M, s)`` (double rounding; a left shift
     wraps int32 like the C mirror), clamped to ``[0, 32767]``.
     """
-    values = _int16_values(x, "relu_s16")
+    values = _input(x, "relu_s16", np.int16)
     scaled = multiply_by_quantized_multiplier(values, params.multiplier, params.shift)
-    return _clamp_int16(scaled, 0, INT16_MAX)
+    return np.clip(scaled, 0, INT16_MAX).astype(np.int16)
 
 
 @dataclass(frozen=True)
@@ -469,7 +341,7 @@ def relu6_s16_params(input_scale: float, input_zero_point: int) -> Relu6S16Param
     TFLM's conversion to int32 is undefined, raise ``ValueError``.
     """
     in_scale = _float32_scale("input_scale", input_scale)
-    zero = _int16_zero_point("input_zero_point", input_zero_point)
+    zero = _zero_point("input_zero_point", input_zero_point, np.int16)
     if round_half_away(float(np.float32(RELU6_REAL_MAX) / in_scale)) + zero > INT32_MAX:
         raise ValueError(f"RELU6: 6 / {input_scale!r} does not fit int32, TFLM's conversion is undefined")
     _, six = activation_range_s16(None, RELU6_REAL_MAX, float(in_scale), zero)
@@ -478,8 +350,8 @@ def relu6_s16_params(input_scale: float, input_zero_point: int) -> Relu6S16Param
 
 def relu6_s16(x: npt.ArrayLike, params: Relu6S16Params) -> npt.NDArray[np.int16]:
     """TFLM's ``Relu6Quantized<int16_t>``: the raw input clamped to ``[lower, upper]``, no rescaling."""
-    values = _int16_values(x, "relu6_s16")
-    return _clamp_int16(values, params.lower, params.upper)
+    values = _input(x, "relu6_s16", np.int16)
+    return np.clip(values, params.lower, params.upper).astype(np.int16)
 
 
 # --------------------------------------------------------------------------
@@ -488,18 +360,11 @@ def relu6_s16(x: npt.ArrayLike, params: Relu6S16Params) -> npt.NDArray[np.int16]
 
 
 @dataclass(frozen=True)
-class LeakyReluS16Params:
+class LeakyReluS16Params(_LeakyReluParams):
     """TFLM ``LeakyReluOpData`` (int16); the fields of :class:`~nndsl.qmath.activations.LeakyReluS8Params`.
 
     The field order is the C argument order of ``nn_leaky_relu_s16`` after ``size``.
     """
-
-    input_zero_point: int
-    output_zero_point: int
-    output_multiplier_identity: int
-    output_shift_identity: int
-    output_multiplier_alpha: int
-    output_shift_alpha: int
 
 
 def leaky_relu_s16_params(
@@ -509,32 +374,14 @@ def leaky_relu_s16_params(
 
     In double: ``double(in_scale) * double(alpha) / double(out_scale)`` and
     ``double(in_scale) / double(out_scale)`` (``alpha`` is a float32 option),
-    split by ``QuantizeMultiplier``. A negative ``alpha`` gives a negative
-    multiplier, as in TFLM. Shifts above 30 (ratios of 2**30 and up), where
-    TFLM's ``1 << shift`` is undefined, raise ``ValueError``.
-
-    Not :func:`~nndsl.qmath.activations.leaky_relu_s8_params`: that one
-    divides in float32, which gives other multipliers for some scale pairs,
-    and the pinned TFLM's outputs follow the double quotients.
+    split by ``QuantizeMultiplier``, as
+    :func:`~nndsl.qmath.activations.leaky_relu_s8_params`, with int16 zero
+    points. A negative ``alpha`` gives a negative multiplier, as in TFLM.
+    Shifts above 30 (ratios of 2**30 and up), where TFLM's ``1 << shift`` is
+    undefined, raise ``ValueError``.
     """
-    in_scale = float(_float32_scale("input_scale", input_scale))
-    out_scale = float(_float32_scale("output_scale", output_scale))
-    alpha32 = np.float32(alpha)
-    if not np.isfinite(alpha32):
-        raise ValueError(f"alpha {alpha!r} is not finite")
-    multiplier_alpha, shift_alpha = quantize_multiplier(in_scale * float(alpha32) / out_scale)
-    multiplier_identity, shift_identity = quantize_multiplier(in_scale / out_scale)
-    if max(shift_alpha, shift_identity) > 30:
-        raise ValueError(
-            f"LEAKY_RELU: multiplier shift {max(shift_alpha, shift_identity)} > 30, TFLM's shift is undefined"
-        )
-    return LeakyReluS16Params(
-        input_zero_point=_int16_zero_point("input_zero_point", input_zero_point),
-        output_zero_point=_int16_zero_point("output_zero_point", output_zero_point),
-        output_multiplier_identity=multiplier_identity,
-        output_shift_identity=shift_identity,
-        output_multiplier_alpha=multiplier_alpha,
-        output_shift_alpha=shift_alpha,
+    return _leaky_relu_params(
+        LeakyReluS16Params, np.int16, input_scale, input_zero_point, output_scale, output_zero_point, alpha
     )
 
 
@@ -547,11 +394,4 @@ def leaky_relu_s16(x: npt.ArrayLike, params: LeakyReluS16Params) -> npt.NDArray[
     int16 inputs a large left shift can leave int32 (``x * 2**shift``); it
     wraps like the C mirror.
     """
-    values = _int16_values(x, "leaky_relu_s16")
-    centred = values - params.input_zero_point
-    identity = multiply_by_quantized_multiplier(
-        centred, params.output_multiplier_identity, params.output_shift_identity
-    )
-    scaled_alpha = multiply_by_quantized_multiplier(centred, params.output_multiplier_alpha, params.output_shift_alpha)
-    output = wrap_int32(params.output_zero_point + np.where(centred >= 0, identity, scaled_alpha))
-    return _clamp_int16(output)
+    return _leaky_relu(x, params, np.int16, "leaky_relu_s16")

@@ -50,11 +50,17 @@ MEAN
 
 ``backends/c/runtime/pooling.c`` mirrors :func:`avg_pool_s8` and
 :func:`mean_s8`.
+
+TFLM's int16 AVERAGE_POOL_2D and MEAN (:func:`~nndsl.qmath.int16_ops.avg_pool_s16`,
+:func:`~nndsl.qmath.int16_ops.mean_s16`) are the same arithmetic on int16
+data: the private :func:`_avg_pool`, :func:`_mean_params` and :func:`_mean`,
+parametrised by the storage type, serve both widths.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -66,13 +72,17 @@ INT8_MAX = 127
 # QuantizedMeanOrSum caps the 1/count pre-shift at 32 bits.
 MEAN_MAX_COUNT_SHIFT = 32
 
+# The storage type of the input and output: int8, or int16 for the 16x8 kernels.
+_Storage = TypeVar("_Storage", np.int8, np.int16)
 
-def _int8_values(x: npt.ArrayLike, op: str, ndim: int) -> IntArray:
+
+def _values(x: npt.ArrayLike, op: str, ndim: int, storage: type[np.signedinteger[Any]]) -> IntArray:
+    info = np.iinfo(storage)
     values = np.asarray(x)
     if values.ndim != ndim:
         raise ValueError(f"{op} input must have {ndim} dimensions, got shape {values.shape}")
-    if values.size and (values.min() < INT8_MIN or values.max() > INT8_MAX):
-        raise ValueError(f"{op} input is not int8")
+    if values.size and (values.min() < info.min or values.max() > info.max):
+        raise ValueError(f"{op} input is not {info.dtype}")
     return values.astype(np.int64)
 
 
@@ -82,9 +92,10 @@ def _truncating_divide(numerator: IntArray, denominator: IntArray | int) -> IntA
     return quotient
 
 
-def _check_activation_range(act_min: int, act_max: int) -> None:
-    if not INT8_MIN <= act_min <= act_max <= INT8_MAX:
-        raise ValueError(f"activation range [{act_min}, {act_max}] is not an int8 range")
+def _check_activation_range(act_min: int, act_max: int, storage: type[np.signedinteger[Any]]) -> None:
+    info = np.iinfo(storage)
+    if not info.min <= act_min <= act_max <= info.max:
+        raise ValueError(f"activation range [{act_min}, {act_max}] is not an {info.dtype} range")
 
 
 # --------------------------------------------------------------------------
@@ -113,31 +124,33 @@ def pool_padding(in_size: int, filter_size: int, stride: int, padding: str) -> t
     return out_size, total_padding // 2
 
 
-def avg_pool_s8(
+def _avg_pool(
     x: npt.ArrayLike,
     filter_hw: tuple[int, int],
     stride_hw: tuple[int, int],
     pads: tuple[int, int],
     out_hw: tuple[int, int],
-    act_min: int = INT8_MIN,
-    act_max: int = INT8_MAX,
-) -> npt.NDArray[np.int8]:
-    """TFLM's ``reference_integer_ops::AveragePool`` (int8) on ``x`` of shape ``(batch, H, W, C)``.
+    act_range: tuple[int, int],
+    storage: type[_Storage],
+    op: str,
+    max_taps: int | None = None,
+) -> npt.NDArray[_Storage]:
+    """``reference_integer_ops::AveragePool`` for int8 or int16 data (``storage``); see :func:`avg_pool_s8`.
 
-    ``pads`` is ``(top, left)``, ``out_hw`` the output height and width; the
-    result has shape ``(batch, out_h, out_w, C)``. Each output averages the
-    in-bounds taps of its window (rounding half away from zero), then clamps
-    to ``[act_min, act_max]``. A window without any in-bounds tap makes TFLM's
-    kernel return false (Eval fails): ``ValueError`` here.
+    ``act_range`` is ``(act_min, act_max)``; a filter of more than
+    ``max_taps`` taps (if given) raises ``ValueError``.
     """
-    values = _int8_values(x, "avg_pool_s8", 4)
-    _check_activation_range(act_min, act_max)
+    values = _values(x, op, 4, storage)
+    act_min, act_max = act_range
+    _check_activation_range(act_min, act_max, storage)
     filter_h, filter_w = filter_hw
     stride_h, stride_w = stride_hw
     pad_top, pad_left = pads
     out_h, out_w = out_hw
     if min(filter_h, filter_w, stride_h, stride_w, out_h, out_w) < 1:
         raise ValueError(f"filter {filter_hw}, stride {stride_hw} and output {out_hw} must be positive")
+    if max_taps is not None and filter_h * filter_w > max_taps:
+        raise ValueError(f"filter {filter_hw} has more than {max_taps} taps; TFLM's int32 sum overflows")
     batch, in_h, in_w, channels = values.shape
     origin_y = np.arange(out_h) * stride_h - pad_top
     origin_x = np.arange(out_w) * stride_w - pad_left
@@ -163,7 +176,27 @@ def avg_pool_s8(
     divisor = count[None, :, :, None]
     half = divisor // 2
     average = np.where(acc > 0, _truncating_divide(acc + half, divisor), _truncating_divide(acc - half, divisor))
-    return np.clip(average, act_min, act_max).astype(np.int8)
+    return np.clip(average, act_min, act_max).astype(storage)
+
+
+def avg_pool_s8(
+    x: npt.ArrayLike,
+    filter_hw: tuple[int, int],
+    stride_hw: tuple[int, int],
+    pads: tuple[int, int],
+    out_hw: tuple[int, int],
+    act_min: int = INT8_MIN,
+    act_max: int = INT8_MAX,
+) -> npt.NDArray[np.int8]:
+    """TFLM's ``reference_integer_ops::AveragePool`` (int8) on ``x`` of shape ``(batch, H, W, C)``.
+
+    ``pads`` is ``(top, left)``, ``out_hw`` the output height and width; the
+    result has shape ``(batch, out_h, out_w, C)``. Each output averages the
+    in-bounds taps of its window (rounding half away from zero), then clamps
+    to ``[act_min, act_max]``. A window without any in-bounds tap makes TFLM's
+    kernel return false (Eval fails): ``ValueError`` here.
+    """
+    return _avg_pool(x, filter_hw, stride_hw, pads, out_hw, (act_min, act_max), np.int8, "avg_pool_s8")
 
 
 # --------------------------------------------------------------------------
@@ -172,19 +205,27 @@ def avg_pool_s8(
 
 
 @dataclass(frozen=True)
-class MeanS8Params:
-    """What TFLM's int8 MEAN (``QuantizedMeanOrSum``) uses for a reduction of ``count`` elements per output.
-
-    ``multiplier``/``shift`` already include the ``1 / count`` that
-    ``QuantizedMeanOrSum`` folds in at Eval. The field order after ``count`` is
-    the C argument order of ``nn_mean_s8`` after ``channels``.
-    """
+class _MeanParams:
+    """The fields shared by :class:`MeanS8Params` and ``MeanS16Params``."""
 
     count: int
     input_zero_point: int
     output_zero_point: int
     multiplier: int
     shift: int
+
+
+_Params = TypeVar("_Params", bound=_MeanParams)
+
+
+@dataclass(frozen=True)
+class MeanS8Params(_MeanParams):
+    """What TFLM's int8 MEAN (``QuantizedMeanOrSum``) uses for a reduction of ``count`` elements per output.
+
+    ``multiplier``/``shift`` already include the ``1 / count`` that
+    ``QuantizedMeanOrSum`` folds in at Eval. The field order after ``count`` is
+    the C argument order of ``nn_mean_s8`` after ``channels``.
+    """
 
 
 def _float32_scale(name: str, value: float) -> np.float32:
@@ -194,9 +235,10 @@ def _float32_scale(name: str, value: float) -> np.float32:
     return scale
 
 
-def _int8_zero_point(name: str, value: int) -> int:
-    if not INT8_MIN <= value <= INT8_MAX:
-        raise ValueError(f"{name} {value} outside the int8 range")
+def _zero_point(name: str, value: int, storage: type[np.signedinteger[Any]]) -> int:
+    info = np.iinfo(storage)
+    if not info.min <= value <= info.max:
+        raise ValueError(f"{name} {value} outside the {info.dtype} range")
     return int(value)
 
 
@@ -213,6 +255,33 @@ def mean_multiplier(multiplier: int, shift: int, count: int) -> tuple[int, int]:
     return (multiplier << k) // count, shift - k
 
 
+def _mean_params(
+    params_type: type[_Params],
+    storage: type[np.signedinteger[Any]],
+    in_scale: float,
+    in_zp: int,
+    out_scale: float,
+    out_zp: int,
+    count: int,
+) -> _Params:
+    """``PrepareMeanOrSumHelper`` plus :func:`mean_multiplier` for int8 or int16 data (``storage``)."""
+    s_in = _float32_scale("in_scale", in_scale)
+    s_out = _float32_scale("out_scale", out_scale)
+    if count < 1:
+        raise ValueError(f"count {count} must be positive")
+    base_multiplier, base_shift = quantize_multiplier(float(s_in) / float(s_out))
+    multiplier, shift = mean_multiplier(base_multiplier, base_shift, count)
+    if shift > 30:
+        raise ValueError(f"MEAN: multiplier shift {shift} > 30, TFLM's shift is undefined")
+    return params_type(
+        count=int(count),
+        input_zero_point=_zero_point("in_zp", in_zp, storage),
+        output_zero_point=_zero_point("out_zp", out_zp, storage),
+        multiplier=multiplier,
+        shift=shift,
+    )
+
+
 def mean_s8_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int, count: int) -> MeanS8Params:
     """TFLM's ``PrepareMeanOrSumHelper`` (int8) plus the Eval-time multiplier of ``QuantizedMeanOrSum``.
 
@@ -222,21 +291,25 @@ def mean_s8_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int, c
     shift above 30 (``in_scale / out_scale`` of about ``2**30 * count``), where
     TFLM's ``1 << shift`` is undefined, raises ``ValueError``.
     """
-    s_in = _float32_scale("in_scale", in_scale)
-    s_out = _float32_scale("out_scale", out_scale)
-    if count < 1:
-        raise ValueError(f"count {count} must be positive")
-    base_multiplier, base_shift = quantize_multiplier(float(s_in) / float(s_out))
-    multiplier, shift = mean_multiplier(base_multiplier, base_shift, count)
-    if shift > 30:
-        raise ValueError(f"MEAN: multiplier shift {shift} > 30, TFLM's shift is undefined")
-    return MeanS8Params(
-        count=int(count),
-        input_zero_point=_int8_zero_point("in_zp", in_zp),
-        output_zero_point=_int8_zero_point("out_zp", out_zp),
-        multiplier=multiplier,
-        shift=shift,
-    )
+    return _mean_params(MeanS8Params, np.int8, in_scale, in_zp, out_scale, out_zp, count)
+
+
+def _mean(x: npt.ArrayLike, params: _MeanParams, storage: type[_Storage], op: str) -> npt.NDArray[_Storage]:
+    """``QuantizedMeanOrSum`` (mean) over axis 1 of ``(batch, positions, C)`` int8 or int16 data (``storage``).
+
+    The int32 sum (wrapping), minus ``in_zp * count``, through
+    ``MultiplyByQuantizedMultiplier``, plus ``out_zp``, clamped to the
+    storage type's range.
+    """
+    info = np.iinfo(storage)
+    values = _values(x, op, 3, storage)
+    if values.shape[1] != params.count:
+        raise ValueError(f"{op}: {values.shape[1]} positions, params for {params.count}")
+    total = wrap_int32(values.sum(axis=1))
+    shifted = wrap_int32(total - params.input_zero_point * params.count)
+    scaled = multiply_by_quantized_multiplier(shifted, params.multiplier, params.shift)
+    output = wrap_int32(scaled + params.output_zero_point)
+    return np.clip(output, info.min, info.max).astype(storage)
 
 
 def mean_s8(x: npt.ArrayLike, params: MeanS8Params) -> npt.NDArray[np.int8]:
@@ -248,11 +321,4 @@ def mean_s8(x: npt.ArrayLike, params: MeanS8Params) -> npt.NDArray[np.int8]:
     int32 sum wraps as TFLM's ``AddTensorValuesWithExpectedOverflow`` does
     (only reachable beyond 2**24 positions).
     """
-    values = _int8_values(x, "mean_s8", 3)
-    if values.shape[1] != params.count:
-        raise ValueError(f"mean_s8: {values.shape[1]} positions, params for {params.count}")
-    total = wrap_int32(values.sum(axis=1))
-    shifted = wrap_int32(total - params.input_zero_point * params.count)
-    scaled = multiply_by_quantized_multiplier(shifted, params.multiplier, params.shift)
-    output = wrap_int32(scaled + params.output_zero_point)
-    return np.clip(output, INT8_MIN, INT8_MAX).astype(np.int8)
+    return _mean(x, params, np.int8, "mean_s8")

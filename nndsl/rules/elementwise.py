@@ -34,7 +34,7 @@ def check_relu(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     assert kind is not None
     out_type = ctx.output_type(layer, x.type.shape, x.type.quant)
     if kind is ir.ActivationKind.RELU6:
-        ctx.same_quant(layer, out_type, x, "int8 relu6")
+        ctx.same_quant(layer, out_type, x, f"{ctx.integer_name} relu6")
     return ir.Activation(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), kind)
 
 

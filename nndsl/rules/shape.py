@@ -50,13 +50,13 @@ def check_concat(ctx: Checker, layer: BoundLayer, *inputs: ir.Tensor) -> ir.Op:
                            f"{shape_text(shape)}, '{first.name}' has {shape_text(first.type.shape)}; all other "
                            f"axes must agree")
         if other.type.quant != first.type.quant:
-            raise ctx.fail(ref.loc, f"int8 concat copies bytes, so its inputs share one quantisation: "
+            raise ctx.fail(ref.loc, f"{ctx.integer_name} concat copies bytes, so its inputs share one quantisation: "
                            f"'{other.name}' has {quant_text(other.type.quant)}, '{first.name}' has "
                            f"{quant_text(first.type.quant)}")
     shape_out = list(first.type.shape)
     shape_out[axis] = sum(t.type.shape[axis] for t in inputs)
     out_type = ctx.output_type(layer, tuple(shape_out), first.type.quant)
-    ctx.same_quant(layer, out_type, first, "int8 concat")
+    ctx.same_quant(layer, out_type, first, f"{ctx.integer_name} concat")
     return ir.Concat(layer.decl.call.loc, tuple(inputs), ctx.tensor(layer, out_type), axis)
 
 
