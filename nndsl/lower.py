@@ -201,8 +201,8 @@ def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
                 mean = mean_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, count)
             except ValueError:
                 sink.error(op.loc, f"{_integer_name(op)} global_avg_pool of '{op.output.name}' cannot be computed: "
-                           f"its output scale {out_q.scale:g} is too small for its input scale {in_q.scale:g} (the mean's "
-                           f"multiplier would need a shift of more than 30 bits in TensorFlow Lite Micro's kernel)")
+                           f"its output scale {out_q.scale:g} is too small for its input scale {in_q.scale:g} "
+                           f"(the mean's multiplier would need a shift of more than 30 bits in TensorFlow Lite Micro's kernel)")
                 return op
             return replace(op, params=mean)
         case ir.Elementwise():
