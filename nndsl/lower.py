@@ -202,7 +202,8 @@ def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
             except ValueError:
                 sink.error(op.loc, f"{_integer_name(op)} global_avg_pool of '{op.output.name}' cannot be computed: "
                            f"its output scale {out_q.scale:g} is too small for its input scale {in_q.scale:g} "
-                           f"(the mean's multiplier would need a shift of more than 30 bits in TensorFlow Lite Micro's kernel)")
+                           "(the mean's multiplier would need a shift of more than 30 bits in TensorFlow Lite Micro's "
+                           "kernel)")
                 return op
             return replace(op, params=mean)
         case ir.Elementwise():
