@@ -13,10 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
-import shutil
-import subprocess
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,54 +43,30 @@ from nndsl.qmath.int16_ops import (
 )
 from nndsl.qmath.pooling import pool_padding
 from nndsl.qmath.requant import quantize_multiplier
+from tests.c_harness import OpCase, build_harness, compile_c, op_cases_source, run_op_cases, runtime_unit
+from tests.tflite_models import (
+    FUSED_ACTIVATIONS,
+    KERAS_ACTIVATION_CODES,
+    PADDING_CODES,
+    TFLITE_INT16,
+    Graph,
+    assert_bit_exact,
+    convert,
+    model_graph,
+    patch_model,
+    run_tflm,
+    seed_of,
+    tensor_quantization,
+)
 
-RUNTIME_DIR = Path(__file__).resolve().parents[1] / "backends" / "c" / "runtime"
 ARENA_SIZE = 1 << 21
 SQUARE = (256, 256)
 ALL_INT16 = np.arange(INT16_MIN, INT16_MAX + 1, dtype=np.int16).reshape(SQUARE)
-
-# TFLite ActivationFunctionType -> real clamp bounds (CalculateActivationRangeQuantized).
-FUSED_ACTIVATIONS: dict[int, tuple[float | None, float | None]] = {
-    0: (None, None),  # NONE
-    1: (0.0, None),  # RELU
-    2: (-1.0, 1.0),  # RELU_N1_TO_1
-    3: (0.0, 6.0),  # RELU6
-}
-KERAS_ACTIVATION_CODES = {None: 0, "relu": 1, "relu6": 3}
-PADDING_CODES = {"same": 0, "valid": 1}  # TFLite Padding enum
 
 
 # --------------------------------------------------------------------------
 # TensorFlow Lite helpers
 # --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tflite() -> Any:
-    """TensorFlow, imported only for these tests."""
-    return pytest.importorskip("tensorflow")
-
-
-def convert_16x8(
-    tf: Any, model: Any, shapes: Sequence[tuple[int, ...]], ranges: Sequence[tuple[float, float]], seed: int
-) -> bytes:
-    """A Keras model converted in 16x8 mode, each input calibrated on uniform values in its own range."""
-    rng = np.random.default_rng(seed)
-
-    def representative() -> Iterator[list[np.ndarray]]:
-        for _ in range(16):
-            yield [
-                rng.uniform(low, high, size=(1, *shape)).astype(np.float32)
-                for shape, (low, high) in zip(shapes, ranges, strict=True)
-            ]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    converter.inference_input_type = tf.int16
-    converter.inference_output_type = tf.int16
-    return bytes(converter.convert())
 
 
 def keras_activation(tf: Any, y: Any, activation: str | None) -> Any:
@@ -105,87 +77,6 @@ def keras_activation(tf: Any, y: Any, activation: str | None) -> Any:
     return y
 
 
-@dataclasses.dataclass(frozen=True)
-class Operator:
-    """One operator of a converted model: its builtin name, tensor indices and options."""
-
-    name: str
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    options: dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class Graph:
-    operators: tuple[Operator, ...]
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    shapes: dict[int, tuple[int, ...]]
-    types: dict[int, int]
-
-    @property
-    def names(self) -> list[str]:
-        return [op.name for op in self.operators]
-
-    def only(self, name: str) -> Operator:
-        (op,) = [op for op in self.operators if op.name == name]
-        return op
-
-
-TFLITE_INT16 = 7  # TensorType
-
-
-def model_graph(model: bytes) -> Graph:
-    """The structure of subgraph 0 (operators, inputs, outputs, shapes, tensor types) from the flatbuffer."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    graph = parsed.subgraphs[0]
-    operators = tuple(
-        Operator(
-            name=flatbuffer_utils.opcode_to_name(parsed, o.opcodeIndex),
-            inputs=tuple(int(i) for i in o.inputs),
-            outputs=tuple(int(i) for i in o.outputs),
-            options=dict(vars(o.builtinOptions)) if o.builtinOptions is not None else {},
-        )
-        for o in graph.operators
-    )
-    shapes = {i: tuple(int(d) for d in t.shape) if t.shape is not None else () for i, t in enumerate(graph.tensors)}
-    types = {i: int(t.type) for i, t in enumerate(graph.tensors)}
-    return Graph(operators, tuple(int(i) for i in graph.inputs), tuple(int(i) for i in graph.outputs), shapes, types)
-
-
-def patch_model(
-    model: bytes, *, quant: dict[int, tuple[float, int]] | None = None, options: dict[str, Any] | None = None
-) -> bytes:
-    """The model with tensors' (scale, zero point) and the single non-reshape operator's options rewritten."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    graph = parsed.subgraphs[0]
-    for index, (scale, zero_point) in (quant or {}).items():
-        graph.tensors[index].quantization.scale = np.array([scale], dtype=np.float32)
-        graph.tensors[index].quantization.zeroPoint = np.array([zero_point], dtype=np.int64)
-    if options:
-        (operator,) = [
-            o
-            for o in graph.operators
-            if flatbuffer_utils.opcode_to_name(parsed, o.opcodeIndex) not in ("EXPAND_DIMS", "RESHAPE")
-        ]
-        for key, value in options.items():
-            setattr(operator.builtinOptions, key, value)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
-
-
-def tensor_quantization(tf: Any, model: bytes) -> dict[int, tuple[float, int]]:
-    """Every tensor's (scale, zero point), read with TensorFlow Lite's interpreter only."""
-    interpreter = tf.lite.Interpreter(model_content=model)
-    return {
-        int(d["index"]): (float(d["quantization"][0]), int(d["quantization"][1]))
-        for d in interpreter.get_tensor_details()
-    }
-
-
 def check_16x8(graph: Graph, quant: dict[int, tuple[float, int]], tensors: Sequence[int]) -> None:
     """The given tensors are int16 with zero point 0, as the 16x8 scheme makes activations."""
     for tensor in tensors:
@@ -193,19 +84,10 @@ def check_16x8(graph: Graph, quant: dict[int, tuple[float, int]], tensors: Seque
         assert quant[tensor][1] == 0, (tensor, quant[tensor])
 
 
-def run_tflite_micro(model: bytes, batches: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
-    """One TFLM invocation per item of ``batches`` (a list of model inputs each); output 0 of each."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(model, arena_size=ARENA_SIZE)
-    outputs = []
-    for inputs in batches:
-        for index, value in enumerate(inputs):
-            interpreter.set_input(np.asarray(value, dtype=np.int16), index)
-        interpreter.invoke()
-        output = np.asarray(interpreter.get_output(0))
-        assert output.dtype == np.int16
-        outputs.append(output.copy())
+def run_tflite_micro(model: bytes, batches: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+    """One TFLM invocation per item of ``batches`` (a list of model inputs each); output 0 of each, int16."""
+    outputs = run_tflm(model, batches, arena_size=ARENA_SIZE)
+    assert outputs.dtype == np.int16
     return outputs
 
 
@@ -228,19 +110,6 @@ def random_int16(rng: np.random.Generator, shape: tuple[int, ...], count: int) -
     return arrays
 
 
-def seed_of(*key: object) -> int:
-    return zlib.crc32(repr(key).encode())
-
-
-def assert_bit_exact(got: np.ndarray, expected: np.ndarray, context: object) -> None:
-    assert got.dtype == np.int16 and expected.dtype == np.int16
-    assert got.shape == expected.shape, (got.shape, expected.shape, context)
-    differing = int(np.count_nonzero(got.view(np.uint8) != expected.view(np.uint8)))
-    # Bit-exact: zero differing bytes.
-    assert differing == 0, f"{context}: {differing} of {got.nbytes} bytes differ"
-    assert np.array_equal(got, expected)
-
-
 # --------------------------------------------------------------------------
 # ADD
 # --------------------------------------------------------------------------
@@ -261,7 +130,7 @@ def add_model(tf: Any, ranges: tuple[tuple[float, float], tuple[float, float]], 
     b = keras.Input(SQUARE)
     y = keras_activation(tf, keras.layers.Add()([a, b]), activation)
     model = keras.Model([a, b], y)
-    return convert_16x8(tf, model, [SQUARE, SQUARE], list(ranges), seed_of("add16", ranges, activation))
+    return convert(tf, model, [SQUARE, SQUARE], list(ranges), seed_of("add16", ranges, activation), int16=True)
 
 
 def check_add_model(tf: Any, model: bytes, seed: int) -> tuple[AddS16Params, tuple[float, float, float]]:
@@ -269,7 +138,7 @@ def check_add_model(tf: Any, model: bytes, seed: int) -> tuple[AddS16Params, tup
     graph = model_graph(model)
     assert graph.names == ["ADD"]
     op = graph.only("ADD")
-    quant = tensor_quantization(tf, model)
+    quant = tensor_quantization(model)
     (s1, z1), (s2, z2), (so, zo) = quant[op.inputs[0]], quant[op.inputs[1]], quant[op.outputs[0]]
     params = add_s16_params(s1, z1, s2, z2, so, zo)
     act_min, act_max = fused_range(op.options["fusedActivationFunction"], so, zo)
@@ -288,7 +157,7 @@ def check_add_model(tf: Any, model: bytes, seed: int) -> tuple[AddS16Params, tup
         batches.append(inputs)
     for (first, second), expected in zip(pairs, run_tflite_micro(model, batches), strict=True):
         got = add_s16(first, second, params, act_min, act_max)
-        assert_bit_exact(got, expected.reshape(SQUARE), (params, act_min, act_max))
+        assert_bit_exact(got, expected.reshape(SQUARE), np.int16, (params, act_min, act_max))
     return params, (s1, s2, so)
 
 
@@ -315,7 +184,7 @@ def test_add_matches_tflite_micro(
     assert op.options["fusedActivationFunction"] == KERAS_ACTIVATION_CODES[activation]
     # The converter asks for the general (non power-of-two) path; TFLM takes it whatever the flag says.
     assert op.options["potScaleInt16"] is False
-    check_16x8(graph, tensor_quantization(tflite, model), [*op.inputs, *op.outputs])
+    check_16x8(graph, tensor_quantization(model), [*op.inputs, *op.outputs])
     params, (s1, s2, _) = check_add_model(tflite, model, seed=seed_of(range1, range2))
     assert s1 != s2  # the two inputs really are rescaled differently
     assert params.left_shift == 15
@@ -331,10 +200,10 @@ def test_add_ignores_pot_scale_flag(tflite: Any) -> None:
     """
     model = add_model(tflite, ((-1.0, 1.0), (-5.0, 3.0)), None)
     op = model_graph(model).only("ADD")
-    check_add_model(tflite, patch_model(model, options={"potScaleInt16": True}), seed=11)
+    check_add_model(tflite, patch_model(model, potScaleInt16=True), seed=11)
     pot = {op.inputs[0]: (2.0**-10, 0), op.inputs[1]: (2.0**-12, 0), op.outputs[0]: (2.0**-10, 0)}
     for flag in (False, True):
-        check_add_model(tflite, patch_model(model, quant=pot, options={"potScaleInt16": flag}), seed=12)
+        check_add_model(tflite, patch_model(model, quant=pot, potScaleInt16=flag), seed=12)
 
 
 @pytest.mark.tensorflow
@@ -342,9 +211,9 @@ def test_add_patched_activation_scales_and_zero_points(tflite: Any) -> None:
     """RELU_N1_TO_1, a flushed input multiplier, an output multiplier near one, non-zero zero points."""
     model = add_model(tflite, ((-1.0, 1.0), (-5.0, 3.0)), None)
     op = model_graph(model).only("ADD")
-    quant = tensor_quantization(tflite, model)
+    quant = tensor_quantization(model)
     (s1, _), (s2, _), (so, _) = quant[op.inputs[0]], quant[op.inputs[1]], quant[op.outputs[0]]
-    check_add_model(tflite, patch_model(model, options={"fusedActivationFunction": 2}), seed=1)
+    check_add_model(tflite, patch_model(model, fusedActivationFunction=2), seed=1)
     tiny = patch_model(model, quant={op.inputs[0]: (s2 * 2.0**-40, 0)})
     params, _ = check_add_model(tflite, tiny, seed=2)
     assert params.input1_multiplier == 0
@@ -355,7 +224,7 @@ def test_add_patched_activation_scales_and_zero_points(tflite: Any) -> None:
     check_add_model(tflite, patch_model(model, quant={op.outputs[0]: (so * 1000.0, 0)}), seed=4)
     # TFLM does not insist on zero point 0 for int16 ADD: the offsets are applied as for int8.
     shifted = {op.inputs[0]: (s1, 1234), op.inputs[1]: (s2, -32768), op.outputs[0]: (so, 32767)}
-    check_add_model(tflite, patch_model(model, quant=shifted, options={"fusedActivationFunction": 3}), seed=5)
+    check_add_model(tflite, patch_model(model, quant=shifted, fusedActivationFunction=3), seed=5)
     shifted = {op.inputs[0]: (s1, -20000), op.inputs[1]: (s2, 32767), op.outputs[0]: (near_one, -32768)}
     check_add_model(tflite, patch_model(model, quant=shifted), seed=6)
 
@@ -400,7 +269,7 @@ def pool2d_model(
     x = keras.Input(in_hwc)
     y = keras_activation(tf, layer(pool, strides, padding=padding)(x), activation)
     key = ("pool2d16", kind, in_hwc, pool, strides, padding, activation, value_range)
-    return convert_16x8(tf, keras.Model(x, y), [in_hwc], [value_range], seed_of(*key))
+    return convert(tf, keras.Model(x, y), [in_hwc], [value_range], seed_of(*key), int16=True)
 
 
 def pool1d_model(tf: Any, kind: str, in_wc: tuple[int, int], pool: int, stride: int, padding: str) -> bytes:
@@ -409,7 +278,7 @@ def pool1d_model(tf: Any, kind: str, in_wc: tuple[int, int], pool: int, stride: 
     x = keras.Input(in_wc)
     y = layer(pool, stride, padding=padding)(x)
     key = ("pool1d16", kind, in_wc, pool, stride, padding)
-    return convert_16x8(tf, keras.Model(x, y), [in_wc], [(-1.5, 2.0)], seed_of(*key))
+    return convert(tf, keras.Model(x, y), [in_wc], [(-1.5, 2.0)], seed_of(*key), int16=True)
 
 
 def check_pool_model(
@@ -439,7 +308,7 @@ def check_pool_model(
     out_h, pad_top = pool_padding(in_h, pool[0], strides[0], padding)
     out_w, pad_left = pool_padding(in_w, pool[1], strides[1], padding)
     assert graph.shapes[op.outputs[0]] == (1, out_h, out_w, channels)
-    quant = tensor_quantization(tf, model)
+    quant = tensor_quantization(model)
     check_16x8(graph, quant, [op.inputs[0], op.outputs[0]])
     scale, zero_point = quant[graph.inputs[0]]
     assert quant[op.inputs[0]] == quant[op.outputs[0]] == quant[graph.outputs[0]] == (scale, zero_point)
@@ -449,7 +318,8 @@ def check_pool_model(
     outputs = run_tflite_micro(model, [[x] for x in inputs])
     for x, expected in zip(inputs, outputs, strict=True):
         got = kernel(x.reshape(pool_in), pool, strides, (pad_top, pad_left), (out_h, out_w), act_min, act_max)
-        assert_bit_exact(got.reshape(expected.shape), expected, (in_shape, pool, strides, padding, act_min, act_max))
+        context = (in_shape, pool, strides, padding, act_min, act_max)
+        assert_bit_exact(got.reshape(expected.shape), expected, np.int16, context)
 
 
 # Strides of 3 are in the slow full grid.
@@ -528,7 +398,7 @@ def test_pooling_patched_activation(tflite: Any, kind: str, code: int) -> None:
     """RELU, RELU_N1_TO_1 and RELU6 patched into a pool calibrated on [-8, 8]."""
     model = pool2d_model(tflite, kind, (5, 7, 3), (2, 2), (1, 1), "same", None, (-8.0, 8.0))
     builtin = "AVERAGE_POOL_2D" if kind == "avg" else "MAX_POOL_2D"
-    patched = patch_model(model, options={"fusedActivationFunction": code})
+    patched = patch_model(model, fusedActivationFunction=code)
     check_pool_model(tflite, patched, builtin, (5, 7, 3), (2, 2), (1, 1), "same", code, seed=code)
 
 
@@ -581,7 +451,7 @@ def global_pool_model(tf: Any, in_shape: tuple[int, ...], value_range: tuple[flo
     layer = keras.layers.GlobalAveragePooling1D if len(in_shape) == 2 else keras.layers.GlobalAveragePooling2D
     y = layer(keepdims=keepdims)(x)
     key = ("gap16", in_shape, value_range, keepdims)
-    return convert_16x8(tf, keras.Model(x, y), [in_shape], [value_range], seed_of(*key))
+    return convert(tf, keras.Model(x, y), [in_shape], [value_range], seed_of(*key), int16=True)
 
 
 def check_mean_model(
@@ -596,7 +466,7 @@ def check_mean_model(
     op = graph.only("MEAN")
     assert op.options["keepDims"] == keepdims
     assert graph.shapes[op.inputs[0]] == (1, *in_shape)
-    quant = tensor_quantization(tf, model)
+    quant = tensor_quantization(model)
     (in_scale, in_zp), (out_scale, out_zp) = quant[op.inputs[0]], quant[op.outputs[0]]
     positions = math.prod(in_shape[:-1])
     channels = in_shape[-1]
@@ -605,7 +475,7 @@ def check_mean_model(
     outputs = run_tflite_micro(model, [[x] for x in inputs])
     for x, expected in zip(inputs, outputs, strict=True):
         got = mean_s16(x.reshape(1, positions, channels), params)
-        assert_bit_exact(got.reshape(expected.shape), expected, (in_shape, params))
+        assert_bit_exact(got.reshape(expected.shape), expected, np.int16, (in_shape, params))
     return params, (in_scale, in_zp) == (out_scale, out_zp)
 
 
@@ -636,7 +506,7 @@ def test_global_average_pooling_matches_tflite_micro(
         return
     graph = model_graph(model)
     op = graph.only("MEAN")
-    check_16x8(graph, tensor_quantization(tflite, model), [op.inputs[0], op.outputs[0]])
+    check_16x8(graph, tensor_quantization(model), [op.inputs[0], op.outputs[0]])
     check_mean_model(tflite, model, in_shape, keepdims, seed=seed_of(in_shape, value_range))
 
 
@@ -649,7 +519,7 @@ def test_mean_same_quantization_still_rescales(tflite: Any, in_shape: tuple[int,
     """
     model = global_pool_model(tflite, in_shape, (-2.0, 2.0), False)
     op = model_graph(model).only("MEAN")
-    quant = tensor_quantization(tflite, model)
+    quant = tensor_quantization(model)
     patched = patch_model(model, quant={op.outputs[0]: quant[op.inputs[0]]})
     params, same_quantization = check_mean_model(tflite, patched, in_shape, False, seed=7)
     assert same_quantization
@@ -668,7 +538,7 @@ def test_mean_patched_output_scales_and_zero_points(tflite: Any, ratio: float) -
     in_shape = (5, 7, 3)
     model = global_pool_model(tflite, in_shape, (-2.0, 2.0), False)
     op = model_graph(model).only("MEAN")
-    in_scale, _ = tensor_quantization(tflite, model)[op.inputs[0]]
+    in_scale, _ = tensor_quantization(model)[op.inputs[0]]
     patched = patch_model(model, quant={op.outputs[0]: (float(np.float32(in_scale / ratio)), 3)})
     check_mean_model(tflite, patched, in_shape, False, seed=8)
     patched = patch_model(
@@ -700,7 +570,7 @@ def unary_model(tf: Any, op: str, value_range: tuple[float, float], alpha: float
     else:
         y = keras.layers.LeakyReLU(negative_slope=alpha)(x)
     key = ("unary16", op, value_range, alpha)
-    return convert_16x8(tf, keras.Model(x, y), [SQUARE], [value_range], seed_of(*key))
+    return convert(tf, keras.Model(x, y), [SQUARE], [value_range], seed_of(*key), int16=True)
 
 
 UnaryParams = ReluS16Params | Relu6S16Params | LeakyReluS16Params
@@ -728,11 +598,11 @@ def run_unary(params: UnaryParams, x: np.ndarray) -> np.ndarray:
 def check_unary_model(tf: Any, model: bytes) -> tuple[UnaryParams, np.ndarray]:
     """NumPy == TFLM on all 65536 int16 values; the params and TFLM's output."""
     graph = model_graph(model)
-    quant = tensor_quantization(tf, model)
+    quant = tensor_quantization(model)
     name, params = unary_params(graph, quant)
     (expected,) = run_tflite_micro(model, [[ALL_INT16[None]]])
     expected = expected.reshape(SQUARE)
-    assert_bit_exact(run_unary(params, ALL_INT16), expected, (name, params))
+    assert_bit_exact(run_unary(params, ALL_INT16), expected, np.int16, (name, params))
     return params, expected
 
 
@@ -747,7 +617,7 @@ def test_unary_matches_tflite_micro(tflite: Any, op: str, value_range: tuple[flo
     model = unary_model(tflite, op, value_range)
     graph = model_graph(model)
     assert graph.names == [op.upper()]
-    check_16x8(graph, tensor_quantization(tflite, model), [*graph.inputs, *graph.outputs])
+    check_16x8(graph, tensor_quantization(model), [*graph.inputs, *graph.outputs])
     check_unary_model(tflite, model)
 
 
@@ -761,7 +631,7 @@ def test_relu6_ignores_the_output_quantization(tflite: Any) -> None:
     """
     model = unary_model(tflite, "relu6", (-10.0, 10.0))
     graph = model_graph(model)
-    quant = tensor_quantization(tflite, model)
+    quant = tensor_quantization(model)
     in_scale, out_scale = quant[graph.inputs[0]][0], quant[graph.outputs[0]][0]
     assert in_scale != out_scale
     params, expected = check_unary_model(tflite, model)
@@ -790,7 +660,7 @@ def test_relu_patched_scales(tflite: Any, ratio: float) -> None:
     """RELU int16 rescales (ReluQuantized<int16_t>): ``in_scale / out_scale`` patched, left and right shifts."""
     model = unary_model(tflite, "relu", (-1.0, 2.0))
     graph = model_graph(model)
-    in_scale, _ = tensor_quantization(tflite, model)[graph.inputs[0]]
+    in_scale, _ = tensor_quantization(model)[graph.inputs[0]]
     out_scale = float(np.float32(in_scale / ratio))
     params, _ = check_unary_model(tflite, patch_model(model, quant={graph.outputs[0]: (out_scale, 0)}))
     assert isinstance(params, ReluS16Params)
@@ -802,7 +672,7 @@ def test_relu_zero_points_must_be_zero(tflite: Any, in_zp: int, out_zp: int) -> 
     """TFLM's int16 RELU Prepare fails on a non-zero zero point; so does relu_s16_params."""
     model = unary_model(tflite, "relu", (-1.0, 2.0))
     graph = model_graph(model)
-    (in_scale, _), (out_scale, _) = (tensor_quantization(tflite, model)[t] for t in (*graph.inputs, *graph.outputs))
+    (in_scale, _), (out_scale, _) = (tensor_quantization(model)[t] for t in (*graph.inputs, *graph.outputs))
     patched = patch_model(model, quant={graph.inputs[0]: (in_scale, in_zp), graph.outputs[0]: (out_scale, out_zp)})
     with pytest.raises(RuntimeError, match="allocate"):
         run_tflite_micro(patched, [[ALL_INT16[None]]])
@@ -884,7 +754,7 @@ def test_leaky_relu_alphas(tflite: Any, alpha: float) -> None:
     else:
         if alpha == 1.0:
             assert model_graph(unary_model(tflite, "leaky_relu", (-3.0, 2.0), alpha)).names == []
-        model = patch_model(unary_model(tflite, "leaky_relu", (-3.0, 2.0), 0.3), options={"alpha": alpha})
+        model = patch_model(unary_model(tflite, "leaky_relu", (-3.0, 2.0), 0.3), alpha=alpha)
     graph = model_graph(model)
     assert graph.names == ["LEAKY_RELU"]
     assert graph.operators[0].options["alpha"] == pytest.approx(alpha)
@@ -900,7 +770,7 @@ def test_leaky_relu_patched_scales(tflite: Any, ratio: float, in_zp: int, out_zp
     """Large ratios shift left (``x * 2**shift`` stays in int32 up to ratios of about 2**15)."""
     model = unary_model(tflite, "leaky_relu", (-3.0, 2.0), 0.2)
     graph = model_graph(model)
-    in_scale, _ = tensor_quantization(tflite, model)[graph.inputs[0]]
+    in_scale, _ = tensor_quantization(model)[graph.inputs[0]]
     out_scale = float(np.float32(in_scale / ratio))
     patched = patch_model(model, quant={graph.inputs[0]: (in_scale, in_zp), graph.outputs[0]: (out_scale, out_zp)})
     check_unary_model(tflite, patched)
@@ -922,90 +792,35 @@ def test_unary_many_calibrations(tflite: Any, op: str) -> None:
 # C against NumPy
 # --------------------------------------------------------------------------
 
-HARNESS_MAIN = r"""
-static int read_i32(FILE *f, int32_t *value)
+CALL_OP = r"""
+static int call_op(int32_t op, const int32_t *p, const int16_t *in, int16_t *out)
 {
-    return fread(value, sizeof *value, 1, f) == 1;
-}
-
-/* argv: input-file output-file. Input: count, then per case op, p[16],
- * in_count, out_count (int32) and in_count int16 values; output: out_count
- * int16 values per case. Exact-size heap buffers, so ASan sees any overrun. */
-int main(int argc, char **argv)
-{
-    FILE *fin;
-    FILE *fout;
-    int32_t cases;
-    int32_t k;
-    if (argc != 3) {
-        return 2;
-    }
-    fin = fopen(argv[1], "rb");
-    fout = fopen(argv[2], "wb");
-    if (fin == NULL || fout == NULL || !read_i32(fin, &cases)) {
-        return 3;
-    }
-    for (k = 0; k < cases; ++k) {
-        int32_t op;
-        int32_t p[16];
-        int32_t in_count;
-        int32_t out_count;
-        int32_t j;
-        int16_t *in;
-        int16_t *out;
-        if (!read_i32(fin, &op)) {
+    if (op == 0) {
+        /* a and b in separate exact buffers */
+        int16_t *b = (int16_t *)malloc(sizeof *b * (size_t)p[0]);
+        if (b == NULL) {
             return 4;
         }
-        for (j = 0; j < 16; ++j) {
-            if (!read_i32(fin, &p[j])) {
-                return 4;
-            }
-        }
-        if (!read_i32(fin, &in_count) || !read_i32(fin, &out_count)) {
-            return 4;
-        }
-        in = (int16_t *)malloc(sizeof *in * (size_t)in_count);
-        out = (int16_t *)malloc(sizeof *out * (size_t)out_count);
-        if (in == NULL || out == NULL || fread(in, sizeof *in, (size_t)in_count, fin) != (size_t)in_count) {
-            return 4;
-        }
-        memset(out, 0x55, sizeof *out * (size_t)out_count);
-        if (op == 0) {
-            /* a and b in separate exact buffers */
-            int16_t *b = (int16_t *)malloc(sizeof *b * (size_t)p[0]);
-            if (b == NULL) {
-                return 4;
-            }
-            memcpy(b, in + p[0], sizeof *b * (size_t)p[0]);
-            nn_add_s16(in, b, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11],
-                       p[12]);
-            free(b);
-        } else if (op == 1) {
-            nn_avg_pool_s16(in, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11],
-                            p[12]);
-        } else if (op == 2) {
-            nn_mean_s16(in, out, p[0], p[1], p[2], p[3], p[4], p[5]);
-        } else if (op == 3) {
-            nn_relu_s16(in, out, p[0], p[1], p[2]);
-        } else if (op == 4) {
-            nn_relu6_s16(in, out, p[0], p[1], p[2]);
-        } else if (op == 5) {
-            nn_leaky_relu_s16(in, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6]);
-        } else {
-            return 5;
-        }
-        if (fwrite(out, sizeof *out, (size_t)out_count, fout) != (size_t)out_count) {
-            return 6;
-        }
-        free(out);
-        free(in);
+        memcpy(b, in + p[0], sizeof *b * (size_t)p[0]);
+        nn_add_s16(in, b, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12]);
+        free(b);
+    } else if (op == 1) {
+        nn_avg_pool_s16(in, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12]);
+    } else if (op == 2) {
+        nn_mean_s16(in, out, p[0], p[1], p[2], p[3], p[4], p[5]);
+    } else if (op == 3) {
+        nn_relu_s16(in, out, p[0], p[1], p[2]);
+    } else if (op == 4) {
+        nn_relu6_s16(in, out, p[0], p[1], p[2]);
+    } else if (op == 5) {
+        nn_leaky_relu_s16(in, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6]);
+    } else {
+        return 5;
     }
-    fclose(fin);
-    return fclose(fout) == 0 ? 0 : 7;
+    return 0;
 }
 """
 
-STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 ALL_MACROS = [
     "NN_USE_ADD_S16",
     "NN_USE_AVG_POOL_S16",
@@ -1017,52 +832,18 @@ ALL_MACROS = [
 OP_CODES = {"add": 0, "avg_pool": 1, "mean": 2, "relu": 3, "relu6": 4, "leaky_relu": 5}
 
 
-def c_unit(*parts: str, macros: list[str]) -> str:
-    """A translation unit: headers, the macros, then the runtime files and extra text in order."""
-    text = "#include <stdint.h>\n#include <string.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
-    text += "".join(f"#define {m}\n" for m in macros)
-    for part in parts:
-        text += ((RUNTIME_DIR / part).read_text() if part.endswith(".c") else part) + "\n"
-    return text
-
-
-@pytest.fixture(scope="module")
-def compiler() -> str:
-    found = shutil.which("gcc")
-    if found is None:
-        pytest.skip("gcc not found")
-    return found
-
-
 @pytest.fixture(scope="module")
 def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The int16 kernels, compiled once with sanitisers into a file-to-file harness."""
     build = tmp_path_factory.mktemp("int16_c")
-    source = build / "harness.c"
-    source.write_text(c_unit("requant.c", "int16_ops.c", HARNESS_MAIN, macros=ALL_MACROS))
-    binary = build / "harness"
-    flags = [*STRICT_FLAGS, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    proc = subprocess.run(
-        [compiler, *flags, str(source), "-o", str(binary)], capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    return binary
+    run_cases = op_cases_source("int16_t", CALL_OP)
+    return build_harness(build, ["requant.c", "int16_ops.c"], run_cases, macros=ALL_MACROS, compiler=compiler)
 
 
-@dataclasses.dataclass(frozen=True)
-class CCase:
-    """One harness call: op code, up to 16 int32 arguments, the int16 input and the NumPy output."""
-
-    op: int
-    args: tuple[int, ...]
-    data: np.ndarray
-    expected: np.ndarray
-
-
-def add_case(a: np.ndarray, b: np.ndarray, params: AddS16Params, act_min: int, act_max: int) -> CCase:
+def add_case(a: np.ndarray, b: np.ndarray, params: AddS16Params, act_min: int, act_max: int) -> OpCase:
     expected = add_s16(a, b, params, act_min, act_max)
     args = (a.size, *dataclasses.astuple(params), act_min, act_max)
-    return CCase(OP_CODES["add"], args, np.concatenate([a, b]).astype(np.int16), expected)
+    return OpCase(OP_CODES["add"], args, np.concatenate([a, b]).astype(np.int16), expected)
 
 
 def avg_pool_case(
@@ -1072,48 +853,24 @@ def avg_pool_case(
     pads: tuple[int, int],
     out_hw: tuple[int, int],
     act: tuple[int, int],
-) -> CCase:
+) -> OpCase:
     """``x`` of shape (H, W, C): one batch item."""
     expected = avg_pool_s16(x[None], pool, strides, pads, out_hw, *act)[0]
     args = (*x.shape, *out_hw, *pool, *strides, *pads, *act)
-    return CCase(OP_CODES["avg_pool"], args, x.astype(np.int16), expected)
+    return OpCase(OP_CODES["avg_pool"], args, x.astype(np.int16), expected)
 
 
-def mean_case(x: np.ndarray, params: MeanS16Params) -> CCase:
+def mean_case(x: np.ndarray, params: MeanS16Params) -> OpCase:
     """``x`` of shape (positions, C)."""
     expected = mean_s16(x[None], params)[0]
     fields = dataclasses.astuple(params)
     args = (x.shape[0], x.shape[1], *(int(f) for f in fields[1:]))
-    return CCase(OP_CODES["mean"], args, x.astype(np.int16), expected)
+    return OpCase(OP_CODES["mean"], args, x.astype(np.int16), expected)
 
 
-def unary_case(x: np.ndarray, params: UnaryParams) -> CCase:
+def unary_case(x: np.ndarray, params: UnaryParams) -> OpCase:
     op = {ReluS16Params: "relu", Relu6S16Params: "relu6", LeakyReluS16Params: "leaky_relu"}[type(params)]
-    return CCase(OP_CODES[op], (x.size, *dataclasses.astuple(params)), x.astype(np.int16), run_unary(params, x))
-
-
-def run_c(binary: Path, cases: list[CCase], work: Path) -> list[np.ndarray]:
-    chunks = [np.array([len(cases)], dtype="<i4").tobytes()]
-    for case in cases:
-        header = np.array([case.op, *case.args, *[0] * (16 - len(case.args))], dtype=np.int64)
-        assert header.min() >= -(2**31) and header.max() < 2**31
-        sizes = np.array([case.data.size, case.expected.size], dtype="<i4")
-        chunks += [header.astype("<i4").tobytes(), sizes.tobytes(), case.data.astype("<i2").tobytes()]
-    (work / "in.bin").write_bytes(b"".join(chunks))
-    proc = subprocess.run(
-        [str(binary), str(work / "in.bin"), str(work / "out.bin")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1"),
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "runtime error" not in proc.stderr, proc.stderr[-4000:]
-    flat = np.frombuffer((work / "out.bin").read_bytes(), dtype="<i2").astype(np.int16)
-    offsets = np.cumsum([0, *[case.expected.size for case in cases]])
-    assert flat.size == offsets[-1]
-    return [flat[offsets[i] : offsets[i + 1]].reshape(case.expected.shape) for i, case in enumerate(cases)]
+    return OpCase(OP_CODES[op], (x.size, *dataclasses.astuple(params)), x.astype(np.int16), run_unary(params, x))
 
 
 def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -1127,9 +884,9 @@ def random_act(rng: np.random.Generator) -> tuple[int, int]:
     return low, high
 
 
-def random_c_cases(rng: np.random.Generator) -> list[CCase]:
+def random_c_cases(rng: np.random.Generator) -> list[OpCase]:
     """NumPy-derived parameters at random scales and shapes, raw fields, and extremes."""
-    cases: list[CCase] = []
+    cases: list[OpCase] = []
 
     def zp() -> int:
         return 0 if rng.random() < 0.5 else int(rng.integers(INT16_MIN, INT16_MAX + 1))
@@ -1261,7 +1018,7 @@ def test_c_matches_numpy(c_harness: Path, tmp_path: Path) -> None:
     cases = random_c_cases(np.random.default_rng(20240614))
     per_op = {op: sum(1 for c in cases if c.op == code) for op, code in OP_CODES.items()}
     assert min(per_op.values()) >= 300, per_op
-    got = run_c(c_harness, cases, tmp_path)
+    got = run_op_cases(c_harness, cases, tmp_path, np.int16)
     differing = [i for i, (g, c) in enumerate(zip(got, cases, strict=True)) if not np.array_equal(g, c.expected)]
     # Bit-exact: zero differing bytes.
     assert not differing, f"{len(differing)} cases differ, first {cases[differing[0]].op} {cases[differing[0]].args}"
@@ -1277,17 +1034,6 @@ C_CALLS = {
 }
 
 
-def compile_unit(compiler: str, tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
-    source = tmp_path / "unit.c"
-    source.write_text(text)
-    return subprocess.run(
-        [compiler, *STRICT_FLAGS, "-O2", "-c", str(source), "-o", str(tmp_path / "unit.o")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("macros", [[m] for m in ALL_MACROS] + [[]])
 def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: Path, macros: list[str]) -> None:
     """With only its own macro (or none) defined, no static function is left unused."""
@@ -1297,7 +1043,8 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
         "void nn_test_entry(const int16_t *in, int16_t *out)\n"
         f"{{\n    out[0] = (int16_t)nn_mbqm(in[0], 1 << 30, 0);\n    {body}\n}}\n"
     )
-    proc = compile_unit(compiler, tmp_path, c_unit("requant.c", "int16_ops.c", user, macros=macros))
+    proc = compile_c(runtime_unit("requant.c", "int16_ops.c", user, macros=macros), tmp_path / "unit.o",
+                     compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -1331,8 +1078,8 @@ def test_c_shares_a_unit_with_the_other_kernels(compiler: str, tmp_path: Path) -
         + "\n    ".join([*OTHER_CALLS, *C_CALLS.values()])
         + "\n}\n"
     )
-    unit = c_unit("requant.c", *OTHER_RUNTIME, "int16_ops.c", user, macros=[*OTHER_MACROS, *ALL_MACROS])
-    proc = compile_unit(compiler, tmp_path, unit)
+    unit = runtime_unit("requant.c", *OTHER_RUNTIME, "int16_ops.c", user, macros=[*OTHER_MACROS, *ALL_MACROS])
+    proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 

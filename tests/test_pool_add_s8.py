@@ -12,11 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
-import shutil
-import subprocess
-import zlib
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,143 +28,26 @@ from nndsl.qmath.pooling import (
     pool_padding,
 )
 from nndsl.qmath.requant import activation_range
+from tests.c_harness import OpCase, build_harness, compile_c, op_cases_source, run_op_cases, runtime_unit
+from tests.tflite_models import (
+    FUSED_ACTIVATIONS,
+    KERAS_ACTIVATION_CODES,
+    PADDING_CODES,
+    assert_bit_exact,
+    convert,
+    model_graph,
+    patch_model,
+    run_tflm,
+    seed_of,
+    tensor_quantization,
+)
 
-RUNTIME_DIR = Path(__file__).resolve().parents[1] / "backends" / "c" / "runtime"
-ARENA_SIZE = 1 << 20
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
 
-# TFLite ActivationFunctionType -> real clamp bounds (CalculateActivationRangeQuantized).
-FUSED_ACTIVATIONS: dict[int, tuple[float | None, float | None]] = {
-    0: (None, None),  # NONE
-    1: (0.0, None),  # RELU
-    2: (-1.0, 1.0),  # RELU_N1_TO_1
-    3: (0.0, 6.0),  # RELU6
-}
-KERAS_ACTIVATION_CODES = {None: 0, "relu": 1, "relu6": 3}
-PADDING_CODES = {"same": 0, "valid": 1}  # TFLite Padding enum
-
 
 # --------------------------------------------------------------------------
-# TensorFlow Lite helpers
+# Helpers
 # --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tflite() -> Any:
-    """TensorFlow, imported only for these tests."""
-    return pytest.importorskip("tensorflow")
-
-
-def convert_model(
-    tf: Any, model: Any, shapes: Sequence[tuple[int, ...]], ranges: Sequence[tuple[float, float]], seed: int
-) -> bytes:
-    """A Keras model converted to full int8, each input calibrated on uniform values in its own range."""
-    rng = np.random.default_rng(seed)
-
-    def representative() -> Iterator[list[np.ndarray]]:
-        for _ in range(16):
-            yield [
-                rng.uniform(low, high, size=(1, *shape)).astype(np.float32)
-                for shape, (low, high) in zip(shapes, ranges, strict=True)
-            ]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
-
-
-@dataclasses.dataclass(frozen=True)
-class Operator:
-    """One operator of a converted model: its builtin name, tensor indices and options."""
-
-    name: str
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    options: dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class Graph:
-    operators: tuple[Operator, ...]
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    shapes: dict[int, tuple[int, ...]]
-
-    @property
-    def names(self) -> list[str]:
-        return [op.name for op in self.operators]
-
-    def only(self, name: str) -> Operator:
-        (op,) = [op for op in self.operators if op.name == name]
-        return op
-
-
-def model_graph(model: bytes) -> Graph:
-    """The structure of subgraph 0 (operators, inputs, outputs, shapes) from the flatbuffer."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    graph = parsed.subgraphs[0]
-    operators = tuple(
-        Operator(
-            name=flatbuffer_utils.opcode_to_name(parsed, o.opcodeIndex),
-            inputs=tuple(int(i) for i in o.inputs),
-            outputs=tuple(int(i) for i in o.outputs),
-            options=dict(vars(o.builtinOptions)) if o.builtinOptions is not None else {},
-        )
-        for o in graph.operators
-    )
-    shapes = {i: tuple(int(d) for d in t.shape) if t.shape is not None else () for i, t in enumerate(graph.tensors)}
-    return Graph(operators, tuple(int(i) for i in graph.inputs), tuple(int(i) for i in graph.outputs), shapes)
-
-
-def patch_model(
-    model: bytes, *, quant: dict[int, tuple[float, int]] | None = None, options: dict[str, Any] | None = None
-) -> bytes:
-    """The model with tensors' (scale, zero point) and the single non-reshape operator's options rewritten."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    graph = parsed.subgraphs[0]
-    for index, (scale, zero_point) in (quant or {}).items():
-        graph.tensors[index].quantization.scale = np.array([scale], dtype=np.float32)
-        graph.tensors[index].quantization.zeroPoint = np.array([zero_point], dtype=np.int64)
-    if options:
-        (operator,) = [
-            o
-            for o in graph.operators
-            if flatbuffer_utils.opcode_to_name(parsed, o.opcodeIndex) not in ("EXPAND_DIMS", "RESHAPE")
-        ]
-        for key, value in options.items():
-            setattr(operator.builtinOptions, key, value)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
-
-
-def tensor_quantization(tf: Any, model: bytes) -> dict[int, tuple[float, int]]:
-    """Every tensor's (scale, zero point), read with TensorFlow Lite's interpreter only."""
-    interpreter = tf.lite.Interpreter(model_content=model)
-    return {
-        int(d["index"]): (float(d["quantization"][0]), int(d["quantization"][1]))
-        for d in interpreter.get_tensor_details()
-    }
-
-
-def run_tflite_micro(model: bytes, batches: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
-    """One TFLM invocation per item of ``batches`` (a list of model inputs each); output 0 of each."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(model, arena_size=ARENA_SIZE)
-    outputs = []
-    for inputs in batches:
-        for index, value in enumerate(inputs):
-            interpreter.set_input(value, index)
-        interpreter.invoke()
-        outputs.append(np.asarray(interpreter.get_output(0)).astype(np.int8).copy())
-    return outputs
 
 
 def fused_range(code: int, scale: float, zero_point: int) -> tuple[int, int]:
@@ -182,19 +60,6 @@ def random_int8(rng: np.random.Generator, shape: tuple[int, ...], count: int) ->
     arrays = [np.full(shape, -128, np.int8), np.full(shape, 127, np.int8)]
     arrays += [rng.integers(-128, 128, size=shape).astype(np.int8) for _ in range(count)]
     return arrays
-
-
-def seed_of(*key: object) -> int:
-    return zlib.crc32(repr(key).encode())
-
-
-def assert_bit_exact(got: np.ndarray, expected: np.ndarray, context: object) -> None:
-    assert got.dtype == np.int8
-    assert got.shape == expected.shape, (got.shape, expected.shape, context)
-    differing = int(np.count_nonzero(got != expected))
-    # Bit-exact: zero differing bytes.
-    assert differing == 0, f"{context}: {differing} of {got.size} bytes differ"
-    assert np.array_equal(got, expected)
 
 
 # --------------------------------------------------------------------------
@@ -214,7 +79,7 @@ def add_model(tf: Any, ranges: tuple[tuple[float, float], tuple[float, float]], 
     elif activation == "relu6":
         y = keras.layers.ReLU(max_value=6.0)(y)
     model = keras.Model([a, b], y)
-    return convert_model(tf, model, [ADD_SHAPE, ADD_SHAPE], list(ranges), seed_of("add", ranges, activation))
+    return convert(tf, model, [ADD_SHAPE, ADD_SHAPE], list(ranges), seed_of("add", ranges, activation))
 
 
 def all_pairs() -> tuple[np.ndarray, np.ndarray]:
@@ -228,7 +93,7 @@ def check_add_model(tf: Any, model: bytes, seed: int) -> tuple[AddS8Params, tupl
     graph = model_graph(model)
     assert graph.names == ["ADD"]
     op = graph.only("ADD")
-    quant = tensor_quantization(tf, model)
+    quant = tensor_quantization(model)
     (s1, z1), (s2, z2), (so, zo) = quant[op.inputs[0]], quant[op.inputs[1]], quant[op.outputs[0]]
     params = add_s8_params(s1, z1, s2, z2, so, zo)
     act_min, act_max = fused_range(op.options["fusedActivationFunction"], so, zo)
@@ -243,9 +108,9 @@ def check_add_model(tf: Any, model: bytes, seed: int) -> tuple[AddS8Params, tupl
         inputs[position[op.inputs[0]]] = first.astype(np.int8)[None]
         inputs[position[op.inputs[1]]] = second.astype(np.int8)[None]
         batches.append(inputs)
-    for (first, second), expected in zip(pairs, run_tflite_micro(model, batches), strict=True):
+    for (first, second), expected in zip(pairs, run_tflm(model, batches), strict=True):
         got = add_s8(first, second, params, act_min, act_max)
-        assert_bit_exact(got, expected.reshape(ADD_SHAPE), (params, act_min, act_max))
+        assert_bit_exact(got, expected.reshape(ADD_SHAPE), np.int8, (params, act_min, act_max))
     return params, (s1, s2, so)
 
 
@@ -277,9 +142,9 @@ def test_add_patched_activation_and_scales(tflite: Any) -> None:
     """RELU_N1_TO_1, a flushed input multiplier and an output multiplier near one, patched into a converted ADD."""
     model = add_model(tflite, ((-1.0, 1.0), (-5.0, 3.0)), None)
     op = model_graph(model).only("ADD")
-    quant = tensor_quantization(tflite, model)
+    quant = tensor_quantization(model)
     (s1, z1), (s2, _), (so, zo) = quant[op.inputs[0]], quant[op.inputs[1]], quant[op.outputs[0]]
-    check_add_model(tflite, patch_model(model, options={"fusedActivationFunction": 2}), seed=1)
+    check_add_model(tflite, patch_model(model, fusedActivationFunction=2), seed=1)
     # Input 1 scale 2**-40 of input 2's: its multiplier flushes to zero, input 1 is ignored.
     tiny = patch_model(model, quant={op.inputs[0]: (s2 * 2.0**-40, z1)})
     params, _ = check_add_model(tflite, tiny, seed=2)
@@ -313,14 +178,14 @@ def pool2d_model(
     elif activation == "relu6":
         y = keras.layers.ReLU(max_value=6.0)(y)
     key = ("pool2d", in_hwc, pool, strides, padding, activation, value_range)
-    return convert_model(tf, keras.Model(x, y), [in_hwc], [value_range], seed_of(*key))
+    return convert(tf, keras.Model(x, y), [in_hwc], [value_range], seed_of(*key))
 
 
 def pool1d_model(tf: Any, in_wc: tuple[int, int], pool: int, stride: int, padding: str) -> bytes:
     keras = tf.keras
     x = keras.Input(in_wc)
     y = keras.layers.AveragePooling1D(pool, stride, padding=padding)(x)
-    return convert_model(tf, keras.Model(x, y), [in_wc], [(-1.5, 2.0)], seed_of("pool1d", in_wc, pool, stride))
+    return convert(tf, keras.Model(x, y), [in_wc], [(-1.5, 2.0)], seed_of("pool1d", in_wc, pool, stride))
 
 
 def check_avg_pool_model(
@@ -350,15 +215,16 @@ def check_avg_pool_model(
     out_h, pad_top = pool_padding(in_h, pool[0], strides[0], padding)
     out_w, pad_left = pool_padding(in_w, pool[1], strides[1], padding)
     assert pool_out == (1, out_h, out_w, channels)
-    quant = tensor_quantization(tf, model)
+    quant = tensor_quantization(model)
     scale, zero_point = quant[graph.inputs[0]]
     assert quant[op.inputs[0]] == quant[op.outputs[0]] == quant[graph.outputs[0]] == (scale, zero_point)
     act_min, act_max = fused_range(activation_code, scale, zero_point)
     inputs = random_int8(np.random.default_rng(seed), (1, *in_shape), 6)
-    outputs = run_tflite_micro(model, [[x] for x in inputs])
+    outputs = run_tflm(model, [[x] for x in inputs])
     for x, expected in zip(inputs, outputs, strict=True):
         got = avg_pool_s8(x.reshape(pool_in), pool, strides, (pad_top, pad_left), (out_h, out_w), act_min, act_max)
-        assert_bit_exact(got.reshape(expected.shape), expected, (in_shape, pool, strides, padding, act_min, act_max))
+        context = (in_shape, pool, strides, padding, act_min, act_max)
+        assert_bit_exact(got.reshape(expected.shape), expected, np.int8, context)
 
 
 POOL2D_GRID = [
@@ -422,7 +288,7 @@ def test_average_pooling1d_matches_tflite_micro(tflite: Any, size: int, stride: 
 def test_average_pooling_patched_activation(tflite: Any, code: int) -> None:
     """RELU, RELU_N1_TO_1 and RELU6 patched into an AVERAGE_POOL_2D calibrated on [-8, 8]."""
     model = pool2d_model(tflite, (5, 7, 3), (2, 2), (1, 1), "same", None, (-8.0, 8.0))
-    patched = patch_model(model, options={"fusedActivationFunction": code})
+    patched = patch_model(model, fusedActivationFunction=code)
     check_avg_pool_model(tflite, patched, (5, 7, 3), (2, 2), (1, 1), "same", code, seed=code)
 
 
@@ -472,7 +338,7 @@ def global_pool_model(tf: Any, in_shape: tuple[int, ...], value_range: tuple[flo
     layer = keras.layers.GlobalAveragePooling1D if len(in_shape) == 2 else keras.layers.GlobalAveragePooling2D
     y = layer(keepdims=keepdims)(x)
     key = ("gap", in_shape, value_range, keepdims)
-    return convert_model(tf, keras.Model(x, y), [in_shape], [value_range], seed_of(*key))
+    return convert(tf, keras.Model(x, y), [in_shape], [value_range], seed_of(*key))
 
 
 def check_mean_model(
@@ -489,7 +355,7 @@ def check_mean_model(
     assert graph.shapes[op.inputs[0]] == (1, *in_shape)
     # The axis tensor: a scalar 1 for 1-D, [1, 2] for 2-D (a constant; only its shape is checked here).
     assert graph.shapes[op.inputs[1]] == (() if len(in_shape) == 2 else (2,))
-    quant = tensor_quantization(tf, model)
+    quant = tensor_quantization(model)
     (in_scale, in_zp), (out_scale, out_zp) = quant[op.inputs[0]], quant[op.outputs[0]]
     positions = math.prod(in_shape[:-1])
     channels = in_shape[-1]
@@ -501,10 +367,10 @@ def check_mean_model(
         np.clip(rng.integers(-8, 9, size=(1, *in_shape)) + int(centre), -128, 127).astype(np.int8)
         for centre in rng.integers(-128, 128, size=24)
     ]
-    outputs = run_tflite_micro(model, [[x] for x in inputs])
+    outputs = run_tflm(model, [[x] for x in inputs])
     for x, expected in zip(inputs, outputs, strict=True):
         got = mean_s8(x.reshape(1, positions, channels), params)
-        assert_bit_exact(got.reshape(expected.shape), expected, (in_shape, params))
+        assert_bit_exact(got.reshape(expected.shape), expected, np.int8, (in_shape, params))
     return params, (in_scale, in_zp) == (out_scale, out_zp)
 
 
@@ -553,14 +419,14 @@ def test_mean_same_quantization_still_rescales(tflite: Any, in_shape: tuple[int,
     """
     model = global_pool_model(tflite, in_shape, (-2.0, 2.0), False)
     op = model_graph(model).only("MEAN")
-    quant = tensor_quantization(tflite, model)
+    quant = tensor_quantization(model)
     patched = patch_model(model, quant={op.outputs[0]: quant[op.inputs[0]]})
     params, same_quantization = check_mean_model(tflite, patched, in_shape, False, seed=7)
     assert same_quantization
     positions, channels = math.prod(in_shape[:-1]), in_shape[-1]
     x = np.full((1, positions, channels), -3, np.int8)
     x[0, 0] = -2
-    expected = run_tflite_micro(patched, [[x.reshape(1, *in_shape)]])[0].reshape(-1)
+    expected = run_tflm(patched, [[x.reshape(1, *in_shape)]])[0].reshape(-1)
     assert np.array_equal(mean_s8(x, params).reshape(-1), expected)
     assert expected.tolist() == [-3] * channels
 
@@ -575,7 +441,7 @@ def test_mean_patched_output_scales(tflite: Any, ratio: float) -> None:
     in_shape = (5, 7, 3)
     model = global_pool_model(tflite, in_shape, (-2.0, 2.0), False)
     op = model_graph(model).only("MEAN")
-    quant = tensor_quantization(tflite, model)
+    quant = tensor_quantization(model)
     in_scale, in_zp = quant[op.inputs[0]]
     # A zero point other than the input's: even ratio 1 takes QuantizedMeanOrSum.
     out_zp = in_zp + 3
@@ -587,133 +453,44 @@ def test_mean_patched_output_scales(tflite: Any, ratio: float) -> None:
 # C against NumPy
 # --------------------------------------------------------------------------
 
-HARNESS_MAIN = r"""
-static int read_i32(FILE *f, int32_t *value)
+CALL_OP = r"""
+static int call_op(int32_t op, const int32_t *p, const int8_t *in, int8_t *out)
 {
-    return fread(value, sizeof *value, 1, f) == 1;
-}
-
-/* argv: input-file output-file. Input: count, then per case op, p[16],
- * in_size, out_size (int32) and in_size int8 values; output: out_size int8
- * values per case. Exact-size heap buffers, so ASan sees any overrun. */
-int main(int argc, char **argv)
-{
-    FILE *fin;
-    FILE *fout;
-    int32_t cases;
-    int32_t k;
-    if (argc != 3) {
-        return 2;
-    }
-    fin = fopen(argv[1], "rb");
-    fout = fopen(argv[2], "wb");
-    if (fin == NULL || fout == NULL || !read_i32(fin, &cases)) {
-        return 3;
-    }
-    for (k = 0; k < cases; ++k) {
-        int32_t op;
-        int32_t p[16];
-        int32_t in_size;
-        int32_t out_size;
-        int32_t j;
-        int8_t *in;
-        int8_t *out;
-        if (!read_i32(fin, &op)) {
+    if (op == 0) {
+        /* a and b in separate exact buffers */
+        int8_t *b = (int8_t *)malloc((size_t)p[0]);
+        if (b == NULL) {
             return 4;
         }
-        for (j = 0; j < 16; ++j) {
-            if (!read_i32(fin, &p[j])) {
-                return 4;
-            }
-        }
-        if (!read_i32(fin, &in_size) || !read_i32(fin, &out_size)) {
-            return 4;
-        }
-        in = (int8_t *)malloc((size_t)in_size);
-        out = (int8_t *)malloc((size_t)out_size);
-        if (in == NULL || out == NULL || fread(in, 1, (size_t)in_size, fin) != (size_t)in_size) {
-            return 4;
-        }
-        memset(out, 0x55, (size_t)out_size);
-        if (op == 0) {
-            /* a and b in separate exact buffers */
-            int8_t *b = (int8_t *)malloc((size_t)p[0]);
-            if (b == NULL) {
-                return 4;
-            }
-            memcpy(b, in + p[0], (size_t)p[0]);
-            nn_add_s8(in, b, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11],
-                      p[12]);
-            free(b);
-        } else if (op == 1) {
-            nn_avg_pool_s8(in, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11],
-                           p[12]);
-        } else if (op == 2) {
-            nn_mean_s8(in, out, p[0], p[1], p[2], p[3], p[4], p[5]);
-        } else {
-            return 5;
-        }
-        if (fwrite(out, 1, (size_t)out_size, fout) != (size_t)out_size) {
-            return 6;
-        }
-        free(out);
-        free(in);
+        memcpy(b, in + p[0], (size_t)p[0]);
+        nn_add_s8(in, b, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12]);
+        free(b);
+    } else if (op == 1) {
+        nn_avg_pool_s8(in, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12]);
+    } else if (op == 2) {
+        nn_mean_s8(in, out, p[0], p[1], p[2], p[3], p[4], p[5]);
+    } else {
+        return 5;
     }
-    fclose(fin);
-    return fclose(fout) == 0 ? 0 : 7;
+    return 0;
 }
 """
 
-STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 ALL_MACROS = ["NN_USE_ADD_S8", "NN_USE_AVG_POOL_S8", "NN_USE_MEAN_S8"]
-
-
-def c_unit(*parts: str, macros: list[str]) -> str:
-    """A translation unit: headers, the macros, then the runtime files and extra text in order."""
-    text = "#include <stdint.h>\n#include <string.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
-    text += "".join(f"#define {m}\n" for m in macros)
-    for part in parts:
-        text += ((RUNTIME_DIR / part).read_text() if part.endswith(".c") else part) + "\n"
-    return text
-
-
-@pytest.fixture(scope="module")
-def compiler() -> str:
-    found = shutil.which("gcc")
-    if found is None:
-        pytest.skip("gcc not found")
-    return found
 
 
 @pytest.fixture(scope="module")
 def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The three C kernels, compiled once with sanitisers into a file-to-file harness."""
     build = tmp_path_factory.mktemp("pool_add_c")
-    source = build / "harness.c"
-    source.write_text(c_unit("requant.c", "add.c", "pooling.c", HARNESS_MAIN, macros=ALL_MACROS))
-    binary = build / "harness"
-    flags = [*STRICT_FLAGS, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    proc = subprocess.run(
-        [compiler, *flags, str(source), "-o", str(binary)], capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    return binary
+    run_cases = op_cases_source("int8_t", CALL_OP)
+    return build_harness(build, ["requant.c", "add.c", "pooling.c"], run_cases, macros=ALL_MACROS, compiler=compiler)
 
 
-@dataclasses.dataclass(frozen=True)
-class CCase:
-    """One harness call: op code, up to 16 int32 arguments, the int8 input and the NumPy output."""
-
-    op: int
-    args: tuple[int, ...]
-    data: np.ndarray
-    expected: np.ndarray
-
-
-def add_case(a: np.ndarray, b: np.ndarray, params: AddS8Params, act_min: int, act_max: int) -> CCase:
+def add_case(a: np.ndarray, b: np.ndarray, params: AddS8Params, act_min: int, act_max: int) -> OpCase:
     expected = add_s8(a, b, params, act_min, act_max)
     args = (a.size, *dataclasses.astuple(params), act_min, act_max)
-    return CCase(0, args, np.concatenate([a, b]).astype(np.int8), expected)
+    return OpCase(0, args, np.concatenate([a, b]).astype(np.int8), expected)
 
 
 def avg_pool_case(
@@ -723,43 +500,19 @@ def avg_pool_case(
     pads: tuple[int, int],
     out_hw: tuple[int, int],
     act: tuple[int, int],
-) -> CCase:
+) -> OpCase:
     """``x`` of shape (H, W, C): one batch item."""
     expected = avg_pool_s8(x[None], pool, strides, pads, out_hw, *act)[0]
     args = (*x.shape, *out_hw, *pool, *strides, *pads, *act)
-    return CCase(1, args, x.astype(np.int8), expected)
+    return OpCase(1, args, x.astype(np.int8), expected)
 
 
-def mean_case(x: np.ndarray, params: MeanS8Params) -> CCase:
+def mean_case(x: np.ndarray, params: MeanS8Params) -> OpCase:
     """``x`` of shape (positions, C)."""
     expected = mean_s8(x[None], params)[0]
     fields = dataclasses.astuple(params)
     args = (x.shape[0], x.shape[1], *(int(f) for f in fields[1:]))
-    return CCase(2, args, x.astype(np.int8), expected)
-
-
-def run_c(binary: Path, cases: list[CCase], work: Path) -> list[np.ndarray]:
-    chunks = [np.array([len(cases)], dtype="<i4").tobytes()]
-    for case in cases:
-        header = np.array([case.op, *case.args, *[0] * (16 - len(case.args))], dtype=np.int64)
-        assert header.min() >= -(2**31) and header.max() < 2**31
-        sizes = np.array([case.data.size, case.expected.size], dtype="<i4")
-        chunks += [header.astype("<i4").tobytes(), sizes.tobytes(), case.data.astype(np.int8).tobytes()]
-    (work / "in.bin").write_bytes(b"".join(chunks))
-    proc = subprocess.run(
-        [str(binary), str(work / "in.bin"), str(work / "out.bin")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1"),
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "runtime error" not in proc.stderr, proc.stderr[-4000:]
-    flat = np.frombuffer((work / "out.bin").read_bytes(), dtype=np.int8)
-    offsets = np.cumsum([0, *[case.expected.size for case in cases]])
-    assert flat.size == offsets[-1]
-    return [flat[offsets[i] : offsets[i + 1]].reshape(case.expected.shape) for i, case in enumerate(cases)]
+    return OpCase(2, args, x.astype(np.int8), expected)
 
 
 def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -773,9 +526,9 @@ def random_act(rng: np.random.Generator) -> tuple[int, int]:
     return low, high
 
 
-def random_c_cases(rng: np.random.Generator) -> list[CCase]:
+def random_c_cases(rng: np.random.Generator) -> list[OpCase]:
     """NumPy-derived parameters at random scales and shapes, raw fields, and extremes."""
-    cases: list[CCase] = []
+    cases: list[OpCase] = []
 
     def zp() -> int:
         return int(rng.integers(-128, 128))
@@ -865,7 +618,7 @@ def test_c_matches_numpy(c_harness: Path, tmp_path: Path) -> None:
     cases = random_c_cases(np.random.default_rng(20240613))
     per_op = {op: sum(1 for c in cases if c.op == op) for op in (0, 1, 2)}
     assert min(per_op.values()) >= 400, per_op
-    got = run_c(c_harness, cases, tmp_path)
+    got = run_op_cases(c_harness, cases, tmp_path, np.int8)
     differing = [i for i, (g, c) in enumerate(zip(got, cases, strict=True)) if not np.array_equal(g, c.expected)]
     # Bit-exact: zero differing bytes.
     assert not differing, f"{len(differing)} cases differ, first {cases[differing[0]].op} {cases[differing[0]].args}"
@@ -885,14 +638,8 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
         "void nn_test_entry(const int8_t *in, int8_t *out)\n"
         f"{{\n    out[0] = (int8_t)nn_mbqm(in[0], 1 << 30, 0);\n    {body}\n}}\n"
     )
-    source = tmp_path / "unit.c"
-    source.write_text(c_unit("requant.c", "add.c", "pooling.c", user, macros=macros))
-    proc = subprocess.run(
-        [compiler, *STRICT_FLAGS, "-O2", "-c", str(source), "-o", str(tmp_path / "unit.o")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = compile_c(runtime_unit("requant.c", "add.c", "pooling.c", user, macros=macros), tmp_path / "unit.o",
+                     compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -911,16 +658,8 @@ def test_c_shares_a_unit_with_the_other_kernels(compiler: str, tmp_path: Path) -
         "    nn_avg_pool_s8(in, out, 2, 2, 1, 1, 1, 2, 2, 1, 1, 0, 0, -128, 127);\n"
         "    nn_mean_s8(in, out, 4, 1, 0, 0, 1 << 30, -1);\n}\n"
     )
-    source = tmp_path / "unit.c"
-    source.write_text(
-        c_unit("requant.c", "softmax.c", "activations.c", "add.c", "pooling.c", user, macros=macros)
-    )
-    proc = subprocess.run(
-        [compiler, *STRICT_FLAGS, "-O2", "-c", str(source), "-o", str(tmp_path / "unit.o")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    unit = runtime_unit("requant.c", "softmax.c", "activations.c", "add.c", "pooling.c", user, macros=macros)
+    proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 

@@ -53,6 +53,8 @@ from nndsl.qmath.requant import (
     INT32_MAX,
     ArrayLike,
     IntArray,
+    checked_zero_point,
+    float32_scale,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     round_half_away,
@@ -90,19 +92,6 @@ def _i64(x: ArrayLike) -> IntArray:
     return np.asarray(x, dtype=np.int64)
 
 
-def _float32_scale(name: str, value: float) -> np.float32:
-    """A tensor scale as TFLite stores it (float32); positive and finite."""
-    scale = np.float32(value)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"{name} {value!r} is not a positive finite float32")
-    return scale
-
-
-def _zero_point(name: str, value: int, storage: type[np.signedinteger[Any]]) -> int:
-    info = np.iinfo(storage)
-    if not info.min <= value <= info.max:
-        raise ValueError(f"{name} {value} outside the {info.dtype} range")
-    return int(value)
 
 
 def _input(x: npt.ArrayLike, op: str, storage: type[np.signedinteger[Any]]) -> IntArray:
@@ -204,7 +193,7 @@ def _q4_input_params(input_scale: float) -> tuple[int, int, int]:
     ``left_shift`` in a 64-bit integer, undefined outside ``[0, 62]``: scales
     below 2**-28 or at least 2**35 are rejected.
     """
-    scale = float(_float32_scale("input_scale", input_scale))
+    scale = float(float32_scale("input_scale", input_scale))
     fraction, left_shift = math.frexp(scale * float(1 << (31 - SIGMOID_INPUT_INTEGER_BITS)))
     if not 0 <= left_shift <= 62:
         raise ValueError(f"input_scale {input_scale!r}: input_left_shift {left_shift} outside [0, 62]")
@@ -225,7 +214,7 @@ def tanh_s8_params(
     _check_fixed_output("TANH", output_scale, output_zero_point, TANH_OUTPUT_SCALE, TANH_OUTPUT_ZERO_POINT)
     multiplier, left_shift, radius = _q4_input_params(input_scale)
     return TanhS8Params(
-        input_zero_point=_zero_point("input_zero_point", input_zero_point, np.int8),
+        input_zero_point=checked_zero_point("input_zero_point", input_zero_point, np.int8),
         input_range_radius=radius,
         input_multiplier=multiplier,
         input_left_shift=left_shift,
@@ -243,7 +232,7 @@ def logistic_s8_params(
     _check_fixed_output("LOGISTIC", output_scale, output_zero_point, LOGISTIC_OUTPUT_SCALE, LOGISTIC_OUTPUT_ZERO_POINT)
     multiplier, left_shift, radius = _q4_input_params(input_scale)
     return LogisticS8Params(
-        input_zero_point=_zero_point("input_zero_point", input_zero_point, np.int8),
+        input_zero_point=checked_zero_point("input_zero_point", input_zero_point, np.int8),
         input_range_radius=radius,
         input_multiplier=multiplier,
         input_left_shift=left_shift,
@@ -382,8 +371,8 @@ def hard_swish_s8_params(
     where TFLM fails to prepare, or where its shift would be undefined (a
     reluish exponent above 31, input scales of about 2**23 and up).
     """
-    in_scale = _float32_scale("input_scale", input_scale)
-    out_scale = _float32_scale("output_scale", output_scale)
+    in_scale = float32_scale("input_scale", input_scale)
+    out_scale = float32_scale("output_scale", output_scale)
     hires_input_scale = np.float32(HARD_SWISH_HIRES_FACTOR * in_scale)
 
     output_multiplier, output_exponent = quantize_multiplier(float(np.float32(hires_input_scale / out_scale)))
@@ -398,8 +387,8 @@ def hard_swish_s8_params(
     if reluish_exponent > 31:
         raise ValueError(f"HARD_SWISH: reluish exponent {reluish_exponent} > 31, TFLM's shift is undefined")
     return HardSwishS8Params(
-        input_zero_point=_zero_point("input_zero_point", input_zero_point, np.int8),
-        output_zero_point=_zero_point("output_zero_point", output_zero_point, np.int8),
+        input_zero_point=checked_zero_point("input_zero_point", input_zero_point, np.int8),
+        output_zero_point=checked_zero_point("output_zero_point", output_zero_point, np.int8),
         reluish_multiplier_fixedpoint_int16=down_scale_int32_to_int16_multiplier(reluish_multiplier),
         reluish_multiplier_exponent=reluish_exponent,
         output_multiplier_fixedpoint_int16=down_scale_int32_to_int16_multiplier(output_multiplier),
@@ -470,8 +459,8 @@ def _leaky_relu_params(
     alpha: float,
 ) -> _Params:
     """``CalculateOpDataLeakyRelu`` (the same code for int8 and int16), zero points checked against ``storage``."""
-    in_scale = _float32_scale("input_scale", input_scale)
-    out_scale = _float32_scale("output_scale", output_scale)
+    in_scale = float32_scale("input_scale", input_scale)
+    out_scale = float32_scale("output_scale", output_scale)
     alpha32 = np.float32(alpha)
     if not np.isfinite(alpha32):
         raise ValueError(f"alpha {alpha!r} is not finite")
@@ -482,8 +471,8 @@ def _leaky_relu_params(
             f"LEAKY_RELU: multiplier shift {max(shift_alpha, shift_identity)} > 30, TFLM's shift is undefined"
         )
     return params_type(
-        input_zero_point=_zero_point("input_zero_point", input_zero_point, storage),
-        output_zero_point=_zero_point("output_zero_point", output_zero_point, storage),
+        input_zero_point=checked_zero_point("input_zero_point", input_zero_point, storage),
+        output_zero_point=checked_zero_point("output_zero_point", output_zero_point, storage),
         output_multiplier_identity=multiplier_identity,
         output_shift_identity=shift_identity,
         output_multiplier_alpha=multiplier_alpha,

@@ -35,7 +35,14 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from nndsl.qmath.requant import IntArray, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+from nndsl.qmath.requant import (
+    IntArray,
+    checked_zero_point,
+    float32_scale,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    wrap_int32,
+)
 
 INT8_MIN = -128
 INT8_MAX = 127
@@ -78,18 +85,6 @@ class AddS8Params(_AddParams):
     """
 
 
-def _float32_scale(name: str, value: float) -> np.float32:
-    scale = np.float32(value)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"{name} {value!r} is not a positive finite float32")
-    return scale
-
-
-def _zero_point(name: str, value: int, storage: type[np.signedinteger[Any]]) -> int:
-    info = np.iinfo(storage)
-    if not info.min <= value <= info.max:
-        raise ValueError(f"{name} {value} outside the {info.dtype} range")
-    return int(value)
 
 
 def quantize_multiplier_smaller_than_one_exp(real_multiplier: float) -> tuple[int, int]:
@@ -119,9 +114,9 @@ def _add_params(
 
     ``scales`` and ``zero_points`` are those of input 1, input 2 and the output.
     """
-    s1 = _float32_scale("scale1", scales[0])
-    s2 = _float32_scale("scale2", scales[1])
-    so = _float32_scale("out_scale", scales[2])
+    s1 = float32_scale("scale1", scales[0])
+    s2 = float32_scale("scale2", scales[1])
+    so = float32_scale("out_scale", scales[2])
     twice_max_input_scale = 2.0 * float(max(s1, s2))
     real_input1_multiplier = float(s1) / twice_max_input_scale
     real_input2_multiplier = float(s2) / twice_max_input_scale
@@ -130,13 +125,13 @@ def _add_params(
     input2_multiplier, input2_shift = quantize_multiplier_smaller_than_one_exp(real_input2_multiplier)
     output_multiplier, output_shift = quantize_multiplier_smaller_than_one_exp(real_output_multiplier)
     return params_type(
-        input1_offset=-_zero_point("zp1", zero_points[0], storage),
+        input1_offset=-checked_zero_point("zp1", zero_points[0], storage),
         input1_multiplier=input1_multiplier,
         input1_shift=input1_shift,
-        input2_offset=-_zero_point("zp2", zero_points[1], storage),
+        input2_offset=-checked_zero_point("zp2", zero_points[1], storage),
         input2_multiplier=input2_multiplier,
         input2_shift=input2_shift,
-        output_offset=_zero_point("out_zp", zero_points[2], storage),
+        output_offset=checked_zero_point("out_zp", zero_points[2], storage),
         output_multiplier=output_multiplier,
         output_shift=output_shift,
         left_shift=left_shift,

@@ -51,6 +51,7 @@ from nndsl.qmath.fixedpoint import count_leading_zeros
 from nndsl.qmath.requant import (
     INT32_MAX,
     IntArray,
+    float32_scale,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
 )
@@ -116,13 +117,6 @@ BoolArray = npt.NDArray[np.bool_]
 # --------------------------------------------------------------------------
 
 
-def _float32_scale(name: str, value: float) -> np.float32:
-    """A tensor scale as TFLite stores it (float32); positive and finite."""
-    scale = np.float32(value)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"{name} {value!r} is not a positive finite float32")
-    return scale
-
 
 def _int16_input(x: npt.ArrayLike, op: str) -> IntArray:
     values = np.asarray(x)
@@ -165,7 +159,7 @@ def checked_log2(x: float) -> tuple[bool, int]:
     ``log(x) * (1 / log(2))``, rounded half away from zero; the power-of-two
     test is ``|log2 - rounded| < 1e-3``.
     """
-    x32 = _float32_scale("scale", x)
+    x32 = float32_scale("scale", x)
     inverse_log2 = np.float32(np.float32(1.0) / log_float32(np.float32(2.0)))
     x_log2 = np.float32(log_float32(x32) * inverse_log2)
     rounded = round_float32(x_log2)
@@ -326,11 +320,11 @@ def softmax_s16_params(
     beta of about 5 and up), where TFLM's int32 rescale of the largest
     differences overflows.
     """
-    scale32 = _float32_scale("input_scale", input_scale)
+    scale32 = float32_scale("input_scale", input_scale)
     beta32 = np.float32(beta)
     if not (np.isfinite(beta32) and beta32 > 0):
         raise ValueError(f"softmax beta {beta!r} is not a positive finite float32")
-    out_scale = _float32_scale("output_scale", output_scale)
+    out_scale = float32_scale("output_scale", output_scale)
     want = np.float32(1.0) / np.float32(32768.0)
     delta = out_scale - want if out_scale > want else want - out_scale
     epsilon = np.float32(np.float32(np.float32(0.001) * np.float32(1.0)) / np.float32(32768.0))
@@ -445,7 +439,7 @@ def _sigmoid_input_params(op: str, input_scale: float, pot_shifts: tuple[int, ..
     builds compute them exactly up to 65535 (input scales below about 5.33),
     and so does this module. Beyond that TFLM's int32 product overflows: raise.
     """
-    scale = _float32_scale("input_scale", input_scale)
+    scale = float32_scale("input_scale", input_scale)
     is_pot, log2_rounded = checked_log2(float(scale))
     pot_shift = (15 - 3) + log2_rounded
     if is_pot and pot_shift in pot_shifts:
@@ -463,7 +457,7 @@ def _sigmoid_input_params(op: str, input_scale: float, pot_shifts: tuple[int, ..
     return int(multiplier), shift
 
 
-def _check_input_zero_point(op: str, zero_point: int) -> None:
+def _check_inputchecked_zero_point(op: str, zero_point: int) -> None:
     if zero_point != 0:
         raise ValueError(f"{op} int16 input must have zero point 0, got {zero_point}; TFLM's Prepare fails")
 
@@ -480,7 +474,7 @@ def tanh_s16_params(
     within 1e-3 in log2; the kernel writes the same integers regardless).
     Input scales 2**-12 and 2**-11 take the power-of-two shortcut.
     """
-    _check_input_zero_point("TANH", input_zero_point)
+    _check_inputchecked_zero_point("TANH", input_zero_point)
     _check_output("TANH", output_scale, output_zero_point)
     multiplier, shift = _sigmoid_input_params("TANH", input_scale, (0, 1))
     return TanhS16Params(input_multiplier=multiplier, input_left_shift=shift)
@@ -497,7 +491,7 @@ def logistic_s16_params(
     As :func:`tanh_s16_params`, but only input scale 2**-12 takes the
     power-of-two shortcut.
     """
-    _check_input_zero_point("LOGISTIC", input_zero_point)
+    _check_inputchecked_zero_point("LOGISTIC", input_zero_point)
     _check_output("LOGISTIC", output_scale, output_zero_point)
     multiplier, shift = _sigmoid_input_params("LOGISTIC", input_scale, (0,))
     return LogisticS16Params(input_multiplier=multiplier, input_left_shift=shift)

@@ -94,19 +94,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from nndsl.qmath.activations import (
-    _float32_scale,
-    _input,
-    _leaky_relu,
-    _leaky_relu_params,
-    _LeakyReluParams,
-    _zero_point,
-)
+from nndsl.qmath.activations import _input, _leaky_relu, _leaky_relu_params, _LeakyReluParams
 from nndsl.qmath.add import _add, _add_params, _AddParams
 from nndsl.qmath.pooling import _avg_pool, _mean, _mean_params, _MeanParams
 from nndsl.qmath.requant import (
     INT32_MAX,
     activation_range,
+    checked_zero_point,
+    float32_scale,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     round_half_away,
@@ -300,8 +295,8 @@ def relu_s16_params(
     0: ``TF_LITE_ENSURE_EQ`` on both) and where its ``1 << shift`` would be
     undefined (a shift above 30, ratios of 2**30 and up).
     """
-    in_scale = _float32_scale("input_scale", input_scale)
-    out_scale = _float32_scale("output_scale", output_scale)
+    in_scale = float32_scale("input_scale", input_scale)
+    out_scale = float32_scale("output_scale", output_scale)
     if input_zero_point != 0 or output_zero_point != 0:
         raise ValueError(
             f"RELU int16: zero points {input_zero_point} and {output_zero_point} must be 0; TFLM's Prepare fails"
@@ -340,8 +335,8 @@ def relu6_s16_params(input_scale: float, input_zero_point: int) -> Relu6S16Param
     enters; TFLM never reads the output's. Quotients of 2**31 and more, where
     TFLM's conversion to int32 is undefined, raise ``ValueError``.
     """
-    in_scale = _float32_scale("input_scale", input_scale)
-    zero = _zero_point("input_zero_point", input_zero_point, np.int16)
+    in_scale = float32_scale("input_scale", input_scale)
+    zero = checked_zero_point("input_zero_point", input_zero_point, np.int16)
     if round_half_away(float(np.float32(RELU6_REAL_MAX) / in_scale)) + zero > INT32_MAX:
         raise ValueError(f"RELU6: 6 / {input_scale!r} does not fit int32, TFLM's conversion is undefined")
     _, six = activation_range_s16(None, RELU6_REAL_MAX, float(in_scale), zero)

@@ -65,7 +65,14 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from nndsl.qmath.requant import IntArray, multiply_by_quantized_multiplier, quantize_multiplier, wrap_int32
+from nndsl.qmath.requant import (
+    IntArray,
+    checked_zero_point,
+    float32_scale,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    wrap_int32,
+)
 
 INT8_MIN = -128
 INT8_MAX = 127
@@ -228,18 +235,6 @@ class MeanS8Params(_MeanParams):
     """
 
 
-def _float32_scale(name: str, value: float) -> np.float32:
-    scale = np.float32(value)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"{name} {value!r} is not a positive finite float32")
-    return scale
-
-
-def _zero_point(name: str, value: int, storage: type[np.signedinteger[Any]]) -> int:
-    info = np.iinfo(storage)
-    if not info.min <= value <= info.max:
-        raise ValueError(f"{name} {value} outside the {info.dtype} range")
-    return int(value)
 
 
 def mean_multiplier(multiplier: int, shift: int, count: int) -> tuple[int, int]:
@@ -265,8 +260,8 @@ def _mean_params(
     count: int,
 ) -> _Params:
     """``PrepareMeanOrSumHelper`` plus :func:`mean_multiplier` for int8 or int16 data (``storage``)."""
-    s_in = _float32_scale("in_scale", in_scale)
-    s_out = _float32_scale("out_scale", out_scale)
+    s_in = float32_scale("in_scale", in_scale)
+    s_out = float32_scale("out_scale", out_scale)
     if count < 1:
         raise ValueError(f"count {count} must be positive")
     base_multiplier, base_shift = quantize_multiplier(float(s_in) / float(s_out))
@@ -275,8 +270,8 @@ def _mean_params(
         raise ValueError(f"MEAN: multiplier shift {shift} > 30, TFLM's shift is undefined")
     return params_type(
         count=int(count),
-        input_zero_point=_zero_point("in_zp", in_zp, storage),
-        output_zero_point=_zero_point("out_zp", out_zp, storage),
+        input_zero_point=checked_zero_point("in_zp", in_zp, storage),
+        output_zero_point=checked_zero_point("out_zp", out_zp, storage),
         multiplier=multiplier,
         shift=shift,
     )

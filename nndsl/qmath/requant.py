@@ -9,6 +9,7 @@ zero while NumPy's ``//`` floors: the helpers below spell out truncation.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,22 @@ ArrayLike = npt.ArrayLike
 def round_half_away(x: float) -> int:
     """C's ``round()``/``std::round``: halves go away from zero."""
     return int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
+def float32_scale(name: str, value: float) -> np.float32:
+    """A tensor scale as TensorFlow Lite stores it (float32); positive and finite, or ``ValueError``."""
+    scale = np.float32(value)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"{name} {value!r} is not a positive finite float32")
+    return scale
+
+
+def checked_zero_point(name: str, value: int, storage: type[np.signedinteger[Any]]) -> int:
+    """A zero point inside its storage type's range, or ``ValueError``."""
+    info = np.iinfo(storage)
+    if not info.min <= value <= info.max:
+        raise ValueError(f"{name} {value} outside the {info.dtype} range")
+    return int(value)
 
 
 def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
