@@ -457,7 +457,7 @@ def _sigmoid_input_params(op: str, input_scale: float, pot_shifts: tuple[int, ..
     return int(multiplier), shift
 
 
-def _check_inputchecked_zero_point(op: str, zero_point: int) -> None:
+def _check_input_zero_point(op: str, zero_point: int) -> None:
     if zero_point != 0:
         raise ValueError(f"{op} int16 input must have zero point 0, got {zero_point}; TFLM's Prepare fails")
 
@@ -474,7 +474,7 @@ def tanh_s16_params(
     within 1e-3 in log2; the kernel writes the same integers regardless).
     Input scales 2**-12 and 2**-11 take the power-of-two shortcut.
     """
-    _check_inputchecked_zero_point("TANH", input_zero_point)
+    _check_input_zero_point("TANH", input_zero_point)
     _check_output("TANH", output_scale, output_zero_point)
     multiplier, shift = _sigmoid_input_params("TANH", input_scale, (0, 1))
     return TanhS16Params(input_multiplier=multiplier, input_left_shift=shift)
@@ -491,7 +491,7 @@ def logistic_s16_params(
     As :func:`tanh_s16_params`, but only input scale 2**-12 takes the
     power-of-two shortcut.
     """
-    _check_inputchecked_zero_point("LOGISTIC", input_zero_point)
+    _check_input_zero_point("LOGISTIC", input_zero_point)
     _check_output("LOGISTIC", output_scale, output_zero_point)
     multiplier, shift = _sigmoid_input_params("LOGISTIC", input_scale, (0,))
     return LogisticS16Params(input_multiplier=multiplier, input_left_shift=shift)
