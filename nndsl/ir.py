@@ -51,10 +51,6 @@ class Tensor:
     loc: Loc
     data: npt.NDArray[np.generic] | None = None
 
-    @property
-    def is_const(self) -> bool:
-        return self.data is not None
-
 
 @dataclass(frozen=True)
 class Requant:

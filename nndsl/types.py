@@ -114,9 +114,6 @@ class TensorType:
     def nbytes(self) -> int:
         return self.size * self.dtype.size
 
-    def with_shape(self, shape: tuple[int, ...]) -> TensorType:
-        return TensorType(self.dtype, shape, self.quant)
-
     def __str__(self) -> str:
         text = f"{self.dtype.value}[{', '.join(map(str, self.shape))}]"
         return f"{text} @ {self.quant}" if self.quant is not None else text

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import shutil
 import subprocess
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,12 +38,21 @@ from nndsl.qmath.int16_functions import (
     tanh_s16,
     tanh_s16_params,
 )
+from tests.c_harness import WARNING_FLAGS, build_harness, compile_c, run_harness, runtime_unit
+from tests.tflite_models import (
+    convert,
+    edit_model,
+    model_graph,
+    model_quantization,
+    patch_model,
+    quantizing_converter,
+    run_tflm,
+    seed_of,
+    tflm_interpreter,
+)
 
-RUNTIME_DIR = Path(__file__).resolve().parents[1] / "backends" / "c" / "runtime"
 ALL_INT16 = np.arange(-(2**15), 2**15).astype(np.int16)
 WIDTH = ALL_INT16.size
-STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-SANITIZE_FLAGS = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 ALL_MACROS = ["NN_USE_SOFTMAX_S16", "NN_USE_TANH_S16", "NN_USE_LOGISTIC_S16"]
 
 ElementwiseParams = TanhS16Params | LogisticS16Params
@@ -113,96 +120,21 @@ def softmax_every_difference() -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tflite() -> Any:
-    """TensorFlow, imported only for these tests."""
-    return pytest.importorskip("tensorflow")
-
-
 def convert_model(tf: Any, op: str, shape: tuple[int, ...], low: float, high: float, seed: int) -> bytes:
     """``Input(shape) -> op`` converted in the 16x8 scheme (int16 in and out), calibrated on uniform [low, high]."""
     keras = tf.keras
     layer = keras.layers.Softmax() if op == "softmax" else keras.layers.Activation(ELEMENTWISE[op].keras_name)
     inputs = keras.Input(shape)
-    model = keras.Model(inputs, layer(inputs))
-    rng = np.random.default_rng(seed)
-
-    def representative() -> Iterator[list[np.ndarray]]:
-        for _ in range(8):
-            yield [rng.uniform(low, high, size=(1, *shape)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    converter.inference_input_type = tf.int16
-    converter.inference_output_type = tf.int16
-    return bytes(converter.convert())
-
-
-def operator_names(model: bytes) -> list[str]:
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    return [flatbuffer_utils.opcode_to_name(parsed, o.opcodeIndex) for o in parsed.subgraphs[0].operators]
-
-
-def patch_model(
-    model: bytes,
-    *,
-    input_scale: float | None = None,
-    input_zero_point: int | None = None,
-    output_scale: float | None = None,
-    output_zero_point: int | None = None,
-    beta: float | None = None,
-) -> bytes:
-    """The model with its quantisation or SOFTMAX beta rewritten (values the converter never writes)."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    graph = parsed.subgraphs[0]
-    (operator,) = graph.operators
-    input_quantization = graph.tensors[operator.inputs[0]].quantization
-    output_quantization = graph.tensors[operator.outputs[0]].quantization
-    if input_scale is not None:
-        input_quantization.scale = np.array([input_scale], dtype=np.float32)
-    if input_zero_point is not None:
-        input_quantization.zeroPoint = np.array([input_zero_point], dtype=np.int64)
-    if output_scale is not None:
-        output_quantization.scale = np.array([output_scale], dtype=np.float32)
-    if output_zero_point is not None:
-        output_quantization.zeroPoint = np.array([output_zero_point], dtype=np.int64)
-    if beta is not None:
-        operator.builtinOptions.beta = beta
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
-
-
-def model_quantization(tf: Any, model: bytes) -> tuple[float, int, float, int]:
-    """Input (scale, zero point) and output (scale, zero point), read from the model only."""
-    details = tf.lite.Interpreter(model_content=model)
-    input_scale, input_zero_point = details.get_input_details()[0]["quantization"]
-    output_scale, output_zero_point = details.get_output_details()[0]["quantization"]
-    return float(input_scale), int(input_zero_point), float(output_scale), int(output_zero_point)
-
-
-def tflm_interpreter(model: bytes) -> Any:
-    from tflite_micro.python.tflite_micro import runtime
-
-    return runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    return convert(tf, keras.Model(inputs, layer(inputs)), [shape], [(low, high)], seed, int16=True, samples=8)
 
 
 def run_tflite_micro(model: bytes, batch: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``batch`` split into model inputs of ``shape`` (the last one padded with zeros), run one by one."""
-    interpreter = tflm_interpreter(model)
     per_input = math.prod(shape)
     flat = batch.reshape(-1)
     padded = np.concatenate([flat, np.zeros(-flat.size % per_input, dtype=np.int16)])
-    outputs = []
-    for chunk in padded.reshape(-1, *shape):
-        interpreter.set_input(chunk[None], 0)
-        interpreter.invoke()
-        outputs.append(np.asarray(interpreter.get_output(0)).reshape(-1))
-    result: np.ndarray = np.concatenate(outputs)[: flat.size].reshape(batch.shape)
+    outputs = run_tflm(model, padded.reshape(-1, 1, *shape))
+    result: np.ndarray = outputs.reshape(-1)[: flat.size].reshape(batch.shape)
     assert result.dtype == np.int16
     return result
 
@@ -218,8 +150,8 @@ def models(tflite: Any) -> Callable[[str, tuple[int, ...], float, float], bytes]
     def get(op: str, shape: tuple[int, ...], low: float, high: float) -> bytes:
         key = (op, shape, low, high)
         if key not in cache:
-            model = convert_model(tflite, op, shape, low, high, seed=zlib.crc32(repr(key).encode()))
-            assert operator_names(model) == ["SOFTMAX" if op == "softmax" else ELEMENTWISE[op].builtin]
+            model = convert_model(tflite, op, shape, low, high, seed=seed_of(*key))
+            assert model_graph(model).names == ["SOFTMAX" if op == "softmax" else ELEMENTWISE[op].builtin]
             details = tflite.lite.Interpreter(model_content=model)
             assert details.get_input_details()[0]["dtype"] == np.int16
             assert details.get_output_details()[0]["dtype"] == np.int16
@@ -254,7 +186,7 @@ def test_tanh_logistic_match_tflite_micro_on_every_int16(
     tflite: Any, models: Callable[..., bytes], op: str, low: float, high: float
 ) -> None:
     model = models(op, (WIDTH,), low, high)
-    quantization = model_quantization(tflite, model)
+    quantization = model_quantization(model)
     assert quantization[1:] == (0, 1.0 / 32768.0, 0)
     params = ELEMENTWISE[op].make_params(*quantization)
     expected = run_tflite_micro(model, ALL_INT16, (WIDTH,))
@@ -290,7 +222,7 @@ PATCHED_INPUT_SCALES = [
 def test_tanh_logistic_patched_input_scales(tflite: Any, models: Callable[..., bytes], input_scale: float) -> None:
     for op in ELEMENTWISE:
         model = patch_model(models(op, (WIDTH,), -3.0, 3.0), input_scale=input_scale)
-        quantization = model_quantization(tflite, model)
+        quantization = model_quantization(model)
         params = ELEMENTWISE[op].make_params(*quantization)
         expected = run_tflite_micro(model, ALL_INT16, (WIDTH,))
         assert_same(ELEMENTWISE[op].kernel(ALL_INT16, params), expected, ALL_INT16, (op, quantization, params))
@@ -306,7 +238,7 @@ def test_tanh_logistic_input_multiplier_overflow_refused(tflite: Any, models: Ca
         # input saturates the wrong way.
         assert expected[0] == 32767
         with pytest.raises(ValueError, match="overflows"):
-            ELEMENTWISE[op].make_params(*model_quantization(tflite, model))
+            ELEMENTWISE[op].make_params(*model_quantization(model))
 
 
 @pytest.mark.tensorflow
@@ -316,7 +248,7 @@ def test_tanh_logistic_output_quantisation_checked(tflite: Any, models: Callable
         model = models(op, (WIDTH,), -3.0, 3.0)
         # Accepted: an output scale a little off 2**-15; the integers do not change.
         near = patch_model(model, output_scale=2.0**-15 * 1.0005)
-        params = ELEMENTWISE[op].make_params(*model_quantization(tflite, near))
+        params = ELEMENTWISE[op].make_params(*model_quantization(near))
         expected = run_tflite_micro(near, ALL_INT16, (WIDTH,))
         assert_same(ELEMENTWISE[op].kernel(ALL_INT16, params), expected, ALL_INT16, op)
         # Refused by both.
@@ -330,7 +262,7 @@ def test_tanh_logistic_output_quantisation_checked(tflite: Any, models: Callable
             with pytest.raises(RuntimeError):
                 tflm_interpreter(patched)
             with pytest.raises(ValueError, match=r"zero point|scale"):
-                ELEMENTWISE[op].make_params(*model_quantization(tflite, patched))
+                ELEMENTWISE[op].make_params(*model_quantization(patched))
 
 
 # (rows, depth, calibration range): input scales from ~1.5e-6 to ~0.01.
@@ -352,7 +284,7 @@ def test_softmax_matches_tflite_micro(
     tflite: Any, models: Callable[..., bytes], rows: int, depth: int, low: float, high: float
 ) -> None:
     model = models("softmax", (rows, depth), low, high)
-    quantization = model_quantization(tflite, model)
+    quantization = model_quantization(model)
     assert quantization[1:] == (0, 1.0 / 32768.0, 0)
     params = softmax_s16_params(quantization[0], output_scale=quantization[2], output_zero_point=quantization[3])
     rng = np.random.default_rng(depth * 1000 + rows)
@@ -369,7 +301,7 @@ def test_softmax_every_input_difference(tflite: Any, models: Callable[..., bytes
     """Every difference 0..65535 from the maximum: every exp table interval when the rescale is >= 1."""
     shape = (4096, 2)
     model = patch_model(models("softmax", shape, -5.0, 5.0), input_scale=input_scale)
-    params = softmax_s16_params(model_quantization(tflite, model)[0])
+    params = softmax_s16_params(model_quantization(model)[0])
     batch = softmax_every_difference()
     expected = run_tflite_micro(model, batch, shape)
     assert_same(softmax_s16(batch, params), expected, batch, params.input_multiplier)
@@ -386,7 +318,7 @@ def test_softmax_patched_scale_and_beta(
     """Right shifts to -27 (multipliers flushing nothing), left shifts to 15, beta from the options."""
     shape = (64, 10)
     model = patch_model(models("softmax", shape, -5.0, 5.0), input_scale=input_scale, beta=beta)
-    params = softmax_s16_params(model_quantization(tflite, model)[0], beta)
+    params = softmax_s16_params(model_quantization(model)[0], beta)
     rng = np.random.default_rng(5)
     batch = np.concatenate([softmax_edge_rows(10), softmax_random_rows(rng, 10, 640)])
     expected = run_tflite_micro(model, batch, shape)
@@ -397,15 +329,15 @@ def test_softmax_patched_scale_and_beta(
 def test_softmax_output_quantisation_checked(tflite: Any, models: Callable[..., bytes]) -> None:
     """TFLM's Prepare: output zero point 0, scale within 0.001/32768 of 1/32768; the params agree both ways."""
     model = models("softmax", (64, 10), -5.0, 5.0)
-    input_scale = model_quantization(tflite, model)[0]
+    input_scale = model_quantization(model)[0]
     accepted = patch_model(model, output_scale=1.0009 / 32768.0)
     tflm_interpreter(accepted)
-    softmax_s16_params(input_scale, output_scale=model_quantization(tflite, accepted)[2])
+    softmax_s16_params(input_scale, output_scale=model_quantization(accepted)[2])
     for patch in ({"output_scale": 1.0011 / 32768.0}, {"output_scale": 1.0 / 65536.0}, {"output_zero_point": 1}):
         patched = patch_model(model, **patch)
         with pytest.raises(RuntimeError):
             tflm_interpreter(patched)
-        _, _, output_scale, output_zero_point = model_quantization(tflite, patched)
+        _, _, output_scale, output_zero_point = model_quantization(patched)
         with pytest.raises(ValueError, match="SOFTMAX int16 output"):
             softmax_s16_params(input_scale, output_scale=output_scale, output_zero_point=output_zero_point)
     # Left shift 16 (input scale >= ~5): TFLM's int32 rescale may overflow; refused.
@@ -417,7 +349,6 @@ def test_softmax_output_quantisation_checked(tflite: Any, models: Callable[..., 
 def test_hard_swish_has_no_int16_kernel(tflite: Any) -> None:
     """The converter refuses HARD_SWISH in 16x8 mode, and TFLM's HARD_SWISH Eval rejects int16 tensors."""
     from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
 
     keras = tflite.keras
     inputs = keras.Input((8,))
@@ -428,27 +359,17 @@ def test_hard_swish_has_no_int16_kernel(tflite: Any) -> None:
         for _ in range(4):
             yield [rng.uniform(-4.0, 4.0, size=(1, 8)).astype(np.float32)]
 
-    def converter(int16: bool) -> Any:
-        conv = tflite.lite.TFLiteConverter.from_keras_model(model)
-        conv.optimizations = [tflite.lite.Optimize.DEFAULT]
-        conv.representative_dataset = representative
-        if int16:
-            ops = tflite.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-            conv.inference_input_type = conv.inference_output_type = tflite.int16
-        else:
-            ops = tflite.lite.OpsSet.TFLITE_BUILTINS_INT8
-            conv.inference_input_type = conv.inference_output_type = tflite.int8
-        conv.target_spec.supported_ops = [ops]
-        return conv
-
     with pytest.raises(Exception, match="16x8"):
-        converter(int16=True).convert()
+        quantizing_converter(tflite, model, representative, int16=True).convert()
     # The int8 model with both tensors retyped int16, zero points 0: Prepare passes, Eval fails.
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(converter(int16=False).convert()))
-    for tensor in parsed.subgraphs[0].tensors:
-        tensor.type = schema.TensorType.INT16
-        tensor.quantization.zeroPoint = np.zeros_like(tensor.quantization.zeroPoint)
-    interpreter = tflm_interpreter(bytes(flatbuffer_utils.convert_object_to_bytearray(parsed)))
+    int8_model = bytes(quantizing_converter(tflite, model, representative).convert())
+
+    def retype(parsed: Any) -> None:
+        for tensor in parsed.subgraphs[0].tensors:
+            tensor.type = schema.TensorType.INT16
+            tensor.quantization.zeroPoint = np.zeros_like(tensor.quantization.zeroPoint)
+
+    interpreter = tflm_interpreter(edit_model(int8_model, retype))
     interpreter.set_input(np.zeros((1, 8), dtype=np.int16), 0)
     with pytest.raises(RuntimeError):
         interpreter.invoke()
