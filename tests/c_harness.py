@@ -43,8 +43,8 @@ SANITIZE_FLAGS: tuple[str, ...] = ("-fsanitize=address,undefined", "-fno-sanitiz
 LINK_FLAGS: tuple[str, ...] = ("-lm",)
 MAIN_FILE = "nndsl_test_main.c"  # a name no generated file takes (model files are <name>.c/.h)
 PROGRAM_FILE = "nndsl_test_program"
-# The sanitizers' settings for every test program: nothing here allocates for long, and leak
-# checks need ptrace, which containers may deny; any report is fatal.
+# The sanitizers' settings for every test program: leak checks need ptrace, which containers may
+# deny (and the generated code never allocates); any report is fatal.
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
@@ -305,6 +305,15 @@ def compile_c(text: str, output: Path, *, flags: Sequence[str] = STRICT_FLAGS, s
     return _gcc(cc, [source], output, flags, sanitize=sanitize)
 
 
+def entry_point(parameters: str, *statements: str, returns: str = "void") -> str:
+    """C text of an external ``nn_test_entry(parameters)`` running ``statements``.
+
+    What it calls counts as used: the compiler may warn about nothing else.
+    """
+    body = "".join(f"    {statement}\n" for statement in statements)
+    return f"{returns} nn_test_entry({parameters});\n{returns} nn_test_entry({parameters})\n{{\n{body}}}\n"
+
+
 # What a harness's run_cases may call; pasted before it.
 READ_I32 = r"""
 static int read_i32(FILE *f, int32_t *value)
@@ -448,11 +457,7 @@ def run_op_cases(binary: Path, cases: Sequence[OpCase], work: Path,
 
 
 __all__ = [
-    "KERNEL_MAIN",
     "LINK_FLAGS",
-    "READ_I32",
-    "RUNTIME_DIR",
-    "SANITIZER_ENV",
     "SANITIZE_FLAGS",
     "STRICT_FLAGS",
     "WARNING_FLAGS",
@@ -466,9 +471,9 @@ __all__ = [
     "compile_c",
     "compile_program",
     "driver_source",
+    "entry_point",
     "find_compiler",
     "op_cases_source",
-    "run_checked",
     "run_harness",
     "run_in_c",
     "run_op_cases",

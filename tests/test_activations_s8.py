@@ -35,9 +35,9 @@ from nndsl.qmath.activations import (
     tanh_s8,
     tanh_s8_params,
 )
-from tests.c_harness import build_harness, compile_c, run_harness, runtime_unit
+from tests.c_harness import build_harness, compile_c, entry_point, run_harness, runtime_unit
 from tests.tflite_models import (
-    convert,
+    convert_keras,
     model_graph,
     model_quantization,
     patch_model,
@@ -100,7 +100,7 @@ def convert_model(tf: Any, op: str, low: float, high: float, alpha: float, seed:
         "leaky_relu": lambda: keras.layers.LeakyReLU(negative_slope=alpha),
     }[op]()
     inputs = keras.Input((WIDTH,))
-    return convert(tf, keras.Model(inputs, layer(inputs)), [(WIDTH,)], [(low, high)], seed)
+    return convert_keras(tf, keras.Model(inputs, layer(inputs)), [(WIDTH,)], [(low, high)], seed)
 
 
 def run_tflite_micro(model: bytes, batch: np.ndarray) -> np.ndarray:
@@ -470,12 +470,12 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
         "NN_USE_HARD_SWISH_S8": "nn_hard_swish_s8(in, out, size, 0, 0, 1, 0, 1, 0);",
         "NN_USE_LEAKY_RELU_S8": "nn_leaky_relu_s8(in, out, size, 0, 0, 1, 0, 1, 0);",
     }
-    body = "".join(calls[m] for m in macros)
     # requant.c's own functions are kept used here, as the generated code uses them.
-    user = (
-        "void nn_test_entry(const int8_t *in, int8_t *out, int32_t size);\n"
-        "void nn_test_entry(const int8_t *in, int8_t *out, int32_t size)\n"
-        f"{{\n    out[0] = (int8_t)nn_mbqm(in[0], 1 << 30, 0);\n    {body}\n    (void)size;\n}}\n"
+    user = entry_point(
+        "const int8_t *in, int8_t *out, int32_t size",
+        "out[0] = (int8_t)nn_mbqm(in[0], 1 << 30, 0);",
+        *(calls[m] for m in macros),
+        "(void)size;",
     )
     proc = compile_c(runtime_unit("requant.c", "activations.c", user, macros=macros), tmp_path / "unit.o",
                      compiler=compiler)
@@ -484,14 +484,13 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
 
 def test_c_shares_a_unit_with_softmax(compiler: str, tmp_path: Path) -> None:
     """requant.c, softmax.c and activations.c (all kernels) in one unit: no clashing names."""
-    user = (
-        "void nn_test_entry(const int8_t *in, int8_t *out);\n"
-        "void nn_test_entry(const int8_t *in, int8_t *out)\n{\n"
-        "    nn_softmax_s8(in, out, 1, 4, 1 << 30, 20, -100);\n"
-        "    nn_tanh_s8(in, out, 4, 0, 1, 1 << 30, 0);\n"
-        "    nn_logistic_s8(in, out, 4, 0, 1, 1 << 30, 0);\n"
-        "    nn_hard_swish_s8(in, out, 4, 0, 0, 1, 0, 1, 0);\n"
-        "    nn_leaky_relu_s8(in, out, 4, 0, 0, 1, 0, 1, 0);\n}\n"
+    user = entry_point(
+        "const int8_t *in, int8_t *out",
+        "nn_softmax_s8(in, out, 1, 4, 1 << 30, 20, -100);",
+        "nn_tanh_s8(in, out, 4, 0, 1, 1 << 30, 0);",
+        "nn_logistic_s8(in, out, 4, 0, 1, 1 << 30, 0);",
+        "nn_hard_swish_s8(in, out, 4, 0, 0, 1, 0, 1, 0);",
+        "nn_leaky_relu_s8(in, out, 4, 0, 0, 1, 0, 1, 0);",
     )
     unit = runtime_unit("requant.c", "softmax.c", "activations.c", user, macros=ALL_MACROS)
     proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)

@@ -23,6 +23,7 @@ from nndsl.importers.keras import _progress, import_keras_model
 from nndsl.importers.tflite import parse_flatbuffer
 from tests.c_harness import run_in_c
 from tests.conftest import DATA
+from tests.tflite_models import quantizing_converter, run_tflm
 
 pytestmark = pytest.mark.tensorflow
 
@@ -30,15 +31,8 @@ REFERENCE_MODELS = ("mlp", "hotword", "conv1d")
 
 
 def tflm_outputs(flatbuffer: bytes, inputs: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(flatbuffer, arena_size=512 * 1024)
-    outputs = []
-    for x in inputs:
-        interpreter.set_input(x[np.newaxis], 0)
-        interpreter.invoke()
-        outputs.append(np.array(interpreter.get_output(0)[0]))
-    return np.stack(outputs)
+    """TFLM on each input (a batch of one): the outputs, without that batch axis."""
+    return run_tflm(flatbuffer, inputs[:, np.newaxis], arena_size=512 * 1024)[:, 0]
 
 
 def write_and_load(imported: Any, folder: Path, name: str) -> nndsl.Model:
@@ -170,13 +164,9 @@ def dynamic_batch_flatbuffer(keras_model: Any, calibration: np.ndarray) -> bytes
     """Keras's own conversion, batch left dynamic: what users' .tflite files often are."""
     from nndsl.importers.tf import tensorflow
 
-    tf = tensorflow()
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([x[np.newaxis].astype(np.float32)] for x in calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    converter = quantizing_converter(
+        tensorflow(), keras_model, lambda: ([x[np.newaxis].astype(np.float32)] for x in calibration)
+    )
     return bytes(converter.convert())
 
 

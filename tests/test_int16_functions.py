@@ -38,9 +38,9 @@ from nndsl.qmath.int16_functions import (
     tanh_s16,
     tanh_s16_params,
 )
-from tests.c_harness import WARNING_FLAGS, build_harness, compile_c, run_harness, runtime_unit
+from tests.c_harness import WARNING_FLAGS, build_harness, compile_c, entry_point, run_harness, runtime_unit
 from tests.tflite_models import (
-    convert,
+    convert_keras,
     edit_model,
     model_graph,
     model_quantization,
@@ -125,7 +125,7 @@ def convert_model(tf: Any, op: str, shape: tuple[int, ...], low: float, high: fl
     keras = tf.keras
     layer = keras.layers.Softmax() if op == "softmax" else keras.layers.Activation(ELEMENTWISE[op].keras_name)
     inputs = keras.Input(shape)
-    return convert(tf, keras.Model(inputs, layer(inputs)), [shape], [(low, high)], seed, int16=True, samples=8)
+    return convert_keras(tf, keras.Model(inputs, layer(inputs)), [shape], [(low, high)], seed, int16=True, samples=8)
 
 
 def run_tflite_micro(model: bytes, batch: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -379,38 +379,22 @@ def test_hard_swish_has_no_int16_kernel(tflite: Any) -> None:
 # C against NumPy
 # --------------------------------------------------------------------------
 
-HARNESS_MAIN = r"""
+RUN_CASES = r"""
 static int16_t all_int16[65536];
 static int16_t out_buf[1 << 20];
 static int16_t in_buf[1 << 20];
 static int16_t exp_lut[513];
 static int16_t reciprocal_lut[513];
 
-static int read_i32(FILE *f, int32_t *value)
-{
-    return fread(value, sizeof *value, 1, f) == 1;
-}
-
-/* argv: in-file out-file. In: count, then per case an op code and its fields:
+/* Per case an op code and its fields:
  * 0 tanh / 1 logistic: multiplier, shift -> the op on all 65536 int16 values;
  * 2 softmax: rows, depth, multiplier, shift, the two 513-entry tables (int16),
  *   rows x depth int16 values -> rows x depth int16 outputs;
  * 3: the sigmoid table (256 uint16). */
-int main(int argc, char **argv)
+static int run_cases(FILE *fin, FILE *fout, int32_t cases)
 {
-    FILE *fin;
-    FILE *fout;
-    int32_t cases;
     int32_t k;
     int32_t j;
-    if (argc != 3) {
-        return 2;
-    }
-    fin = fopen(argv[1], "rb");
-    fout = fopen(argv[2], "wb");
-    if (fin == NULL || fout == NULL || !read_i32(fin, &cases)) {
-        return 3;
-    }
     for (j = 0; j < 65536; ++j) {
         all_int16[j] = (int16_t)(j - 32768);
     }
@@ -460,44 +444,16 @@ int main(int argc, char **argv)
             return 6;
         }
     }
-    fclose(fin);
-    return fclose(fout) == 0 ? 0 : 7;
+    return 0;
 }
 """
-
-
-def c_unit(*parts: str, macros: list[str]) -> str:
-    """A translation unit: headers, the macros, then the runtime files and extra text in order."""
-    text = "#include <stdint.h>\n#include <string.h>\n#include <stdio.h>\n"
-    text += "".join(f"#define {m}\n" for m in macros)
-    for part in parts:
-        text += ((RUNTIME_DIR / part).read_text() if part.endswith(".c") else part) + "\n"
-    return text
-
-
-@pytest.fixture(scope="module")
-def compiler() -> str:
-    found = shutil.which("gcc")
-    if found is None:
-        pytest.skip("gcc not found")
-    return found
 
 
 @pytest.fixture(scope="module")
 def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The three C kernels, compiled once with sanitisers into a file-to-file harness."""
     build = tmp_path_factory.mktemp("int16_functions_c")
-    source = build / "harness.c"
-    source.write_text(c_unit("requant.c", "int16_functions.c", HARNESS_MAIN, macros=ALL_MACROS))
-    binary = build / "harness"
-    proc = subprocess.run(
-        [compiler, *STRICT_FLAGS, *SANITIZE_FLAGS, str(source), "-o", str(binary)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return binary
+    return build_harness(build, ["requant.c", "int16_functions.c"], RUN_CASES, macros=ALL_MACROS, compiler=compiler)
 
 
 SoftmaxCase = tuple[np.ndarray, SoftmaxS16Params]
@@ -521,16 +477,7 @@ def run_c(
         chunks.append(np.ascontiguousarray(rows, dtype="<i2").tobytes())
     if table:
         chunks.append(np.array([3], dtype="<i4").tobytes())
-    (work / "in.bin").write_bytes(b"".join(chunks))
-    proc = subprocess.run(
-        [str(binary), str(work / "in.bin"), str(work / "out.bin")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    raw = (work / "out.bin").read_bytes()
+    raw = run_harness(binary, b"".join(chunks), work)
     offset = 2 * WIDTH * len(elementwise)
     elementwise_out = np.frombuffer(raw[:offset], dtype="<i2").reshape(len(elementwise), WIDTH)
     softmax_out = []
@@ -628,36 +575,23 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
         "NN_USE_TANH_S16": "nn_tanh_s16(in, out, size, 0, 0);",
         "NN_USE_LOGISTIC_S16": "nn_logistic_s16(in, out, size, 0, 0);",
     }
-    body = "".join(calls[m] for m in macros)
-    user = (
-        "void nn_test_entry(const int16_t *in, int16_t *out, int32_t size, const int16_t *lut);\n"
-        "void nn_test_entry(const int16_t *in, int16_t *out, int32_t size, const int16_t *lut)\n"
-        f"{{\n    out[0] = (int16_t)nn_mbqm(in[0], 1 << 30, 0);\n    {body}\n    (void)size;\n    (void)lut;\n}}\n"
+    user = entry_point(
+        "const int16_t *in, int16_t *out, int32_t size, const int16_t *lut",
+        "out[0] = (int16_t)nn_mbqm(in[0], 1 << 30, 0);",
+        *(calls[m] for m in macros),
+        "(void)size;",
+        "(void)lut;",
     )
-    source = tmp_path / "unit.c"
-    source.write_text(c_unit("requant.c", "int16_functions.c", user, macros=macros))
-    proc = subprocess.run(
-        [compiler, *STRICT_FLAGS, "-O2", "-c", str(source), "-o", str(tmp_path / "unit.o")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = compile_c(runtime_unit("requant.c", "int16_functions.c", user, macros=macros), tmp_path / "unit.o",
+                     compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_c_shares_a_unit_with_the_int8_kernels(compiler: str, tmp_path: Path) -> None:
     """No name clashes with softmax.c and activations.c (unused-function warnings aside)."""
     int8_macros = ["NN_USE_TANH_S8", "NN_USE_LOGISTIC_S8", "NN_USE_HARD_SWISH_S8", "NN_USE_LEAKY_RELU_S8"]
-    source = tmp_path / "unit.c"
-    source.write_text(
-        c_unit("requant.c", "softmax.c", "activations.c", "int16_functions.c", macros=int8_macros + ALL_MACROS)
-    )
-    proc = subprocess.run(
-        [compiler, *STRICT_FLAGS, "-Wno-unused-function", "-c", str(source), "-o", str(tmp_path / "unit.o")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    unit = runtime_unit("requant.c", "softmax.c", "activations.c", "int16_functions.c", macros=int8_macros + ALL_MACROS)
+    proc = compile_c(unit, tmp_path / "unit.o", flags=(*WARNING_FLAGS, "-Wno-unused-function"), compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -718,15 +652,8 @@ int main(void)
 
 def test_softmax_tables_match_native_float_arithmetic(compiler: str, tmp_path: Path) -> None:
     """The float32 emulation gives what C float arithmetic (no FMA contraction) and libm's expf give."""
-    source = tmp_path / "lut.c"
-    source.write_text(LUT_PROGRAM)
     binary = tmp_path / "lut"
-    proc = subprocess.run(
-        [compiler, "-std=c99", "-O2", "-ffp-contract=off", str(source), "-o", str(binary), "-lm"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = compile_c(LUT_PROGRAM, binary, flags=("-std=c99", "-O2", "-ffp-contract=off"), compiler=compiler)
     assert proc.returncode == 0, proc.stderr
     values = [int(v) for v in subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.split()]
     assert tuple(values[:LUT_SIZE]) == softmax_exp_lut()

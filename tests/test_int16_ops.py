@@ -43,7 +43,15 @@ from nndsl.qmath.int16_ops import (
 )
 from nndsl.qmath.pooling import pool_padding
 from nndsl.qmath.requant import quantize_multiplier
-from tests.c_harness import OpCase, build_harness, compile_c, op_cases_source, run_op_cases, runtime_unit
+from tests.c_harness import (
+    OpCase,
+    build_harness,
+    compile_c,
+    entry_point,
+    op_cases_source,
+    run_op_cases,
+    runtime_unit,
+)
 from tests.tflite_models import (
     FUSED_ACTIVATIONS,
     KERAS_ACTIVATION_CODES,
@@ -51,7 +59,7 @@ from tests.tflite_models import (
     TFLITE_INT16,
     Graph,
     assert_bit_exact,
-    convert,
+    convert_keras,
     model_graph,
     patch_model,
     run_tflm,
@@ -130,7 +138,7 @@ def add_model(tf: Any, ranges: tuple[tuple[float, float], tuple[float, float]], 
     b = keras.Input(SQUARE)
     y = keras_activation(tf, keras.layers.Add()([a, b]), activation)
     model = keras.Model([a, b], y)
-    return convert(tf, model, [SQUARE, SQUARE], list(ranges), seed_of("add16", ranges, activation), int16=True)
+    return convert_keras(tf, model, [SQUARE, SQUARE], list(ranges), seed_of("add16", ranges, activation), int16=True)
 
 
 def check_add_model(tf: Any, model: bytes, seed: int) -> tuple[AddS16Params, tuple[float, float, float]]:
@@ -269,7 +277,7 @@ def pool2d_model(
     x = keras.Input(in_hwc)
     y = keras_activation(tf, layer(pool, strides, padding=padding)(x), activation)
     key = ("pool2d16", kind, in_hwc, pool, strides, padding, activation, value_range)
-    return convert(tf, keras.Model(x, y), [in_hwc], [value_range], seed_of(*key), int16=True)
+    return convert_keras(tf, keras.Model(x, y), [in_hwc], [value_range], seed_of(*key), int16=True)
 
 
 def pool1d_model(tf: Any, kind: str, in_wc: tuple[int, int], pool: int, stride: int, padding: str) -> bytes:
@@ -278,7 +286,7 @@ def pool1d_model(tf: Any, kind: str, in_wc: tuple[int, int], pool: int, stride: 
     x = keras.Input(in_wc)
     y = layer(pool, stride, padding=padding)(x)
     key = ("pool1d16", kind, in_wc, pool, stride, padding)
-    return convert(tf, keras.Model(x, y), [in_wc], [(-1.5, 2.0)], seed_of(*key), int16=True)
+    return convert_keras(tf, keras.Model(x, y), [in_wc], [(-1.5, 2.0)], seed_of(*key), int16=True)
 
 
 def check_pool_model(
@@ -451,7 +459,7 @@ def global_pool_model(tf: Any, in_shape: tuple[int, ...], value_range: tuple[flo
     layer = keras.layers.GlobalAveragePooling1D if len(in_shape) == 2 else keras.layers.GlobalAveragePooling2D
     y = layer(keepdims=keepdims)(x)
     key = ("gap16", in_shape, value_range, keepdims)
-    return convert(tf, keras.Model(x, y), [in_shape], [value_range], seed_of(*key), int16=True)
+    return convert_keras(tf, keras.Model(x, y), [in_shape], [value_range], seed_of(*key), int16=True)
 
 
 def check_mean_model(
@@ -570,7 +578,7 @@ def unary_model(tf: Any, op: str, value_range: tuple[float, float], alpha: float
     else:
         y = keras.layers.LeakyReLU(negative_slope=alpha)(x)
     key = ("unary16", op, value_range, alpha)
-    return convert(tf, keras.Model(x, y), [SQUARE], [value_range], seed_of(*key), int16=True)
+    return convert_keras(tf, keras.Model(x, y), [SQUARE], [value_range], seed_of(*key), int16=True)
 
 
 UnaryParams = ReluS16Params | Relu6S16Params | LeakyReluS16Params
@@ -1037,11 +1045,10 @@ C_CALLS = {
 @pytest.mark.parametrize("macros", [[m] for m in ALL_MACROS] + [[]])
 def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: Path, macros: list[str]) -> None:
     """With only its own macro (or none) defined, no static function is left unused."""
-    body = "".join(C_CALLS[m] for m in macros)
-    user = (
-        "void nn_test_entry(const int16_t *in, int16_t *out);\n"
-        "void nn_test_entry(const int16_t *in, int16_t *out)\n"
-        f"{{\n    out[0] = (int16_t)nn_mbqm(in[0], 1 << 30, 0);\n    {body}\n}}\n"
+    user = entry_point(
+        "const int16_t *in, int16_t *out",
+        "out[0] = (int16_t)nn_mbqm(in[0], 1 << 30, 0);",
+        *(C_CALLS[m] for m in macros),
     )
     proc = compile_c(runtime_unit("requant.c", "int16_ops.c", user, macros=macros), tmp_path / "unit.o",
                      compiler=compiler)
@@ -1072,11 +1079,8 @@ OTHER_CALLS = [
 
 def test_c_shares_a_unit_with_the_other_kernels(compiler: str, tmp_path: Path) -> None:
     """requant.c, the int8 runtime files and int16_ops.c in one unit, every kernel used: no clashing names."""
-    user = (
-        "void nn_test_entry(const int8_t *in8, int8_t *out8, const int16_t *in, int16_t *out);\n"
-        "void nn_test_entry(const int8_t *in8, int8_t *out8, const int16_t *in, int16_t *out)\n{\n    "
-        + "\n    ".join([*OTHER_CALLS, *C_CALLS.values()])
-        + "\n}\n"
+    user = entry_point(
+        "const int8_t *in8, int8_t *out8, const int16_t *in, int16_t *out", *OTHER_CALLS, *C_CALLS.values()
     )
     unit = runtime_unit("requant.c", *OTHER_RUNTIME, "int16_ops.c", user, macros=[*OTHER_MACROS, *ALL_MACROS])
     proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)

@@ -16,11 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import shutil
-import subprocess
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,25 +34,12 @@ from nndsl.qmath.int16 import (
     requantize_s16,
 )
 from nndsl.qmath.requant import multiply_by_quantized_multiplier, quantize_multiplier
-
-RUNTIME_DIR = Path(__file__).resolve().parents[1] / "backends" / "c" / "runtime"
-ARENA_SIZE = 1 << 20
-KERAS_ACTIVATION_CODES = {None: 0, "relu": 1, "relu6": 3}
-
-
-def seed_of(*key: object) -> int:
-    return zlib.crc32(repr(key).encode())
-
+from tests.c_harness import build_harness, compile_c, entry_point, run_harness, runtime_unit
+from tests.tflite_models import KERAS_ACTIVATION_CODES, convert_keras, edit_model, run_tflm, seed_of
 
 # --------------------------------------------------------------------------
 # Converting, reading and running 16x8 models
 # --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tflite() -> Any:
-    """TensorFlow, imported only for these tests."""
-    return pytest.importorskip("tensorflow")
 
 
 @functools.cache
@@ -88,23 +70,12 @@ def converted(
     layer = {"dense": keras.layers.Dense, "conv": keras.layers.Conv2D, "depthwise": keras.layers.DepthwiseConv2D}[kind]
     x = keras.Input(in_shape, batch_size=1)
     model = keras.Model(x, layer(**options)(x))
-    rng = np.random.default_rng(seed)
-
-    def representative() -> Iterator[list[np.ndarray]]:
-        for _ in range(16):
-            yield [rng.uniform(*value_range, size=(1, *in_shape)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    converter.inference_input_type = tf.int16
-    converter.inference_output_type = tf.int16
+    switches: dict[str, Any] = {}
     if bias_type == "int32":
-        converter._experimental_full_integer_quantization_bias_type = tf.int32
+        switches["_experimental_full_integer_quantization_bias_type"] = tf.int32
     if dense_per_tensor:
-        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
-    return bytes(converter.convert())
+        switches["_experimental_disable_per_channel_quantization_for_dense_layers"] = True
+    return convert_keras(tf, model, [in_shape], [value_range], seed, int16=True, **switches)
 
 
 def convert(
@@ -211,35 +182,24 @@ def patch_model(
     activation: int | None = None,
 ) -> bytes:
     """The model with its operator's bias removed or rewritten (same dtype), its output scale or activation changed."""
-    from tensorflow.lite.tools import flatbuffer_utils
 
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    graph = parsed.subgraphs[0]
-    (op,) = graph.operators
-    if bias_values is not None:
-        buffer = parsed.buffers[graph.tensors[int(op.inputs[2])].buffer]
-        old = np.frombuffer(bytes(bytearray(buffer.data)), dtype=bias_values.dtype)
-        assert old.shape == bias_values.shape
-        buffer.data = np.frombuffer(bias_values.astype(bias_values.dtype.newbyteorder("<")).tobytes(), dtype=np.uint8)
-    if drop_bias:
-        op.inputs = np.asarray(op.inputs[:2], dtype=np.int32)
-    if output_scale is not None:
-        graph.tensors[int(op.outputs[0])].quantization.scale = np.array([output_scale], dtype=np.float32)
-    if activation is not None:
-        op.builtinOptions.fusedActivationFunction = activation
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
+    def edit(parsed: Any) -> None:
+        graph = parsed.subgraphs[0]
+        (op,) = graph.operators
+        if bias_values is not None:
+            buffer = parsed.buffers[graph.tensors[int(op.inputs[2])].buffer]
+            old = np.frombuffer(bytes(bytearray(buffer.data)), dtype=bias_values.dtype)
+            assert old.shape == bias_values.shape
+            little_endian = bias_values.astype(bias_values.dtype.newbyteorder("<"))
+            buffer.data = np.frombuffer(little_endian.tobytes(), dtype=np.uint8)
+        if drop_bias:
+            op.inputs = np.asarray(op.inputs[:2], dtype=np.int32)
+        if output_scale is not None:
+            graph.tensors[int(op.outputs[0])].quantization.scale = np.array([output_scale], dtype=np.float32)
+        if activation is not None:
+            op.builtinOptions.fusedActivationFunction = activation
 
-
-def run_tflite_micro(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(model, arena_size=ARENA_SIZE)
-    outputs = []
-    for x in inputs:
-        interpreter.set_input(x, 0)
-        interpreter.invoke()
-        outputs.append(np.asarray(interpreter.get_output(0)).copy())
-    return outputs
+    return edit_model(model, edit)
 
 
 # --------------------------------------------------------------------------
@@ -343,7 +303,7 @@ def check_model(
     )
     inputs = int16_inputs(op, value_range, seed)
     counts = {"elements": 0, "unsaturated": 0, "other_path_differs": 0}
-    for x, expected in zip(inputs, run_tflite_micro(model, inputs), strict=True):
+    for x, expected in zip(inputs, run_tflm(model, inputs), strict=True):
         got = numpy_op(op, x, **overrides)
         assert got.dtype == np.int16 and expected.dtype == np.int16
         assert got.shape == expected.shape, (got.shape, expected.shape)
@@ -431,7 +391,7 @@ def test_dense_per_tensor_multiplier_is_a_double_product(tflite: Any) -> None:
     telling = np.flatnonzero(np.any(float32_out != double_out, axis=1))
     assert telling.size >= rows
     x = candidates[telling[:rows]].reshape(op.input_shape)
-    (expected,) = run_tflite_micro(model, [x])
+    (expected,) = run_tflm(model, [x])
     assert np.array_equal(numpy_op(op, x), expected)
     assert np.count_nonzero(numpy_op(op, x, multipliers=float32_product) != expected) >= rows
 
@@ -572,7 +532,7 @@ def test_depthwise_int32_bias_is_misread_by_tflite_micro(tflite: Any) -> None:
     assert op.name == "DEPTHWISE_CONV_2D" and op.bias_type == "INT32"
     assert op.bias is not None
     inputs = int16_inputs(op, (-2.0, 3.0), 31)[6:]
-    for x, y in zip(inputs, run_tflite_micro(model, inputs), strict=True):
+    for x, y in zip(inputs, run_tflm(model, inputs), strict=True):
         assert np.count_nonzero(numpy_op(op, x) != y) > y.size // 2
         assert np.count_nonzero(numpy_op(op, x, bias=op.bias.astype(np.int64)) != y) > y.size // 2
 
@@ -787,30 +747,16 @@ def test_requantize_s16_int32_path_wraps_like_tflm() -> None:
 # C against NumPy
 # --------------------------------------------------------------------------
 
-STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-
-HARNESS_MAIN = r"""
-/* argv: input-file output-file. Input: int32 count, then count int64
- * accumulators, count int32 multipliers, count int32 shifts; output: count
- * int32 results. */
-int main(int argc, char **argv)
+RUN_CASES = r"""
+/* The input: count int64 accumulators, count int32 multipliers, count int32 shifts (after the
+ * count); the output: count int32 results. */
+static int run_cases(FILE *fin, FILE *fout, int32_t count)
 {
-    FILE *fin;
-    FILE *fout;
-    int32_t count;
     int32_t k;
     int64_t *acc;
     int32_t *multiplier;
     int32_t *shift;
     int32_t *out;
-    if (argc != 3) {
-        return 2;
-    }
-    fin = fopen(argv[1], "rb");
-    fout = fopen(argv[2], "wb");
-    if (fin == NULL || fout == NULL || fread(&count, sizeof count, 1, fin) != 1 || count < 0) {
-        return 3;
-    }
     acc = (int64_t *)malloc(sizeof *acc * (size_t)count);
     multiplier = (int32_t *)malloc(sizeof *multiplier * (size_t)count);
     shift = (int32_t *)malloc(sizeof *shift * (size_t)count);
@@ -833,60 +779,25 @@ int main(int argc, char **argv)
     free(shift);
     free(multiplier);
     free(acc);
-    fclose(fin);
-    return fclose(fout) == 0 ? 0 : 7;
+    return 0;
 }
 """
-
-
-def c_unit(*parts: str) -> str:
-    text = "#include <stdint.h>\n#include <string.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
-    for part in parts:
-        text += ((RUNTIME_DIR / part).read_text() if part.endswith(".c") else part) + "\n"
-    return text
-
-
-@pytest.fixture(scope="module")
-def compiler() -> str:
-    found = shutil.which("gcc")
-    if found is None:
-        pytest.skip("gcc not found")
-    return found
 
 
 @pytest.fixture(scope="module")
 def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """requant.c then int16.c (the order the backend pastes them), compiled with sanitizers."""
-    build = tmp_path_factory.mktemp("int16_c")
-    source = build / "harness.c"
-    source.write_text(c_unit("requant.c", "int16.c", HARNESS_MAIN))
-    binary = build / "harness"
-    flags = [*STRICT_FLAGS, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    proc = subprocess.run(
-        [compiler, *flags, str(source), "-o", str(binary)], capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    return binary
+    return build_harness(tmp_path_factory.mktemp("int16_c"), ["requant.c", "int16.c"], RUN_CASES, compiler=compiler)
 
 
 def run_c_mbqm64(binary: Path, acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, work: Path) -> np.ndarray:
-    (work / "in.bin").write_bytes(
+    data = (
         np.array([acc.size], dtype="<i4").tobytes()
         + acc.astype("<i8").tobytes()
         + multiplier.astype("<i4").tobytes()
         + shift.astype("<i4").tobytes()
     )
-    proc = subprocess.run(
-        [str(binary), str(work / "in.bin"), str(work / "out.bin")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1"),
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "runtime error" not in proc.stderr, proc.stderr[-4000:]
-    return np.frombuffer((work / "out.bin").read_bytes(), dtype="<i4").astype(np.int64)
+    return np.frombuffer(run_harness(binary, data, work), dtype="<i4").astype(np.int64)
 
 
 def test_c_mbqm64_matches_numpy(c_harness: Path, tmp_path: Path) -> None:
@@ -914,18 +825,11 @@ def test_c_mbqm64_matches_numpy(c_harness: Path, tmp_path: Path) -> None:
 
 def test_c_int16_compiles_without_warnings(compiler: str, tmp_path: Path) -> None:
     """requant.c then int16.c under the strict flags at -O2: no warning (an unused static inline is fine)."""
-    user = (
-        "int32_t nn_test_entry(int64_t acc, int32_t m, int32_t s);\n"
-        "int32_t nn_test_entry(int64_t acc, int32_t m, int32_t s)\n"
-        "{\n    return nn_mbqm64(acc, m, s) + nn_mbqm((int32_t)acc, m, s);\n}\n"
+    user = entry_point(
+        "int64_t acc, int32_t m, int32_t s",
+        "return nn_mbqm64(acc, m, s) + nn_mbqm((int32_t)acc, m, s);",
+        returns="int32_t",
     )
     for extra in (user, ""):
-        source = tmp_path / "unit.c"
-        source.write_text(c_unit("requant.c", "int16.c", extra))
-        proc = subprocess.run(
-            [compiler, *STRICT_FLAGS, "-O2", "-c", str(source), "-o", str(tmp_path / "unit.o")],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        proc = compile_c(runtime_unit("requant.c", "int16.c", extra), tmp_path / "unit.o", compiler=compiler)
         assert proc.returncode == 0, proc.stderr

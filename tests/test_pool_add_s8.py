@@ -28,13 +28,21 @@ from nndsl.qmath.pooling import (
     pool_padding,
 )
 from nndsl.qmath.requant import activation_range
-from tests.c_harness import OpCase, build_harness, compile_c, op_cases_source, run_op_cases, runtime_unit
+from tests.c_harness import (
+    OpCase,
+    build_harness,
+    compile_c,
+    entry_point,
+    op_cases_source,
+    run_op_cases,
+    runtime_unit,
+)
 from tests.tflite_models import (
     FUSED_ACTIVATIONS,
     KERAS_ACTIVATION_CODES,
     PADDING_CODES,
     assert_bit_exact,
-    convert,
+    convert_keras,
     model_graph,
     patch_model,
     run_tflm,
@@ -79,7 +87,7 @@ def add_model(tf: Any, ranges: tuple[tuple[float, float], tuple[float, float]], 
     elif activation == "relu6":
         y = keras.layers.ReLU(max_value=6.0)(y)
     model = keras.Model([a, b], y)
-    return convert(tf, model, [ADD_SHAPE, ADD_SHAPE], list(ranges), seed_of("add", ranges, activation))
+    return convert_keras(tf, model, [ADD_SHAPE, ADD_SHAPE], list(ranges), seed_of("add", ranges, activation))
 
 
 def all_pairs() -> tuple[np.ndarray, np.ndarray]:
@@ -178,14 +186,14 @@ def pool2d_model(
     elif activation == "relu6":
         y = keras.layers.ReLU(max_value=6.0)(y)
     key = ("pool2d", in_hwc, pool, strides, padding, activation, value_range)
-    return convert(tf, keras.Model(x, y), [in_hwc], [value_range], seed_of(*key))
+    return convert_keras(tf, keras.Model(x, y), [in_hwc], [value_range], seed_of(*key))
 
 
 def pool1d_model(tf: Any, in_wc: tuple[int, int], pool: int, stride: int, padding: str) -> bytes:
     keras = tf.keras
     x = keras.Input(in_wc)
     y = keras.layers.AveragePooling1D(pool, stride, padding=padding)(x)
-    return convert(tf, keras.Model(x, y), [in_wc], [(-1.5, 2.0)], seed_of("pool1d", in_wc, pool, stride))
+    return convert_keras(tf, keras.Model(x, y), [in_wc], [(-1.5, 2.0)], seed_of("pool1d", in_wc, pool, stride))
 
 
 def check_avg_pool_model(
@@ -338,7 +346,7 @@ def global_pool_model(tf: Any, in_shape: tuple[int, ...], value_range: tuple[flo
     layer = keras.layers.GlobalAveragePooling1D if len(in_shape) == 2 else keras.layers.GlobalAveragePooling2D
     y = layer(keepdims=keepdims)(x)
     key = ("gap", in_shape, value_range, keepdims)
-    return convert(tf, keras.Model(x, y), [in_shape], [value_range], seed_of(*key))
+    return convert_keras(tf, keras.Model(x, y), [in_shape], [value_range], seed_of(*key))
 
 
 def check_mean_model(
@@ -632,11 +640,8 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
         "NN_USE_AVG_POOL_S8": "nn_avg_pool_s8(in, out, 2, 2, 1, 1, 1, 2, 2, 1, 1, 0, 0, -128, 127);",
         "NN_USE_MEAN_S8": "nn_mean_s8(in, out, 4, 1, 0, 0, 1 << 30, -1);",
     }
-    body = "".join(calls[m] for m in macros)
-    user = (
-        "void nn_test_entry(const int8_t *in, int8_t *out);\n"
-        "void nn_test_entry(const int8_t *in, int8_t *out)\n"
-        f"{{\n    out[0] = (int8_t)nn_mbqm(in[0], 1 << 30, 0);\n    {body}\n}}\n"
+    user = entry_point(
+        "const int8_t *in, int8_t *out", "out[0] = (int8_t)nn_mbqm(in[0], 1 << 30, 0);", *(calls[m] for m in macros)
     )
     proc = compile_c(runtime_unit("requant.c", "add.c", "pooling.c", user, macros=macros), tmp_path / "unit.o",
                      compiler=compiler)
@@ -646,17 +651,16 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
 def test_c_shares_a_unit_with_the_other_kernels(compiler: str, tmp_path: Path) -> None:
     """requant.c, softmax.c, activations.c, add.c and pooling.c in one unit: no clashing names."""
     macros = [*ALL_MACROS, "NN_USE_TANH_S8", "NN_USE_LOGISTIC_S8", "NN_USE_HARD_SWISH_S8", "NN_USE_LEAKY_RELU_S8"]
-    user = (
-        "void nn_test_entry(const int8_t *in, int8_t *out);\n"
-        "void nn_test_entry(const int8_t *in, int8_t *out)\n{\n"
-        "    nn_softmax_s8(in, out, 1, 4, 1 << 30, 20, -100);\n"
-        "    nn_tanh_s8(in, out, 4, 0, 1, 1 << 30, 0);\n"
-        "    nn_logistic_s8(in, out, 4, 0, 1, 1 << 30, 0);\n"
-        "    nn_hard_swish_s8(in, out, 4, 0, 0, 1, 0, 1, 0);\n"
-        "    nn_leaky_relu_s8(in, out, 4, 0, 0, 1, 0, 1, 0);\n"
-        "    nn_add_s8(in, in, out, 4, 0, 1 << 30, 0, 0, 1 << 30, -1, 0, 1 << 30, -19, 20, -128, 127);\n"
-        "    nn_avg_pool_s8(in, out, 2, 2, 1, 1, 1, 2, 2, 1, 1, 0, 0, -128, 127);\n"
-        "    nn_mean_s8(in, out, 4, 1, 0, 0, 1 << 30, -1);\n}\n"
+    user = entry_point(
+        "const int8_t *in, int8_t *out",
+        "nn_softmax_s8(in, out, 1, 4, 1 << 30, 20, -100);",
+        "nn_tanh_s8(in, out, 4, 0, 1, 1 << 30, 0);",
+        "nn_logistic_s8(in, out, 4, 0, 1, 1 << 30, 0);",
+        "nn_hard_swish_s8(in, out, 4, 0, 0, 1, 0, 1, 0);",
+        "nn_leaky_relu_s8(in, out, 4, 0, 0, 1, 0, 1, 0);",
+        "nn_add_s8(in, in, out, 4, 0, 1 << 30, 0, 0, 1 << 30, -1, 0, 1 << 30, -19, 20, -128, 127);",
+        "nn_avg_pool_s8(in, out, 2, 2, 1, 1, 1, 2, 2, 1, 1, 0, 0, -128, 127);",
+        "nn_mean_s8(in, out, 4, 1, 0, 0, 1 << 30, -1);",
     )
     unit = runtime_unit("requant.c", "softmax.c", "activations.c", "add.c", "pooling.c", user, macros=macros)
     proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)

@@ -34,7 +34,7 @@ from nndsl.qmath.requant import (
 )
 from nndsl.qmath.softmax import MAX_SAFE_DEPTH, SoftmaxS8Params, softmax_s8, softmax_s8_params
 from tests.c_harness import build_harness, run_harness
-from tests.tflite_models import convert, model_quantization, run_tflm
+from tests.tflite_models import convert_keras, model_quantization, run_tflm
 
 
 def edge_rows(depth: int) -> np.ndarray:
@@ -102,7 +102,7 @@ def convert_softmax_model(tf: Any, depth: int, low: float, high: float, seed: in
     """``Input((depth,)) -> Softmax`` converted to a full-int8 TFLite model."""
     inputs = tf.keras.Input((depth,))
     model = tf.keras.Model(inputs, tf.keras.layers.Softmax()(inputs))
-    return convert(tf, model, [(depth,)], [(low, high)], seed, samples=32)
+    return convert_keras(tf, model, [(depth,)], [(low, high)], seed, samples=32)
 
 
 # (depth, representative-data range): input scales from ~0.002 to ~39; from 32 on the
