@@ -15,7 +15,10 @@ def write_files(files: Mapping[Path, str | bytes]) -> None:
     temporaries: list[tuple[str, Path]] = []
     try:
         for path, text in files.items():
-            handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            try:
+                handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            except OSError as error:  # name the file the user asked for, not the temporary one
+                raise OSError(error.errno, error.strerror, str(path)) from None
             temporaries.append((temporary, path))
             os.fchmod(handle, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
             with os.fdopen(handle, "wb") as stream:

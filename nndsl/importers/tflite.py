@@ -85,11 +85,13 @@ def _schema() -> Any:
 
 def parse_flatbuffer(data: bytes, source: str) -> TfGraph:
     """The first subgraph of a `.tflite` model as plain tensors and ops."""
+    if data[4:8] != b"TFL3":
+        raise NNError.at(Loc.file(source), "not a TensorFlow Lite flatbuffer (no TFL3 file identifier)")
     schema = _schema()
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    except Exception as error:  # the generated parser raises whatever a corrupt buffer triggers
-        raise NNError.at(Loc.file(source), f"not a TensorFlow Lite flatbuffer ({type(error).__name__})") from None
+    except Exception:  # the generated parser raises whatever a corrupt buffer triggers
+        raise NNError.at(Loc.file(source), "a corrupt TensorFlow Lite flatbuffer: its tables do not parse") from None
     if not model.subgraphs:
         raise NNError.at(Loc.file(source), "the model has no subgraph")
     if len(model.subgraphs) > 1:
