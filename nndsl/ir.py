@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl.diagnostics import Loc
+from nndsl.qmath.requant import Rounding
 from nndsl.target import Target
 from nndsl.types import DType, TensorType
 
@@ -67,6 +68,7 @@ class Requant:
     shifts: tuple[int, ...]
     act_min: int
     act_max: int
+    rounding: Rounding = Rounding.DOUBLE  # mbqm's scheme (the graph's target's)
 
     @property
     def per_channel(self) -> bool:
@@ -215,6 +217,7 @@ class GlobalPool(Op):
 
     pool: PoolKind
     params: object | None = None  # MeanS8Params for an int8 mean
+    rounding: Rounding = Rounding.DOUBLE  # the int8 kernel's multiply (set by lowering)
 
     @property
     def kind(self) -> str:
@@ -228,6 +231,7 @@ class Add(Op):
     activation: ActivationKind
     params: object | None = None  # AddS8Params
     act_range: tuple[int, int] | None = None
+    rounding: Rounding = Rounding.DOUBLE  # the int8 kernel's multiplies (set by lowering)
 
 
 @dataclass(frozen=True, eq=False)
@@ -270,6 +274,7 @@ class Elementwise(Op):
     function: Function
     alpha: float = 0.0  # leaky_relu's slope below zero
     params: object | None = None  # the function's int8 parameters (nndsl.qmath.activations)
+    rounding: Rounding = Rounding.DOUBLE  # the int8 kernel's multiply (set by lowering)
 
     @property
     def kind(self) -> str:
@@ -298,6 +303,7 @@ class Softmax(Op):
 
     beta: float
     params: object | None = None  # SoftmaxS8Params or SoftmaxS16Params
+    rounding: Rounding = Rounding.DOUBLE  # the int8 kernel's multiply (set by lowering)
 
 
 @dataclass(frozen=True, eq=False)
@@ -342,6 +348,11 @@ class Graph:
     ops: list[Op]
     target: Target | None = None
     plan: MemoryPlan = field(default_factory=MemoryPlan)
+
+    @property
+    def rounding(self) -> Rounding:
+        """The target's rounding scheme (TensorFlow Lite Micro's default double rounding without a target)."""
+        return self.target.rounding if self.target is not None else Rounding.DOUBLE
 
     @property
     def dtype(self) -> DType:

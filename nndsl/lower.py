@@ -19,7 +19,7 @@ from nndsl.qmath.add import add_s8_params
 from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
 from nndsl.qmath.int16_ops import add_s16_params, leaky_relu_s16_params, mean_s16_params
 from nndsl.qmath.pooling import mean_s8_params
-from nndsl.qmath.requant import activation_range, quantize_multiplier
+from nndsl.qmath.requant import Rounding, activation_range, quantize_multiplier
 from nndsl.qmath.softmax import softmax_s8_params
 from nndsl.types import DType, Quant
 
@@ -27,11 +27,17 @@ from nndsl.types import DType, Quant
 IDENTITY_MULTIPLIER = (1 << 30, 1)
 
 
-def _multipliers(op: ir.Op, real: list[float], sink: DiagnosticSink) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Quantised multipliers of an op's output stage; one error for all unrepresentable channels."""
-    pairs = [quantize_multiplier(value) for value in real]
+def _multipliers(op: ir.Op, real: list[float], sink: DiagnosticSink,
+                 rounding: Rounding = Rounding.DOUBLE) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Quantised multipliers of an op's output stage; one error for all unrepresentable channels.
+
+    A multiplier of 2^31 or more is an error under either rounding: double
+    rounding's left shift would overflow, single rounding's
+    ``QuantizeMultiplier`` would silently saturate it to ``(2^31 - 1, 30)``.
+    """
+    pairs = [quantize_multiplier(value, rounding) for value in real]
     too_small = [value for value, (multiplier, _) in zip(real, pairs, strict=True) if multiplier == 0]
-    too_large = [value for value, (_, shift) in zip(real, pairs, strict=True) if shift > 30]
+    too_large = [value for value in real if quantize_multiplier(value)[1] > 30]
     channels = "" if len(real) == 1 else " (channels: {count} of {total})"
     if too_small:
         where = channels.format(count=len(too_small), total=len(real))
@@ -78,11 +84,11 @@ def _output_clamp(tensor: ir.Tensor, activation: ir.ActivationKind) -> tuple[int
     return activation_range(low, high, quant.scale, quant.zero_point, qmin, qmax)
 
 
-def _weighted_requant(op: ir.Dense | ir.Conv, sink: DiagnosticSink) -> ir.Requant:
-    multipliers, shifts = _multipliers(op, _dense_scales(op), sink)
+def _weighted_requant(op: ir.Dense | ir.Conv, sink: DiagnosticSink, rounding: Rounding) -> ir.Requant:
+    multipliers, shifts = _multipliers(op, _dense_scales(op), sink, rounding)
     act_min, act_max = _output_clamp(op.output, op.activation)
     return ir.Requant(-_quant(op.input).zero_point, _quant(op.output).zero_point, multipliers, shifts,
-                      act_min, act_max)
+                      act_min, act_max, rounding)
 
 
 def _function_limit(op: ir.Elementwise, in_scale: float, out_scale: float) -> str | None:
@@ -96,7 +102,7 @@ def _function_limit(op: ir.Elementwise, in_scale: float, out_scale: float) -> st
     return None
 
 
-def _function_params(op: ir.Elementwise, sink: DiagnosticSink) -> object | None:
+def _function_params(op: ir.Elementwise, sink: DiagnosticSink, rounding: Rounding) -> object | None:
     in_q, out_q = _quant(op.input), _quant(op.output)
     args = (in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point)
     if op.input.type.dtype is DType.I16:
@@ -108,7 +114,7 @@ def _function_params(op: ir.Elementwise, sink: DiagnosticSink) -> object | None:
             case ir.Function.SIGMOID:
                 return logistic_s8_params(*args)
             case ir.Function.HARD_SWISH:
-                return hard_swish_s8_params(*args)
+                return hard_swish_s8_params(*args, rounding=rounding)
             case ir.Function.LEAKY_RELU:
                 return leaky_relu_s8_params(*args, op.alpha)
     except ValueError as error:
@@ -140,7 +146,7 @@ def _function_params_s16(op: ir.Elementwise, args: tuple[float, int, float, int]
         return None
 
 
-def _softmax_params(op: ir.Softmax, sink: DiagnosticSink) -> object | None:
+def _softmax_params(op: ir.Softmax, sink: DiagnosticSink, rounding: Rounding) -> object | None:
     in_scale = _quant(op.input).scale
     if op.input.type.dtype is DType.I16:
         try:
@@ -150,7 +156,7 @@ def _softmax_params(op: ir.Softmax, sink: DiagnosticSink) -> object | None:
                        f"input scale {in_scale:g}: TensorFlow Lite Micro's kernel rejects it ({error})")
             return None
     try:
-        return softmax_s8_params(in_scale, op.beta)
+        return softmax_s8_params(in_scale, op.beta, rounding)
     except ValueError:
         sink.error(op.loc, f"int8 softmax of '{op.output.name}' cannot be computed: beta x input scale = "
                    f"{op.beta:g} x {in_scale:g} must be larger than 2^-26 (TensorFlow Lite Micro's softmax "
@@ -158,12 +164,13 @@ def _softmax_params(op: ir.Softmax, sink: DiagnosticSink) -> object | None:
         return None
 
 
-def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
+def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUBLE) -> ir.Op:
+    """``op`` with its kernel's integer parameters, for the int8 kernels' ``rounding`` scheme."""
     if op.input.type.dtype is DType.F32:
         return op
     match op:
         case ir.Dense() | ir.Conv():
-            return replace(op, requant=_weighted_requant(op, sink))
+            return replace(op, requant=_weighted_requant(op, sink, rounding))
         case ir.Activation():
             in_q, out_q = _quant(op.input), _quant(op.output)
             multipliers: tuple[int, ...]
@@ -171,18 +178,23 @@ def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
             if op.activation is ir.ActivationKind.RELU6:  # TFLM's Relu6 clamps without rescaling
                 multipliers, shifts = (IDENTITY_MULTIPLIER[0],), (IDENTITY_MULTIPLIER[1],)
             else:
-                multipliers, shifts = _multipliers(op, [in_q.scale / out_q.scale], sink)
+                multipliers, shifts = _multipliers(op, [in_q.scale / out_q.scale], sink, rounding)
             act_min, act_max = _output_clamp(op.output, op.activation)
-            requant = ir.Requant(-in_q.zero_point, out_q.zero_point, multipliers, shifts, act_min, act_max)
+            requant = ir.Requant(-in_q.zero_point, out_q.zero_point, multipliers, shifts, act_min, act_max,
+                                 rounding)
             return replace(op, requant=requant)
         case ir.Pool():
             return replace(op, act_range=_output_clamp(op.output, op.activation))
         case ir.Add():
             a, b, out = _quant(op.inputs[0]), _quant(op.inputs[1]), _quant(op.output)
             wide = op.output.type.dtype is DType.I16
-            add_params = add_s16_params if wide else add_s8_params
+            params: object
             try:
-                params = add_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
+                if wide:
+                    params = add_s16_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
+                else:
+                    params = add_s8_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point,
+                                           rounding)
             except ValueError:
                 bits = 15 if wide else 20  # the kernel's left shift
                 limit = 2 * max(a.scale, b.scale) / 2**bits
@@ -190,31 +202,51 @@ def lower_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
                            f"its output scale {out.scale:g} must be larger than 2 x the larger input scale / "
                            f"2^{bits} = {limit:g} (TensorFlow Lite Micro's add kernel rejects it)")
                 return op
-            return replace(op, params=params, act_range=_output_clamp(op.output, op.activation))
+            return replace(op, params=params, act_range=_output_clamp(op.output, op.activation), rounding=rounding)
         case ir.GlobalPool():
             if op.pool is ir.PoolKind.MAX:
                 return op
             in_q, out_q = _quant(op.input), _quant(op.output)
             count = op.input.type.size // op.input.type.shape[-1]
+            mean: object
             try:
-                mean_params = mean_s16_params if op.output.type.dtype is DType.I16 else mean_s8_params
-                mean = mean_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, count)
+                if op.output.type.dtype is DType.I16:
+                    mean = mean_s16_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, count)
+                else:
+                    mean = mean_s8_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, count,
+                                          rounding)
             except ValueError:
                 sink.error(op.loc, f"{_integer_name(op)} global_avg_pool of '{op.output.name}' cannot be computed: "
                            f"its output scale {out_q.scale:g} is too small for its input scale {in_q.scale:g} "
                            "(the mean's multiplier would need a shift of more than 30 bits in TensorFlow Lite Micro's "
                            "kernel)")
                 return op
-            return replace(op, params=mean)
+            return replace(op, params=mean, rounding=rounding)
         case ir.Elementwise():
-            return replace(op, params=_function_params(op, sink))
+            return replace(op, params=_function_params(op, sink, rounding), rounding=rounding)
         case ir.Softmax():
-            return replace(op, params=_softmax_params(op, sink))
+            return replace(op, params=_softmax_params(op, sink, rounding), rounding=rounding)
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm():
             return op
     raise AssertionError(f"lower_op: unhandled op {type(op).__name__}")
 
 
 def lower(graph: ir.Graph, sink: DiagnosticSink) -> ir.Graph:
-    """The graph with integer parameters on every int8 op (errors in ``sink``)."""
-    return replace(graph, ops=[lower_op(op, sink) for op in graph.ops])
+    """The graph with integer parameters on every int8 op (errors in ``sink``).
+
+    ``rounding = single`` is refused for 16x8 networks: this project's int16
+    kernels implement the double-rounding build only, and several of TFLite's
+    would differ under ``TFLITE_SINGLE_ROUNDING`` (ADD's and MEAN's int32
+    multiplies, the int16 activations' rescale, QuantizeMultiplier's clamp).
+    """
+    rounding = graph.rounding
+    if rounding is Rounding.SINGLE:
+        wide = [op for op in graph.ops if DType.I16 in (op.input.type.dtype, op.output.type.dtype)]
+        if wide:
+            assert graph.target is not None
+            loc = graph.target.loc if graph.target.loc is not None else wide[0].loc
+            sink.error(loc, f"'rounding = single' is not supported for i16 (16x8) networks: '{wide[0].output.name}' "
+                       "is int16, and TensorFlow Lite Micro's int16 kernels round differently under single "
+                       "rounding; nndsl implements them in double rounding only")
+            return graph
+    return replace(graph, ops=[lower_op(op, sink, rounding) for op in graph.ops])

@@ -18,6 +18,7 @@ Then:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -128,7 +129,9 @@ def _weighted(op: ir.Dense | ir.Conv, x: Interval) -> OpRange:
     requant = op.requant
     multipliers = np.asarray(requant.multipliers, dtype=np.int64)
     shifts = np.asarray(requant.shifts, dtype=np.int64)
-    multiply: Callable[[Array, Array, Array], Array] = multiply_by_quantized_multiplier
+    multiply: Callable[[Array, Array, Array], Array] = functools.partial(
+        multiply_by_quantized_multiplier, rounding=requant.rounding
+    )
     limit = 2**31 - 1
     if op.output.type.dtype is DType.I16:  # int64 accumulators, TFLite's 48-bit-input multiply
         limit, multiply = 2**47 - 1, multiply_by_quantized_multiplier_int64

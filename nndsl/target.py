@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from nndsl import ast
 from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.qmath.requant import Rounding
 from nndsl.types import DType
 
 
@@ -40,6 +41,7 @@ class Target:
     latency_s: float | None = None
     cycles_per_mac: float | None = None  # None: the core's figure for the model's dtype
     accumulator_bits: int = 32  # the width the range check holds accumulators to
+    rounding: Rounding = Rounding.DOUBLE  # MultiplyByQuantizedMultiplier's scheme (TFLM default: double)
     loc: Loc | None = None
 
     def cycles_per_mac_for(self, dtype: DType) -> float:
@@ -70,10 +72,13 @@ _RELATIONS = {"ram": "=", "flash": "=", "clock": "=", "latency": "<=", "cycles_p
 
 
 # Settings named by a word: their values and what each means.
-_WORDS = {"accumulator": {"i32": 32, "i16": 16}}
+_WORDS: dict[str, dict[str, float | Rounding]] = {
+    "accumulator": {"i32": 32, "i16": 16},
+    "rounding": {"double": Rounding.DOUBLE, "single": Rounding.SINGLE},
+}
 
 
-def _word_value(field: ast.TargetField, sink: DiagnosticSink) -> float | None:
+def _word_value(field: ast.TargetField, sink: DiagnosticSink) -> float | Rounding | None:
     choices = _WORDS[field.name]
     if field.word is None or field.word not in choices:
         given = field.word if field.word is not None else f"{field.quantity.value:g}"
@@ -82,7 +87,7 @@ def _word_value(field: ast.TargetField, sink: DiagnosticSink) -> float | None:
     return choices[field.word]
 
 
-def _field_value(field: ast.TargetField, sink: DiagnosticSink) -> float | None:
+def _field_value(field: ast.TargetField, sink: DiagnosticSink) -> float | Rounding | None:
     if field.name in _WORDS:
         return _word_value(field, sink)
     if field.word is not None and field.name in _UNITS:
@@ -109,9 +114,12 @@ def _field_value(field: ast.TargetField, sink: DiagnosticSink) -> float | None:
 def resolve_target(decl: ast.TargetDecl, sink: DiagnosticSink) -> Target | None:
     """The target a ``target`` statement describes, or None after reporting errors."""
     values: dict[str, float] = {}
+    rounding: Rounding | None = None
     for field in decl.fields:
         value = _field_value(field, sink)
-        if value is not None:
+        if isinstance(value, Rounding):
+            rounding = value
+        elif value is not None:
             values[field.name] = value
     # A name in the language has no '-': `target cortex_m4` is the built-in "cortex-m4".
     base = BUILTIN_TARGETS.get(decl.name.replace("_", "-"))
@@ -137,5 +145,6 @@ def resolve_target(decl: ast.TargetDecl, sink: DiagnosticSink) -> Target | None:
         latency_s=values.get("latency", base.latency_s),
         cycles_per_mac=values.get("cycles_per_mac", base.cycles_per_mac),
         accumulator_bits=int(values.get("accumulator", base.accumulator_bits)),
+        rounding=rounding if rounding is not None else base.rounding,
         loc=decl.loc,
     )

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from nndsl import ir
 from nndsl.lower import IDENTITY_MULTIPLIER
 from nndsl.qmath.int16_functions import SoftmaxS16Params
+from nndsl.qmath.requant import Rounding
 from nndsl.summary import model_weight_bytes
 from nndsl.types import DType
 
@@ -86,6 +87,8 @@ class _Emitter:
         self.array_names: dict[str, list[tuple[npt.NDArray[np.generic], DType, str]]] = {}
         self.runtime: set[str] = set()
         self.defines: set[str] = set()
+        if graph.rounding is Rounding.SINGLE and graph.dtype is not DType.F32:  # requant.c's single-rounding nn_mbqm
+            self.defines.add("NN_SINGLE_ROUNDING")
         self.uses_math = False
         self.reserved = _reserved_names(self.prefix)
         source_lines = _read_source_lines(graph.source_path)
@@ -356,7 +359,8 @@ class _Emitter:
         graph = self.graph
         ops = [self.view(op) for op in graph.ops]
         env = _environment()
-        runtime = [_runtime_source(name) for name in RUNTIME_FILES if name in self.runtime]
+        single = "NN_SINGLE_ROUNDING" in self.defines
+        runtime = [_select_rounding(_runtime_source(name), single) for name in RUNTIME_FILES if name in self.runtime]
         in_type, out_type = graph.input.type, graph.output.type
         context = {
             "name": self.prefix,
@@ -437,6 +441,19 @@ def _reserved_names(prefix: str) -> frozenset[str]:
     for runtime in RUNTIME_FILES:
         names.update(re.findall(r"\b(nn_\w+)\s*\(", _runtime_source(runtime)))
     return frozenset(names)
+
+
+_ROUNDING_BLOCK = re.compile(r"#ifdef NN_SINGLE_ROUNDING\n(.*?)#else\n(.*?)#endif\n", re.DOTALL)
+
+
+def _select_rounding(source: str, single: bool) -> str:
+    """A runtime file with only the rounding scheme's side of each ``#ifdef NN_SINGLE_ROUNDING`` block.
+
+    The generated file carries one scheme's code (and defines
+    ``NN_SINGLE_ROUNDING`` for the single one), so that the default output
+    stays the double-rounding runtime text alone.
+    """
+    return _ROUNDING_BLOCK.sub(lambda match: match.group(1 if single else 2), source)
 
 
 def _runtime_source(name: str) -> str:

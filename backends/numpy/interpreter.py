@@ -47,12 +47,15 @@ def _requantize(acc: npt.NDArray[np.int64], requant: ir.Requant, dtype: DType, w
     """``clamp(mbqm(acc, multiplier[c], shift[c]) + output_offset)``; channels on the last axis.
 
     ``wide``: the int64-accumulator multiply of 16x8 dense and conv kernels;
-    otherwise TFLite's int32 double-rounding one.
+    otherwise TFLite's int32 one, in ``requant.rounding``'s scheme.
     """
     multipliers = np.asarray(requant.multipliers, dtype=np.int64)
     shifts = np.asarray(requant.shifts, dtype=np.int64)
-    multiply = multiply_by_quantized_multiplier_int64 if wide else multiply_by_quantized_multiplier
-    scaled = multiply(acc, multipliers, shifts) + requant.output_offset
+    if wide:
+        scaled = multiply_by_quantized_multiplier_int64(acc, multipliers, shifts)
+    else:
+        scaled = multiply_by_quantized_multiplier(acc, multipliers, shifts, requant.rounding)
+    scaled = scaled + requant.output_offset
     return np.clip(scaled, requant.act_min, requant.act_max).astype(dtype.numpy)
 
 
@@ -140,7 +143,7 @@ def _global_pool(op: ir.GlobalPool, x: Array) -> Array:
     if isinstance(op.params, MeanS16Params):
         return mean_s16(positions, op.params)
     if op.params is not None:
-        return mean_s8(positions, op.params)  # type: ignore[arg-type]
+        return mean_s8(positions, op.params, op.rounding)  # type: ignore[arg-type]
     return positions.astype(np.float32).mean(axis=1, dtype=np.float32)
 
 
@@ -148,7 +151,7 @@ def _add(op: ir.Add, a: Array, b: Array) -> Array:
     if isinstance(op.params, AddS16Params) and op.act_range is not None:
         return add_s16(a, b, op.params, *op.act_range)
     if op.params is not None and op.act_range is not None:
-        return add_s8(a, b, op.params, *op.act_range)  # type: ignore[arg-type]
+        return add_s8(a, b, op.params, *op.act_range, op.rounding)  # type: ignore[arg-type]
     return _float_activation((a.astype(np.float32) + b.astype(np.float32)), op.activation)
 
 
@@ -159,6 +162,11 @@ def _pad(op: ir.Pad, x: Array) -> Array:
 
 
 # Each element-wise function's integer kernel, by the type of its parameters.
+# HARD_SWISH and the 16x8 kernels have no single-rounding variant here (lowering
+# refuses single rounding for int16 networks); the others take the op's rounding.
+SINGLE_ROUNDING_KERNELS: frozenset[type] = frozenset(
+    {qact.TanhS8Params, qact.LogisticS8Params, qact.LeakyReluS8Params}
+)
 FUNCTION_KERNELS: dict[type, Callable[[Array, Any], Array]] = {
     qact.TanhS8Params: qact.tanh_s8,
     qact.LogisticS8Params: qact.logistic_s8,
@@ -172,7 +180,10 @@ FUNCTION_KERNELS: dict[type, Callable[[Array, Any], Array]] = {
 
 def _elementwise(op: ir.Elementwise, x: Array) -> Array:
     if op.params is not None:
-        return FUNCTION_KERNELS[type(op.params)](x, op.params)
+        kernel = FUNCTION_KERNELS[type(op.params)]
+        if type(op.params) in SINGLE_ROUNDING_KERNELS:
+            return kernel(x, op.params, op.rounding)  # type: ignore[call-arg]
+        return kernel(x, op.params)
     v = x.astype(np.float32)
     match op.function:
         case ir.Function.TANH:
@@ -201,7 +212,7 @@ def _softmax(op: ir.Softmax, x: Array) -> Array:
         return probabilities
     if isinstance(op.params, SoftmaxS16Params):
         return softmax_s16(x, op.params)
-    return softmax_s8(x, op.params)  # type: ignore[arg-type]
+    return softmax_s8(x, op.params, op.rounding)  # type: ignore[arg-type]
 
 
 def _batch_norm(op: ir.BatchNorm, x: Array) -> Array:

@@ -11,8 +11,10 @@ equal TensorFlow Lite Micro's byte for byte.
 from nndsl.qmath.requant import (
     INT32_MAX,
     INT32_MIN,
+    Rounding,
     activation_range,
     multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_single,
     quantize_multiplier,
     quantize_multiplier_greater_than_one,
     rounding_divide_by_pot,
@@ -22,8 +24,10 @@ from nndsl.qmath.requant import (
 __all__ = [
     "INT32_MAX",
     "INT32_MIN",
+    "Rounding",
     "activation_range",
     "multiply_by_quantized_multiplier",
+    "multiply_by_quantized_multiplier_single",
     "quantize_multiplier",
     "quantize_multiplier_greater_than_one",
     "rounding_divide_by_pot",

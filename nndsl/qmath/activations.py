@@ -53,6 +53,7 @@ from nndsl.qmath.requant import (
     INT32_MAX,
     ArrayLike,
     IntArray,
+    Rounding,
     checked_zero_point,
     float32_scale,
     multiply_by_quantized_multiplier,
@@ -165,7 +166,11 @@ def fixed_logistic(a: ArrayLike, integer_bits: int) -> IntArray:
 
 @dataclass(frozen=True)
 class TanhS8Params:
-    """TFLM tanh ``OpData`` (int8 fields): the input zero point, range radius, multiplier and left shift."""
+    """TFLM tanh ``OpData`` (int8 fields): the input zero point, range radius, multiplier and left shift.
+
+    The same under either rounding scheme (``_q4_input_params`` does not call
+    ``QuantizeMultiplier``); the kernel's ``MultiplyByQuantizedMultiplier`` differs.
+    """
 
     input_zero_point: int
     input_range_radius: int
@@ -239,7 +244,9 @@ def logistic_s8_params(
     )
 
 
-def _q4_input(values: IntArray, params: TanhS8Params | LogisticS8Params) -> tuple[BoolArray, BoolArray, IntArray]:
+def _q4_input(
+    values: IntArray, params: TanhS8Params | LogisticS8Params, rounding: Rounding = Rounding.DOUBLE
+) -> tuple[BoolArray, BoolArray, IntArray]:
     """``(saturate_low, saturate_high, input_in_q4)``: the radius test, then the rescale where it passes.
 
     Saturated lanes are rescaled from 0 instead (their result is discarded),
@@ -249,11 +256,15 @@ def _q4_input(values: IntArray, params: TanhS8Params | LogisticS8Params) -> tupl
     low = centred <= -params.input_range_radius
     high = ~low & (centred >= params.input_range_radius)
     inside = np.where(low | high, 0, centred)
-    input_in_q4 = multiply_by_quantized_multiplier(inside, params.input_multiplier, params.input_left_shift)
+    input_in_q4 = multiply_by_quantized_multiplier(
+        inside, params.input_multiplier, params.input_left_shift, rounding
+    )
     return low, high, input_in_q4
 
 
-def tanh_s8(x: npt.ArrayLike, params: TanhS8Params) -> npt.NDArray[np.int8]:
+def tanh_s8(
+    x: npt.ArrayLike, params: TanhS8Params, rounding: Rounding = Rounding.DOUBLE
+) -> npt.NDArray[np.int8]:
     """TFLM's ``reference_integer_ops::Tanh`` (int8 overload), element-wise over ``x``.
 
     Inputs at least ``input_range_radius`` from the zero point saturate to
@@ -262,21 +273,23 @@ def tanh_s8(x: npt.ArrayLike, params: TanhS8Params) -> npt.NDArray[np.int8]:
     ``tanh`` in Q4.27 and ``RoundingDivideByPOT(·, 24)``.
     """
     values = _input(x, "tanh_s8", np.int8)
-    low, high, input_in_q4 = _q4_input(values, params)
+    low, high, input_in_q4 = _q4_input(values, params, rounding)
     output_in_q0 = fixed_tanh(input_in_q4, SIGMOID_INPUT_INTEGER_BITS)
     output = rounding_divide_by_pot(output_in_q0, 31 - 7)
     output = np.where(low, INT8_MIN, np.where(high, INT8_MAX, output))
     return _clamp(output, np.int8).reshape(values.shape)
 
 
-def logistic_s8(x: npt.ArrayLike, params: LogisticS8Params) -> npt.NDArray[np.int8]:
+def logistic_s8(
+    x: npt.ArrayLike, params: LogisticS8Params, rounding: Rounding = Rounding.DOUBLE
+) -> npt.NDArray[np.int8]:
     """TFLM's ``reference_integer_ops::Logistic`` (int8 overload), element-wise over ``x``.
 
     As :func:`tanh_s8`, with gemmlowp ``logistic``, ``RoundingDivideByPOT(·, 23)``
     and the output zero point -128 added before the clamp.
     """
     values = _input(x, "logistic_s8", np.int8)
-    low, high, input_in_q4 = _q4_input(values, params)
+    low, high, input_in_q4 = _q4_input(values, params, rounding)
     output_in_q0 = fixed_logistic(input_in_q4, SIGMOID_INPUT_INTEGER_BITS)
     output = rounding_divide_by_pot(output_in_q0, 31 - 8) + LOGISTIC_OUTPUT_ZERO_POINT
     output = np.where(low, INT8_MIN, np.where(high, INT8_MAX, output))
@@ -360,7 +373,11 @@ class HardSwishS8Params:
 
 
 def hard_swish_s8_params(
-    input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int
+    input_scale: float,
+    input_zero_point: int,
+    output_scale: float,
+    output_zero_point: int,
+    rounding: Rounding = Rounding.DOUBLE,
 ) -> HardSwishS8Params:
     """TFLM's ``HardSwishPrepare`` (int8), float32 arithmetic as in the C++.
 
@@ -370,19 +387,26 @@ def hard_swish_s8_params(
     reluish multiplier is ``hires / (3 / 32768)``. Raises ``ValueError``
     where TFLM fails to prepare, or where its shift would be undefined (a
     reluish exponent above 31, input scales of about 2**23 and up).
+
+    The kernel has no single-rounding variant (its int16 fixed-point helpers
+    are the same in every TFLite build); ``rounding`` only reaches
+    ``QuantizeMultiplier``, whose single-rounding clamp of exponents above 30
+    changes the reluish multiplier of input scales of about 2**22 and up.
     """
     in_scale = float32_scale("input_scale", input_scale)
     out_scale = float32_scale("output_scale", output_scale)
     hires_input_scale = np.float32(HARD_SWISH_HIRES_FACTOR * in_scale)
 
-    output_multiplier, output_exponent = quantize_multiplier(float(np.float32(hires_input_scale / out_scale)))
+    output_multiplier, output_exponent = quantize_multiplier(
+        float(np.float32(hires_input_scale / out_scale)), rounding
+    )
     if output_exponent > 0:
         raise ValueError(
             f"HARD_SWISH: output multiplier exponent {output_exponent} > 0 (input scale {input_scale!r} too large "
             f"for output scale {output_scale!r}); TFLM's HardSwishPrepare fails"
         )
     reluish_multiplier, reluish_exponent = quantize_multiplier(
-        float(np.float32(hires_input_scale / HARD_SWISH_RELUISH_SCALE))
+        float(np.float32(hires_input_scale / HARD_SWISH_RELUISH_SCALE)), rounding
     )
     if reluish_exponent > 31:
         raise ValueError(f"HARD_SWISH: reluish exponent {reluish_exponent} > 31, TFLM's shift is undefined")
@@ -464,6 +488,8 @@ def _leaky_relu_params(
     alpha32 = np.float32(alpha)
     if not np.isfinite(alpha32):
         raise ValueError(f"alpha {alpha!r} is not finite")
+    # Single rounding's QuantizeMultiplier differs from this one only by saturating
+    # shifts above 30, which are rejected below: one split serves both schemes.
     multiplier_alpha, shift_alpha = quantize_multiplier(float(in_scale) * float(alpha32) / float(out_scale))
     multiplier_identity, shift_identity = quantize_multiplier(float(in_scale) / float(out_scale))
     if max(shift_alpha, shift_identity) > 30:
@@ -497,7 +523,13 @@ def leaky_relu_s8_params(
     )
 
 
-def _leaky_relu(x: npt.ArrayLike, params: _LeakyReluParams, storage: type[_Storage], op: str) -> npt.NDArray[_Storage]:
+def _leaky_relu(
+    x: npt.ArrayLike,
+    params: _LeakyReluParams,
+    storage: type[_Storage],
+    op: str,
+    rounding: Rounding = Rounding.DOUBLE,
+) -> npt.NDArray[_Storage]:
     """``reference_ops::QuantizeLeakyRelu<T>`` for int8 or int16 data (``storage``), element-wise over ``x``.
 
     Inputs at or above the zero point are rescaled by the identity multiplier,
@@ -508,19 +540,23 @@ def _leaky_relu(x: npt.ArrayLike, params: _LeakyReluParams, storage: type[_Stora
     values = _input(x, op, storage)
     centred = values - params.input_zero_point
     identity = multiply_by_quantized_multiplier(
-        centred, params.output_multiplier_identity, params.output_shift_identity
+        centred, params.output_multiplier_identity, params.output_shift_identity, rounding
     )
-    scaled_alpha = multiply_by_quantized_multiplier(centred, params.output_multiplier_alpha, params.output_shift_alpha)
+    scaled_alpha = multiply_by_quantized_multiplier(
+        centred, params.output_multiplier_alpha, params.output_shift_alpha, rounding
+    )
     # int32 addition, wrapping like the C mirror (out of reach for shifts <= 30 and int8 input).
     output = wrap_int32(params.output_zero_point + np.where(centred >= 0, identity, scaled_alpha))
     return _clamp(output, storage).reshape(values.shape)
 
 
-def leaky_relu_s8(x: npt.ArrayLike, params: LeakyReluS8Params) -> npt.NDArray[np.int8]:
+def leaky_relu_s8(
+    x: npt.ArrayLike, params: LeakyReluS8Params, rounding: Rounding = Rounding.DOUBLE
+) -> npt.NDArray[np.int8]:
     """TFLite's ``reference_ops::QuantizeLeakyRelu<int8_t>``, element-wise over ``x``.
 
     Inputs at or above the zero point are rescaled by the identity multiplier,
     those below by the alpha multiplier (``MultiplyByQuantizedMultiplier``,
     double rounding); the output zero point is added before the clamp.
     """
-    return _leaky_relu(x, params, np.int8, "leaky_relu_s8")
+    return _leaky_relu(x, params, np.int8, "leaky_relu_s8", rounding)

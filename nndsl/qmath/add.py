@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from nndsl.qmath.requant import (
     IntArray,
+    Rounding,
     checked_zero_point,
     float32_scale,
     multiply_by_quantized_multiplier,
@@ -87,7 +88,9 @@ class AddS8Params(_AddParams):
 
 
 
-def quantize_multiplier_smaller_than_one_exp(real_multiplier: float) -> tuple[int, int]:
+def quantize_multiplier_smaller_than_one_exp(
+    real_multiplier: float, rounding: Rounding = Rounding.DOUBLE
+) -> tuple[int, int]:
     """TFLite's ``QuantizeMultiplierSmallerThanOneExp``: ``(multiplier, shift)`` with ``shift <= 0``.
 
     TFLM aborts (``TFLITE_CHECK``) unless ``0 < real < 1`` and the rounded
@@ -97,7 +100,7 @@ def quantize_multiplier_smaller_than_one_exp(real_multiplier: float) -> tuple[in
     """
     if not 0.0 < real_multiplier < 1.0:
         raise ValueError(f"multiplier {real_multiplier!r} is not in (0, 1); TFLM's TFLITE_CHECK fails")
-    multiplier, shift = quantize_multiplier(real_multiplier)
+    multiplier, shift = quantize_multiplier(real_multiplier, rounding)
     if shift > 0:
         raise ValueError(f"multiplier {real_multiplier!r} rounds to shift {shift} > 0; TFLM's TFLITE_CHECK fails")
     return multiplier, shift
@@ -109,6 +112,7 @@ def _add_params(
     left_shift: int,
     scales: tuple[float, float, float],
     zero_points: tuple[int, int, int],
+    rounding: Rounding = Rounding.DOUBLE,
 ) -> _Params:
     """``CalculateOpDataAdd`` for an output of type ``storage`` with its ``left_shift`` (20 for int8, 15 for int16).
 
@@ -121,9 +125,9 @@ def _add_params(
     real_input1_multiplier = float(s1) / twice_max_input_scale
     real_input2_multiplier = float(s2) / twice_max_input_scale
     real_output_multiplier = twice_max_input_scale / (float(1 << left_shift) * float(so))
-    input1_multiplier, input1_shift = quantize_multiplier_smaller_than_one_exp(real_input1_multiplier)
-    input2_multiplier, input2_shift = quantize_multiplier_smaller_than_one_exp(real_input2_multiplier)
-    output_multiplier, output_shift = quantize_multiplier_smaller_than_one_exp(real_output_multiplier)
+    input1_multiplier, input1_shift = quantize_multiplier_smaller_than_one_exp(real_input1_multiplier, rounding)
+    input2_multiplier, input2_shift = quantize_multiplier_smaller_than_one_exp(real_input2_multiplier, rounding)
+    output_multiplier, output_shift = quantize_multiplier_smaller_than_one_exp(real_output_multiplier, rounding)
     return params_type(
         input1_offset=-checked_zero_point("zp1", zero_points[0], storage),
         input1_multiplier=input1_multiplier,
@@ -139,7 +143,13 @@ def _add_params(
 
 
 def add_s8_params(
-    scale1: float, zp1: int, scale2: float, zp2: int, out_scale: float, out_zp: int
+    scale1: float,
+    zp1: int,
+    scale2: float,
+    zp2: int,
+    out_scale: float,
+    out_zp: int,
+    rounding: Rounding = Rounding.DOUBLE,
 ) -> AddS8Params:
     """TFLM's ``CalculateOpDataAdd`` for an int8 output.
 
@@ -147,9 +157,13 @@ def add_s8_params(
     scale2)``, input multipliers ``scale_i / twice_max`` and output multiplier
     ``twice_max / (2**20 * out_scale)``. Raises ``ValueError`` where TFLM's
     Prepare would abort: an output multiplier of one or more (an output scale
-    below about ``2 * max_scale / 2**20``).
+    below about ``2 * max_scale / 2**20``). ``rounding``: TFLite's default
+    double rounding or its ``TFLITE_SINGLE_ROUNDING`` scheme (the same
+    multipliers for multipliers below one; the kernel's multiply differs).
     """
-    return _add_params(AddS8Params, np.int8, ADD_S8_LEFT_SHIFT, (scale1, scale2, out_scale), (zp1, zp2, out_zp))
+    return _add_params(
+        AddS8Params, np.int8, ADD_S8_LEFT_SHIFT, (scale1, scale2, out_scale), (zp1, zp2, out_zp), rounding
+    )
 
 
 def _values(x: npt.ArrayLike, op: str, name: str, storage: type[np.signedinteger[Any]]) -> IntArray:
@@ -168,6 +182,7 @@ def _add(
     act_max: int,
     storage: type[_Storage],
     op: str,
+    rounding: Rounding = Rounding.DOUBLE,
 ) -> npt.NDArray[_Storage]:
     """``AddElementwise`` / ``AddFunc`` on equal shapes, for int8 or int16 data (``storage``).
 
@@ -185,24 +200,30 @@ def _add(
         raise ValueError(f"activation range [{act_min}, {act_max}] is not an {info.dtype} range")
     shifted1 = wrap_int32((x1 + params.input1_offset) << params.left_shift)
     shifted2 = wrap_int32((x2 + params.input2_offset) << params.left_shift)
-    scaled1 = multiply_by_quantized_multiplier(shifted1, params.input1_multiplier, params.input1_shift)
-    scaled2 = multiply_by_quantized_multiplier(shifted2, params.input2_multiplier, params.input2_shift)
+    scaled1 = multiply_by_quantized_multiplier(shifted1, params.input1_multiplier, params.input1_shift, rounding)
+    scaled2 = multiply_by_quantized_multiplier(shifted2, params.input2_multiplier, params.input2_shift, rounding)
     raw_sum = wrap_int32(scaled1 + scaled2)
     raw_output = wrap_int32(
-        multiply_by_quantized_multiplier(raw_sum, params.output_multiplier, params.output_shift)
+        multiply_by_quantized_multiplier(raw_sum, params.output_multiplier, params.output_shift, rounding)
         + params.output_offset
     )
     return np.clip(raw_output, act_min, act_max).astype(storage)
 
 
 def add_s8(
-    a: npt.ArrayLike, b: npt.ArrayLike, params: AddS8Params, act_min: int = INT8_MIN, act_max: int = INT8_MAX
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    params: AddS8Params,
+    act_min: int = INT8_MIN,
+    act_max: int = INT8_MAX,
+    rounding: Rounding = Rounding.DOUBLE,
 ) -> npt.NDArray[np.int8]:
     """TFLM's ``reference_integer_ops::Add`` (int8, equal shapes): ``AddFunc`` element-wise.
 
     ``act_min``/``act_max`` are the fused activation's quantised bounds
     (``[-128, 127]`` for none). The int32 sum and the addition of the output
     offset cannot overflow for int8 inputs and multipliers below one; they
-    wrap like the C mirror all the same.
+    wrap like the C mirror all the same. ``rounding``: the scheme of the
+    three ``MultiplyByQuantizedMultiplierSmallerThanOneExp`` calls.
     """
-    return _add(a, b, params, act_min, act_max, np.int8, "add_s8")
+    return _add(a, b, params, act_min, act_max, np.int8, "add_s8", rounding)

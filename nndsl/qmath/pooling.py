@@ -67,6 +67,7 @@ import numpy.typing as npt
 
 from nndsl.qmath.requant import (
     IntArray,
+    Rounding,
     checked_zero_point,
     float32_scale,
     multiply_by_quantized_multiplier,
@@ -258,13 +259,14 @@ def _mean_params(
     out_scale: float,
     out_zp: int,
     count: int,
+    rounding: Rounding = Rounding.DOUBLE,
 ) -> _Params:
     """``PrepareMeanOrSumHelper`` plus :func:`mean_multiplier` for int8 or int16 data (``storage``)."""
     s_in = float32_scale("in_scale", in_scale)
     s_out = float32_scale("out_scale", out_scale)
     if count < 1:
         raise ValueError(f"count {count} must be positive")
-    base_multiplier, base_shift = quantize_multiplier(float(s_in) / float(s_out))
+    base_multiplier, base_shift = quantize_multiplier(float(s_in) / float(s_out), rounding)
     multiplier, shift = mean_multiplier(base_multiplier, base_shift, count)
     if shift > 30:
         raise ValueError(f"MEAN: multiplier shift {shift} > 30, TFLM's shift is undefined")
@@ -277,19 +279,24 @@ def _mean_params(
     )
 
 
-def mean_s8_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int, count: int) -> MeanS8Params:
+def mean_s8_params(
+    in_scale: float, in_zp: int, out_scale: float, out_zp: int, count: int, rounding: Rounding = Rounding.DOUBLE
+) -> MeanS8Params:
     """TFLM's ``PrepareMeanOrSumHelper`` (int8) plus the Eval-time multiplier of ``QuantizedMeanOrSum``.
 
     ``QuantizeMultiplier(double(in_scale) / double(out_scale))`` of the float32
     scales, then :func:`mean_multiplier` (equal input and output quantisations
     included: the pinned TFLM has no separate path for them). A resulting left
     shift above 30 (``in_scale / out_scale`` of about ``2**30 * count``), where
-    TFLM's ``1 << shift`` is undefined, raises ``ValueError``.
+    TFLM's ``1 << shift`` is undefined, raises ``ValueError``. ``rounding``
+    selects ``QuantizeMultiplier``'s and the kernel's rounding scheme.
     """
-    return _mean_params(MeanS8Params, np.int8, in_scale, in_zp, out_scale, out_zp, count)
+    return _mean_params(MeanS8Params, np.int8, in_scale, in_zp, out_scale, out_zp, count, rounding)
 
 
-def _mean(x: npt.ArrayLike, params: _MeanParams, storage: type[_Storage], op: str) -> npt.NDArray[_Storage]:
+def _mean(
+    x: npt.ArrayLike, params: _MeanParams, storage: type[_Storage], op: str, rounding: Rounding = Rounding.DOUBLE
+) -> npt.NDArray[_Storage]:
     """``QuantizedMeanOrSum`` (mean) over axis 1 of ``(batch, positions, C)`` int8 or int16 data (``storage``).
 
     The int32 sum (wrapping), minus ``in_zp * count``, through
@@ -302,12 +309,14 @@ def _mean(x: npt.ArrayLike, params: _MeanParams, storage: type[_Storage], op: st
         raise ValueError(f"{op}: {values.shape[1]} positions, params for {params.count}")
     total = wrap_int32(values.sum(axis=1))
     shifted = wrap_int32(total - params.input_zero_point * params.count)
-    scaled = multiply_by_quantized_multiplier(shifted, params.multiplier, params.shift)
+    scaled = multiply_by_quantized_multiplier(shifted, params.multiplier, params.shift, rounding)
     output = wrap_int32(scaled + params.output_zero_point)
     return np.clip(output, info.min, info.max).astype(storage)
 
 
-def mean_s8(x: npt.ArrayLike, params: MeanS8Params) -> npt.NDArray[np.int8]:
+def mean_s8(
+    x: npt.ArrayLike, params: MeanS8Params, rounding: Rounding = Rounding.DOUBLE
+) -> npt.NDArray[np.int8]:
     """TFLM's int8 MEAN (``QuantizedMeanOrSum``) of ``x`` (``(batch, positions, C)``) over positions: ``(batch, C)``.
 
     A ``GlobalAveragePooling1D`` input ``[batch, W, C]`` is passed as is, a
@@ -316,4 +325,4 @@ def mean_s8(x: npt.ArrayLike, params: MeanS8Params) -> npt.NDArray[np.int8]:
     int32 sum wraps as TFLM's ``AddTensorValuesWithExpectedOverflow`` does
     (only reachable beyond 2**24 positions).
     """
-    return _mean(x, params, np.int8, "mean_s8")
+    return _mean(x, params, np.int8, "mean_s8", rounding)

@@ -8,6 +8,7 @@ zero while NumPy's ``//`` floors: the helpers below spell out truncation.
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Any
 
@@ -19,6 +20,19 @@ INT32_MAX = 2**31 - 1
 
 IntArray = npt.NDArray[np.int64]
 ArrayLike = npt.ArrayLike
+
+
+class Rounding(enum.Enum):
+    """How ``MultiplyByQuantizedMultiplier`` rounds.
+
+    ``DOUBLE``: TensorFlow Lite Micro's default, gemmlowp's rounding high
+    multiply then a rounding right shift (two roundings). ``SINGLE``: the
+    scheme of TFLite's ``TFLITE_SINGLE_ROUNDING`` builds and CMSIS-NN, one
+    64-bit product rounded once.
+    """
+
+    DOUBLE = "double"
+    SINGLE = "single"
 
 
 def round_half_away(x: float) -> int:
@@ -42,12 +56,13 @@ def checked_zero_point(name: str, value: int, storage: type[np.signedinteger[Any
     return int(value)
 
 
-def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
+def quantize_multiplier(real_multiplier: float, rounding: Rounding = Rounding.DOUBLE) -> tuple[int, int]:
     """Split a positive real multiplier into ``(q31 multiplier, shift)``.
 
     ``real ~= multiplier * 2**(shift - 31)`` with ``multiplier`` in
-    ``[2**30, 2**31)``; TensorFlow Lite's ``QuantizeMultiplier`` (double
-    rounding build): multipliers below ``2**-31`` flush to ``(0, 0)``.
+    ``[2**30, 2**31)``; TensorFlow Lite's ``QuantizeMultiplier``: multipliers
+    below ``2**-31`` flush to ``(0, 0)``. Under single rounding a shift above
+    30 saturates to ``(2**31 - 1, 30)``, as ``TFLITE_SINGLE_ROUNDING`` does.
     """
     if real_multiplier == 0.0:
         return 0, 0
@@ -58,14 +73,18 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         return 0, 0
+    if rounding is Rounding.SINGLE and shift > 30:
+        return INT32_MAX, 30
     return q_fixed, shift
 
 
-def quantize_multiplier_greater_than_one(real_multiplier: float) -> tuple[int, int]:
+def quantize_multiplier_greater_than_one(
+    real_multiplier: float, rounding: Rounding = Rounding.DOUBLE
+) -> tuple[int, int]:
     """``QuantizeMultiplierGreaterThanOne``: the shift is a left shift >= 0."""
     if not real_multiplier > 1.0:
         raise ValueError(f"multiplier {real_multiplier} is not greater than one")
-    return quantize_multiplier(real_multiplier)
+    return quantize_multiplier(real_multiplier, rounding)
 
 
 def _truncating_shift_right(x: IntArray, bits: int) -> IntArray:
@@ -104,13 +123,33 @@ def wrap_int32(x: ArrayLike) -> IntArray:
     return ((x64 + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
-def multiply_by_quantized_multiplier(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> IntArray:
-    """TensorFlow Lite's ``MultiplyByQuantizedMultiplier`` (double rounding).
+def multiply_by_quantized_multiplier_single(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> IntArray:
+    """``MultiplyByQuantizedMultiplier`` of a ``TFLITE_SINGLE_ROUNDING`` build.
+
+    ``(x * multiplier + 2**(30 - shift)) >> (31 - shift)`` in 64 bits: one
+    rounding, halves toward positive infinity. TFLite requires ``shift`` in
+    ``[-31, 30]`` and a result inside int32 (debug checks only); the result
+    is wrapped to int32 like the C cast. Its ``...SmallerThanOneExp`` and
+    ``...GreaterThanOne`` variants are this same function.
+    """
+    x64 = np.asarray(x, dtype=np.int64)
+    total_shift = 31 - np.asarray(shift, dtype=np.int64)
+    product = x64 * np.asarray(multiplier, dtype=np.int64) + (np.int64(1) << (total_shift - 1))
+    return wrap_int32(product >> total_shift)
+
+
+def multiply_by_quantized_multiplier(
+    x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike, rounding: Rounding = Rounding.DOUBLE
+) -> IntArray:
+    """TensorFlow Lite's ``MultiplyByQuantizedMultiplier`` (double rounding unless ``rounding`` says single).
 
     A positive ``shift`` scales ``x`` left before the high multiply (wrapping
     like the C code; the checker proves it does not), a negative one is a
-    rounding right shift after it.
+    rounding right shift after it. Single rounding:
+    :func:`multiply_by_quantized_multiplier_single`.
     """
+    if rounding is Rounding.SINGLE:
+        return multiply_by_quantized_multiplier_single(x, multiplier, shift)
     shift64 = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift64, 0)
     right = np.maximum(-shift64, 0)

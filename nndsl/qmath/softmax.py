@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from nndsl.qmath.fixedpoint import exp_on_negative_values, fixed_mul, get_reciprocal, rescale
 from nndsl.qmath.requant import (
+    Rounding,
     multiply_by_quantized_multiplier,
     quantize_multiplier_greater_than_one,
     rounding_divide_by_pot,
@@ -44,15 +45,18 @@ class SoftmaxS8Params:
     diff_min: int
 
 
-def preprocess_softmax_scaling(beta: float, input_scale: float, input_integer_bits: int) -> tuple[int, int]:
-    """TFLite's ``PreprocessSoftmaxScaling`` (double rounding): ``(multiplier, left_shift)``.
+def preprocess_softmax_scaling(
+    beta: float, input_scale: float, input_integer_bits: int, rounding: Rounding = Rounding.DOUBLE
+) -> tuple[int, int]:
+    """TFLite's ``PreprocessSoftmaxScaling``: ``(multiplier, left_shift)``.
 
     ``beta * input_scale * 2**(31 - input_integer_bits)`` in double, capped at
-    ``2**31 - 1``, split by ``QuantizeMultiplierGreaterThanOne``.
+    ``2**31 - 1`` (``2**30 - 1`` under single rounding, whose multiply takes
+    left shifts up to 30 only), split by ``QuantizeMultiplierGreaterThanOne``.
     """
-    max_real_multiplier = float((1 << 31) - 1)
+    max_real_multiplier = float((1 << 30) - 1) if rounding is Rounding.SINGLE else float((1 << 31) - 1)
     real_multiplier = min(beta * input_scale * float(1 << (31 - input_integer_bits)), max_real_multiplier)
-    return quantize_multiplier_greater_than_one(real_multiplier)
+    return quantize_multiplier_greater_than_one(real_multiplier, rounding)
 
 
 def calculate_input_radius(
@@ -68,7 +72,9 @@ def calculate_input_radius(
     return math.floor(max_input_rescaled)
 
 
-def softmax_s8_params(input_scale: float, beta: float = 1.0) -> SoftmaxS8Params:
+def softmax_s8_params(
+    input_scale: float, beta: float = 1.0, rounding: Rounding = Rounding.DOUBLE
+) -> SoftmaxS8Params:
     """TFLM's ``CalculateSoftmaxParams`` for int8 input and int8 output.
 
     TFLite stores ``input_scale`` as float32 and ``beta`` as float32 in
@@ -78,13 +84,15 @@ def softmax_s8_params(input_scale: float, beta: float = 1.0) -> SoftmaxS8Params:
     """
     scale32 = float(np.float32(input_scale))
     beta32 = float(np.float32(beta))
-    multiplier, left_shift = preprocess_softmax_scaling(beta32, scale32, SCALED_DIFF_INTEGER_BITS)
+    multiplier, left_shift = preprocess_softmax_scaling(beta32, scale32, SCALED_DIFF_INTEGER_BITS, rounding)
     # TFLM computes -1.0 * radius in double and stores it in an int.
     diff_min = int(-1.0 * calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift))
     return SoftmaxS8Params(multiplier=multiplier, left_shift=left_shift, diff_min=diff_min)
 
 
-def softmax_s8(x: npt.ArrayLike, params: SoftmaxS8Params) -> npt.NDArray[np.int8]:
+def softmax_s8(
+    x: npt.ArrayLike, params: SoftmaxS8Params, rounding: Rounding = Rounding.DOUBLE
+) -> npt.NDArray[np.int8]:
     """TFLM's int8 softmax over the last axis of ``x`` (int8 values, shape ``(..., depth)``).
 
     Differences from the row maximum below ``diff_min`` give -128 outright;
@@ -107,7 +115,9 @@ def softmax_s8(x: npt.ArrayLike, params: SoftmaxS8Params) -> npt.NDArray[np.int8
     input_diff = rows - max_in_row
     in_range = input_diff >= params.diff_min
     # MultiplyByQuantizedMultiplierGreaterThanOne: left shift, then high multiply.
-    input_diff_rescaled = multiply_by_quantized_multiplier(input_diff, params.multiplier, params.left_shift)
+    input_diff_rescaled = multiply_by_quantized_multiplier(
+        input_diff, params.multiplier, params.left_shift, rounding
+    )
     exp_in_0 = exp_on_negative_values(input_diff_rescaled, SCALED_DIFF_INTEGER_BITS)
     exp_in_accum = rescale(exp_in_0, 0, ACCUMULATION_INTEGER_BITS)
     sum_of_exps = wrap_int32(np.where(in_range, exp_in_accum, 0).sum(axis=1, keepdims=True))

@@ -22,6 +22,18 @@ static inline int32_t nn_rdbpot(int32_t x, int32_t exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
+#ifdef NN_SINGLE_ROUNDING
+/* multiply_by_quantized_multiplier_single (TFLITE_SINGLE_ROUNDING; also its
+ * SmallerThanOneExp and GreaterThanOne variants): one rounding of the 64-bit
+ * product, shift in [-31, 30]. */
+static inline int32_t nn_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t total_shift = 31 - shift;
+    const int64_t round = (int64_t)1 << (total_shift - 1);
+    const int64_t result = (int64_t)x * (int64_t)multiplier + round;
+    return (int32_t)(result >> total_shift);
+}
+#else
 /* multiply_by_quantized_multiplier */
 static inline int32_t nn_mbqm(int32_t x, int32_t multiplier, int32_t shift)
 {
@@ -30,3 +42,4 @@ static inline int32_t nn_mbqm(int32_t x, int32_t multiplier, int32_t shift)
     const int32_t scaled = (int32_t)((uint32_t)x << left);
     return nn_rdbpot(nn_srdhm(scaled, multiplier), right);
 }
+#endif
