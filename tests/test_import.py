@@ -211,7 +211,7 @@ def nndsl_keras_load(path: Path) -> Any:
 
 
 def random_keras_model(seed: int) -> tuple[Any, np.ndarray]:
-    """A random stack of supported layers on a random 1-D or 2-D input, with random weights."""
+    """A random stack of supported layers, with branches, on a random 1-D or 2-D input and random weights."""
     from nndsl.importers.tf import tensorflow
 
     keras = tensorflow().keras
@@ -223,28 +223,41 @@ def random_keras_model(seed: int) -> tuple[Any, np.ndarray]:
     depthwise = keras.layers.DepthwiseConv2D if two_d else keras.layers.DepthwiseConv1D
     pool = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D) if two_d else (
         keras.layers.MaxPooling1D, keras.layers.AveragePooling1D)
-    layers: list[Any] = [keras.Input(shape)]
-    for _ in range(int(rng.integers(1, 4))):
-        choice = int(rng.integers(5))
+    padding_layer = keras.layers.ZeroPadding2D if two_d else keras.layers.ZeroPadding1D
+    inputs = keras.Input(shape)
+    x = inputs
+    for _ in range(int(rng.integers(1, 5))):
+        choice = int(rng.integers(9))
         padding = str(rng.choice(["same", "valid"]))
+        filters = int(rng.integers(2, 7))  # one filter with a bias converts to conv + ADD of a constant
         if choice == 0:
-            layers.append(conv(int(rng.integers(2, 7)), int(rng.integers(1, 4)), padding="same",
-                               strides=int(rng.integers(1, 3)), activation=str(rng.choice(["relu", "linear"]))))
+            x = conv(filters, int(rng.integers(1, 4)), padding="same", strides=int(rng.integers(1, 3)),
+                     activation=str(rng.choice(["relu", "linear"])))(x)
         elif choice == 1:
-            layers.append(depthwise(int(rng.integers(1, 4)), padding="same",
-                                    depth_multiplier=int(rng.integers(1, 3))))
-            layers.append(keras.layers.ReLU(max_value=6.0))
+            x = depthwise(int(rng.integers(1, 4)), padding="same", depth_multiplier=int(rng.integers(1, 3)))(x)
+            x = keras.layers.ReLU(max_value=6.0)(x)
         elif choice == 2:
-            layers.append(conv(int(rng.integers(2, 6)), 3, padding="same"))
-            layers.append(keras.layers.BatchNormalization())
-            layers.append(keras.layers.ReLU())
+            x = conv(filters, 3, padding="same")(x)
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.ReLU()(x)
         elif choice == 3:
-            layers.append(pool[int(rng.integers(2))](2, padding=padding))
+            x = pool[int(rng.integers(2))](2, padding=padding)(x)
+        elif choice == 4:
+            x = keras.layers.Activation(str(rng.choice(["tanh", "sigmoid", "hard_swish"])))(x)
+        elif choice == 5:  # residual: two branches of one shape on different scales
+            x = keras.layers.Add()([conv(filters, 3, padding="same", activation="relu")(x),
+                                    conv(filters, 1, padding="same")(x)])
+        elif choice == 6:
+            x = keras.layers.Concatenate()([conv(filters, 3, padding="same")(x), conv(2, 1, padding="same")(x)])
+        elif choice == 7:
+            x = padding_layer(int(rng.integers(1, 3)))(x)
         else:
-            layers.append(keras.layers.Activation(str(rng.choice(["tanh", "sigmoid"]))))
-    layers.append(keras.layers.GlobalAveragePooling2D() if two_d else keras.layers.Flatten())
-    layers.append(keras.layers.Dense(int(rng.integers(2, 8)), activation="softmax"))
-    model = keras.Sequential(layers)
+            x = keras.layers.LeakyReLU(negative_slope=float(rng.uniform(0.05, 0.5)))(x)
+    x = keras.layers.GlobalAveragePooling2D()(x) if two_d else keras.layers.Flatten()(x)
+    if rng.integers(2):
+        x = keras.layers.Dense(int(rng.integers(4, 12)), activation="relu")(x)
+    outputs = keras.layers.Dense(int(rng.integers(2, 8)), activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             channels = layer.gamma.shape[0]
