@@ -611,10 +611,10 @@ def load_imported(imported: Any, directory: Path) -> nndsl.Model:
     return nndsl.load(nn_path)
 
 
-def assert_exact(got: np.ndarray, expected: np.ndarray, what: str, nn_text: str) -> None:
-    """Zero differing bytes; otherwise the count, the first difference and the `.nn` text."""
+def assert_exact(got: np.ndarray, expected: np.ndarray, what: str, nn_text: str, dtype: type = np.int8) -> None:
+    """Zero differing values; otherwise the count, the first difference and the `.nn` text."""
     assert got.shape == expected.shape, f"{what}: shapes {got.shape} and {expected.shape}"
-    assert got.dtype == expected.dtype == np.int8, f"{what}: dtypes {got.dtype} and {expected.dtype}"
+    assert got.dtype == expected.dtype == dtype, f"{what}: dtypes {got.dtype} and {expected.dtype}"
     if not np.array_equal(got, expected):
         where = np.argwhere(got != expected)[0]
         pytest.fail(f"{what}: {np.count_nonzero(got != expected)} of {got.size} bytes differ; first at "
@@ -756,6 +756,34 @@ def check_int8(tf: Any, case: Case, tmp_path: Path, report: Report) -> None:
     report.add(case.op, reference.size, differing)
 
 
+def check_int16(tf: Any, case: Case, tmp_path: Path) -> None:
+    """The 16x8 scheme: int16 activations, int8 weights; exact against TFLM, and C against NumPy."""
+    from nndsl.importers.keras import import_keras_model
+
+    imported = import_keras_model(keras_model(tf, case), case.id, calibration=calibration(case), int16=True,
+                                  name="op")
+    assert imported.tflite is not None
+    compiled = load_imported(imported, tmp_path)
+    nn_text = (tmp_path / "model.nn").read_text()
+    assert compiled.graph.dtype.value == "i16"
+    rng = np.random.default_rng(case.seed + 4)
+    inputs = rng.integers(-32768, 32768, size=(INT8_INPUTS, *compiled.graph.input.type.shape)).astype(np.int16)
+    reference = run_tflm(imported.tflite, inputs)
+    ours = compiled.run(inputs)
+    reference = reference.reshape(ours.shape)
+    # Exact, zero differing values, as for int8.
+    assert_exact(ours, reference, "NumPy backend vs TFLM (16x8)", nn_text, np.int16)
+    c_outputs = run_in_c(compiled, inputs, work_dir=tmp_path / "c")
+    assert_exact(c_outputs, ours, "C vs NumPy backend (16x8)", nn_text, np.int16)
+
+
+# Not in the 16x8 comparison: TensorFlow Lite Micro has no int16 kernel for hard swish and for REDUCE_MAX
+# (global max pooling); for a concatenation the 16x8 converter rescales inputs with a QUANTIZE op, which
+# nndsl does not import.
+NO_16X8_KERNEL = ("hard_swish", "GlobalMaxPooling", "Concatenate")
+QUICK_16X8 = [case for case in QUICK if case.error is None and not any(op in case.id for op in NO_16X8_KERNEL)]
+
+
 def check_float(tf: Any, case: Case, tmp_path: Path) -> None:
     from nndsl.importers.keras import import_keras_model
 
@@ -778,6 +806,11 @@ def check_float(tf: Any, case: Case, tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", QUICK, ids=lambda case: case.id)
 def test_int8_equals_tflm(tf: Any, case: Case, tmp_path: Path, report: Report) -> None:
     check_int8(tf, case, tmp_path, report)
+
+
+@pytest.mark.parametrize("case", QUICK_16X8, ids=lambda case: case.id)
+def test_int16_equals_tflm(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_int16(tf, case, tmp_path)
 
 
 @pytest.mark.parametrize("case", QUICK, ids=lambda case: case.id)
