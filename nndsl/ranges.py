@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl import ir
+from nndsl.backend import backend
 from nndsl.diagnostics import DiagnosticSink
 from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
@@ -145,8 +146,6 @@ def _weighted(op: ir.Dense | ir.Conv, x: Interval) -> OpRange:
 
 
 def _run(op: ir.Op, *values: Array) -> Array:
-    from nndsl.backend import backend
-
     result: Array = backend("numpy").run_op(op, *(v[np.newaxis] for v in values))[0]
     return result.astype(np.int64)
 
@@ -165,8 +164,6 @@ def _elementwise(op: ir.Op, x: Interval) -> OpRange:
     shape = op.input.type.shape
     rows = -(-values.size // op.input.type.size)
     batch = np.resize(values, rows * op.input.type.size).reshape((rows, *shape)).astype(op.input.type.dtype.numpy)
-    from nndsl.backend import backend
-
     table = backend("numpy").run_op(op, batch).reshape(-1)[: values.size].astype(np.int64)
     inside = (values >= x.lo.reshape(-1, 1)) & (values <= x.hi.reshape(-1, 1))
     lo = np.where(inside, table, np.iinfo(np.int64).max).min(axis=1).reshape(x.lo.shape)

@@ -23,16 +23,11 @@ from nndsl.importers.keras import _progress, import_keras_model
 from nndsl.importers.tflite import parse_flatbuffer
 from tests.c_harness import run_in_c
 from tests.conftest import DATA
-from tests.tflite_models import quantizing_converter, run_tflm
+from tests.tflite_models import quantizing_converter, run_tflm_each
 
 pytestmark = pytest.mark.tensorflow
 
 REFERENCE_MODELS = ("mlp", "hotword", "conv1d")
-
-
-def tflm_outputs(flatbuffer: bytes, inputs: np.ndarray) -> np.ndarray:
-    """TFLM on each input (a batch of one): the outputs, without that batch axis."""
-    return run_tflm(flatbuffer, inputs[:, np.newaxis], arena_size=512 * 1024)[:, 0]
 
 
 def write_and_load(imported: Any, folder: Path, name: str) -> nndsl.Model:
@@ -70,7 +65,7 @@ def test_keras_import_with_calibration_runs_like_tflm(name: str, tmp_path: Path)
     model = write_and_load(imported, tmp_path, name)
     inputs = np.load(DATA / name / "x_test_int8.npy")
     outputs = model.run(inputs)
-    assert np.array_equal(outputs, tflm_outputs(imported.tflite, inputs))
+    assert np.array_equal(outputs, run_tflm_each(imported.tflite, inputs))
     # The same converter on the same calibration data made the reference model.
     assert np.array_equal(outputs, np.load(DATA / name / "tflm_out.npy"))
     assert np.array_equal(run_in_c(model, inputs), outputs)
@@ -96,7 +91,7 @@ def test_keras_import_16x8_runs_like_tflm(name: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     inputs = rng.integers(-32768, 32768, size=(60, *model.graph.input.type.shape)).astype(np.int16)
     outputs = model.run(inputs)
-    assert np.array_equal(outputs, tflm_outputs(imported.tflite, inputs))
+    assert np.array_equal(outputs, run_tflm_each(imported.tflite, inputs))
     assert np.array_equal(run_in_c(model, inputs), outputs)
 
 
@@ -120,7 +115,7 @@ def test_generated_16x8_model_runs_like_tflm(tmp_path: Path) -> None:
     x_test = rng.integers(-32768, 32768, size=(60, 12, 10, 3)).astype(np.int16)
     assert imported.tflite is not None
     outputs_nn = model.run(x_test)
-    assert np.array_equal(outputs_nn, tflm_outputs(imported.tflite, x_test))
+    assert np.array_equal(outputs_nn, run_tflm_each(imported.tflite, x_test))
     assert np.array_equal(run_in_c(model, x_test), outputs_nn)
 
 
@@ -142,7 +137,7 @@ def test_h5_and_savedmodel_sources(tmp_path: Path) -> None:
     imported = import_model(saved, calibrate=calibration)
     assert imported.tflite is not None
     model = write_and_load(imported, tmp_path, "saved")
-    assert np.array_equal(model.run(inputs), tflm_outputs(imported.tflite, inputs))
+    assert np.array_equal(model.run(inputs), run_tflm_each(imported.tflite, inputs))
     float_model = write_and_load(import_model(saved), tmp_path, "saved_float")
     float_close(float_model.run(np.load(DATA / "mlp" / "x_test.npy")), np.load(DATA / "mlp" / "keras_out.npy"))
 
@@ -198,7 +193,7 @@ def test_dynamic_batch_shape_ops_are_folded(tmp_path: Path) -> None:
     assert [line.split(" = ")[1].split("(")[0] for line in body] == ["conv2d", "flatten", "dense", "softmax"]
     model = write_and_load(imported, tmp_path, "dynamic")
     inputs = np.load(DATA / "hotword" / "x_test_int8.npy")[:40]
-    assert np.array_equal(model.run(inputs), tflm_outputs(flatbuffer, inputs))
+    assert np.array_equal(model.run(inputs), run_tflm_each(flatbuffer, inputs))
 
 
 def nndsl_keras_load(path: Path) -> Any:
@@ -276,7 +271,7 @@ def test_generated_keras_models_run_like_tflm(seed: int, tmp_path: Path) -> None
     rng = np.random.default_rng(100 + seed)
     inputs = rng.integers(-128, 128, size=(100, *model.graph.input.type.shape), dtype=np.int8)
     outputs = model.run(inputs)
-    assert np.array_equal(outputs, tflm_outputs(imported.tflite, inputs))
+    assert np.array_equal(outputs, run_tflm_each(imported.tflite, inputs))
     assert np.array_equal(run_in_c(model, inputs), outputs)
 
 
@@ -315,7 +310,7 @@ def test_dilated_convolution_imports_with_its_dilation(tmp_path: Path) -> None:
     model = write_and_load(imported, tmp_path, "dilated")
     inputs = rng.integers(-128, 128, size=(60, 17, 15, 2), dtype=np.int8)
     assert imported.tflite is not None
-    assert np.array_equal(model.run(inputs), tflm_outputs(imported.tflite, inputs))
+    assert np.array_equal(model.run(inputs), run_tflm_each(imported.tflite, inputs))
 
 
 def test_space_to_batch_dilations_are_recognised(tmp_path: Path) -> None:

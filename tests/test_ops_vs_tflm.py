@@ -42,6 +42,7 @@ import nndsl
 from nndsl.diagnostics import NNError
 from nndsl.importers.tf import quiet, tensorflow
 from tests.c_harness import run_in_c
+from tests.tflite_models import run_tflm_each
 
 pytestmark = pytest.mark.tensorflow
 
@@ -49,7 +50,6 @@ CALIBRATION_INPUTS = 50
 INT8_INPUTS = 100
 FLOAT_INPUTS = 32
 FLOAT_TOLERANCE = 1e-5  # relative to each row's largest |output| (see assert_close)
-ARENA_SIZE = 512 * 1024
 
 # (keras.layers, input tensor) -> output tensor
 Builder = Callable[[Any, Any], Any]
@@ -579,18 +579,6 @@ def calibration(case: Case) -> np.ndarray:
     return rng.normal(0.3, 1.0, size=(CALIBRATION_INPUTS, *case.shape)).astype(np.float32)
 
 
-def run_tflm(flatbuffer: bytes, inputs: np.ndarray) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(flatbuffer, arena_size=ARENA_SIZE)
-    outputs = []
-    for x in inputs:
-        interpreter.set_input(x[np.newaxis], 0)
-        interpreter.invoke()
-        outputs.append(np.array(interpreter.get_output(0)[0]))
-    return np.stack(outputs)
-
-
 def run_tflite(tf: Any, flatbuffer: bytes, inputs: np.ndarray, resolver: Any) -> np.ndarray:
     with quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
         interpreter = tf.lite.Interpreter(model_content=flatbuffer, experimental_op_resolver_type=resolver,
@@ -739,7 +727,7 @@ def check_int8(tf: Any, case: Case, tmp_path: Path, report: Report) -> None:
     rng = np.random.default_rng(case.seed + 2)
     inputs = rng.integers(-128, 128, size=(INT8_INPUTS, *compiled.graph.input.type.shape), dtype=np.int8)
 
-    reference = run_tflm(imported.tflite, inputs)
+    reference = run_tflm_each(imported.tflite, inputs)
     ours = compiled.run(inputs)
     assert reference.size == ours.size, f"TFLM output {reference.shape[1:]}, nndsl {ours.shape[1:]}"
     reference = reference.reshape(ours.shape)
@@ -768,7 +756,7 @@ def check_int16(tf: Any, case: Case, tmp_path: Path) -> None:
     assert compiled.graph.dtype.value == "i16"
     rng = np.random.default_rng(case.seed + 4)
     inputs = rng.integers(-32768, 32768, size=(INT8_INPUTS, *compiled.graph.input.type.shape)).astype(np.int16)
-    reference = run_tflm(imported.tflite, inputs)
+    reference = run_tflm_each(imported.tflite, inputs)
     ours = compiled.run(inputs)
     reference = reference.reshape(ours.shape)
     # Exact, zero differing values, as for int8.

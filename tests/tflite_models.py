@@ -68,17 +68,10 @@ def quantizing_converter(tf: Any, keras_model: Any, representative: Representati
     int8 activations and weights, or with ``int16`` TensorFlow Lite's 16x8
     scheme (int16 activations, int8 weights).
     """
+    from nndsl.importers.keras import quantize_fully
+
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    if int16:
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-        ]
-        converter.inference_input_type = converter.inference_output_type = tf.int16
-    else:
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = converter.inference_output_type = tf.int8
+    quantize_fully(converter, representative, int16=int16)
     return converter
 
 
@@ -266,6 +259,11 @@ def run_tflm(
         interpreter.invoke()
         outputs.append(np.array(interpreter.get_output(0)))
     return np.stack(outputs)
+
+
+def run_tflm_each(model: bytes, inputs: np.ndarray, *, arena_size: int = 512 * 1024) -> np.ndarray:
+    """TFLM on each input of a single-input model (as a batch of one): the outputs, without that batch axis."""
+    return run_tflm(model, inputs[:, np.newaxis], arena_size=arena_size)[:, 0]
 
 
 def assert_bit_exact(got: np.ndarray, expected: np.ndarray, dtype: type[np.generic], context: object) -> None:

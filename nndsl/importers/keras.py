@@ -194,21 +194,31 @@ def convert(model: Any, source: str, *, calibration: np.ndarray | None = None, i
     return _run_converter(converter, source, calibration=calibration, int16=int16, progress=progress)
 
 
+def quantize_fully(converter: Any, representative: Callable[[], Iterator[list[np.ndarray]]], *,
+                   int16: bool = False) -> None:
+    """Set a ``TFLiteConverter`` for full integer quantisation, input and output included.
+
+    int8 activations and weights, or with ``int16`` TensorFlow Lite's 16x8
+    scheme (int16 activations, int8 weights); ``representative`` yields the
+    calibration inputs.
+    """
+    tf = tensorflow()
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    if int16:
+        sixteen_by_eight = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        converter.target_spec.supported_ops = [sixteen_by_eight]
+        converter.inference_input_type = converter.inference_output_type = tf.int16
+    else:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.int8
+
+
 def _run_converter(converter: Any, source: str, *, calibration: np.ndarray | None, int16: bool,
                    progress: bool) -> Conversion:
-    tf = tensorflow()
     if calibration is not None:
         samples = calibration
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: _progress(samples, progress)
-        if int16:
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-            ]
-            converter.inference_input_type = converter.inference_output_type = tf.int16
-        else:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = converter.inference_output_type = tf.int8
+        quantize_fully(converter, lambda: _progress(samples, progress), int16=int16)
     try:
         # The progress line goes to stderr, so only stdout is silenced while calibrating.
         with quiet((1,) if progress else (1, 2)):
