@@ -15,11 +15,15 @@ import numpy as np
 
 from nndsl import ast, ir
 from nndsl.diagnostics import DiagnosticSink, Loc
-from nndsl.ops import SIGNATURES
+from nndsl.ops import FIXED_POINT_OPS, SIGNATURES
 from nndsl.resolve import Array, BoundLayer, ResolvedProgram
 from nndsl.rules import RULES
 from nndsl.rules.base import Attrs, CheckFailed, quant_text, shape_text
-from nndsl.types import ACTIVATION_DTYPES, DType, Quant, TensorType, as_float32
+from nndsl.types import ACTIVATION_DTYPES, MAX_ACTIVATION_BITS, DType, QFormat, Quant, TensorType, as_float32
+
+MAX_WEIGHT_FRAC_BITS = 31
+KERNEL_STORAGES = (DType.I8, DType.I16)  # fixed-point kernels: q-formats stored in int8 or int16
+BIAS_STORAGES = (DType.I8, DType.I16, DType.I32)
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Checker:
         self.tensors: dict[str, ir.Tensor] = {}
         self.consts: dict[str, ir.Tensor] = {}
         self.model_dtype = DType.F32
+        self.fixed = False  # a power-of-two fixed-point network: every tensor has its own qM.N format
 
     # -- diagnostics ---------------------------------------------------------------------------
 
@@ -63,18 +68,34 @@ class Checker:
         dtype = DType.from_name(expr.dtype)
         if dtype not in ACTIVATION_DTYPES:
             names = ", ".join(d.value for d in ACTIVATION_DTYPES)
-            raise self.fail(expr.loc, f"unknown tensor type '{expr.dtype}' (expected one of: {names})")
+            raise self.fail(expr.loc, f"unknown tensor type '{expr.dtype}' (expected one of: {names}, or a "
+                            f"fixed-point format q7, q15, qM.N)")
         assert dtype is not None
         return dtype
 
+    def format_of(self, expr: ast.TypeExpr) -> QFormat | None:
+        """The qM.N format a type names (None for f32, i8, i16); a scale or a width beyond 16 bits is an error."""
+        fmt = QFormat.parse(expr.dtype)
+        if fmt is None:
+            return None
+        if not 2 <= fmt.bits <= MAX_ACTIVATION_BITS:
+            raise self.fail(expr.loc, f"{expr.dtype} has {fmt.bits} bits (M + N + 1): fixed-point tensors have 2 to "
+                            f"{MAX_ACTIVATION_BITS}, e.g. q7, q15 or q3.4")
+        if expr.quant is not None:
+            raise self.fail(expr.quant.loc, f"{fmt.name} has the fixed scale 2^-{fmt.frac_bits} and zero point 0: "
+                            f"write it without '@ scale(...) zero(...)'")
+        return fmt
+
     def input_type(self, decl: ast.InputDecl) -> TensorType:
         expr = decl.type
-        dtype = self.dtype_of(expr)
+        fmt = self.format_of(expr)
+        dtype = fmt.storage if fmt is not None else self.dtype_of(expr)
         if expr.shape is None:
             raise self.fail(expr.loc, f"input '{decl.name}' needs a shape, e.g. {expr.dtype}[64]")
         if any(d <= 0 for d in expr.shape):
             raise self.fail(expr.loc, f"input shape {shape_text(expr.shape)} has an empty dimension")
-        return TensorType(dtype, expr.shape, self.required_quant(expr, dtype, decl.name))
+        quant = Quant.of_format(fmt) if fmt is not None else self.required_quant(expr, dtype, decl.name)
+        return TensorType(dtype, expr.shape, quant)
 
     def required_quant(self, expr: ast.TypeExpr, dtype: DType, name: str) -> Quant | None:
         if dtype is DType.F32:
@@ -92,16 +113,21 @@ class Checker:
         expr = decl.type
         if expr is None:
             if self.model_dtype.is_integer and default_quant is None:
-                raise self.fail(decl.loc, f"'{decl.name}' is computed in {self.model_dtype.value}: declare its type, "
-                                f"e.g. ': {self.model_dtype.value} @ scale(0.05) zero(0)'")
-            return TensorType(self.model_dtype, shape, default_quant)
-        dtype = self.dtype_of(expr)
-        if dtype is not self.model_dtype:
-            raise self.fail(expr.loc, f"'{decl.name}' is declared {dtype.value}, but the network computes in "
-                            f"{self.model_dtype.value} (mixed precision is not supported)")
+                example = "q7" if self.fixed else f"{self.model_dtype.value} @ scale(0.05) zero(0)"
+                raise self.fail(decl.loc, f"'{decl.name}' is computed in {self.arithmetic}: declare its type, "
+                                f"e.g. ': {example}'")
+            dtype = default_quant.fixed.storage if default_quant and default_quant.fixed else self.model_dtype
+            return TensorType(dtype, shape, default_quant)
+        fmt = self.format_of(expr)
+        dtype = fmt.storage if fmt is not None else self.dtype_of(expr)
+        if (fmt is not None) != self.fixed or (fmt is None and dtype is not self.model_dtype):
+            raise self.fail(expr.loc, f"'{decl.name}' is declared {expr.dtype}, but the network computes in "
+                            f"{self.arithmetic} (affine, float and fixed-point tensors do not mix)")
         if expr.shape is not None and expr.shape != shape:
             raise self.fail(expr.loc, f"'{decl.name}' is declared {shape_text(expr.shape)}, but "
                             f"{decl.call.op} produces {shape_text(shape)}")
+        if fmt is not None:
+            return TensorType(dtype, shape, Quant.of_format(fmt))
         if dtype is DType.F32:
             return TensorType(dtype, shape, self.required_quant(expr, dtype, decl.name))
         quant = default_quant if expr.quant is None else self.quant_of(expr.quant, dtype)
@@ -124,6 +150,9 @@ class Checker:
         where = f"{layer.decl.call.op} {role} '{ref.name}'"
         if data.shape != shape:
             raise self.fail(ref.loc, f"{where} has shape {shape_text(data.shape)}, expected {shape_text(shape)}")
+        if self.fixed and dtype is not DType.F32:
+            storages = BIAS_STORAGES if role == "bias" else KERNEL_STORAGES
+            return self.fixed_weight(ref, where, data, storages)
         if dtype is DType.F32:
             if data.dtype.kind != "f":
                 network = ("in an f32 network" if self.model_dtype is DType.F32
@@ -165,6 +194,26 @@ class Checker:
             raise self.fail(ref.loc, f"'{ref.name}.zero_point' must be 0: int8 weights are symmetric")
         values = tuple(as_float32(s) for s in scales)
         return Quant(values, (0,) * len(values), None if len(values) == 1 else axis)
+
+    def fixed_weight(self, ref: ast.Ref, where: str, data: Array, storages: tuple[DType, ...]) -> ir.Tensor:
+        """A qM.N weight: an int8/int16(/int32 for biases) array and its ``NAME.frac_bits`` (its N)."""
+        storage = next((d for d in storages if data.dtype == d.numpy), None)
+        names = " or ".join(str(d.numpy) for d in storages)
+        if storage is None:
+            raise self.fail(ref.loc, f"{where} is {data.dtype}, expected {names} in a fixed-point network (with its "
+                            f"fraction bits as '{ref.name}.frac_bits')")
+        frac = self.resolved.weights.get(f"{ref.name}.frac_bits")
+        if frac is None:
+            raise self.fail(ref.loc, f"{where} is fixed point: the .npz needs its fraction bits as "
+                            f"'{ref.name}.frac_bits' (e.g. 7 for q7 weights)")
+        frac_bits = frac.reshape(-1)
+        whole = frac_bits.size == 1 and frac_bits.dtype.kind in "iu"
+        if not whole or not 0 <= int(frac_bits[0]) <= MAX_WEIGHT_FRAC_BITS:
+            shown = frac_bits.tolist() if frac_bits.size <= 4 else f"{frac_bits.size} values"
+            raise self.fail(ref.loc, f"'{ref.name}.frac_bits' must be one whole number from 0 to "
+                            f"{MAX_WEIGHT_FRAC_BITS} (got {shown})")
+        fmt = QFormat.stored_in(storage, int(frac_bits[0]))
+        return self.const(ref.name, TensorType(storage, data.shape, Quant.of_format(fmt)), ref.loc, data)
 
     def const(self, name: str, type_: TensorType, loc: Loc, data: Array) -> ir.Tensor:
         existing = self.consts.get(name)
@@ -230,7 +279,14 @@ class Checker:
     @property
     def integer_name(self) -> str:
         """How messages name the network's arithmetic: int8, int16 (or f32)."""
+        if self.fixed:
+            return "fixed-point"
         return {DType.I8: "int8", DType.I16: "int16"}.get(self.model_dtype, self.model_dtype.value)
+
+    @property
+    def arithmetic(self) -> str:
+        """The network's arithmetic as types name it: f32, i8, i16 or fixed point (qM.N)."""
+        return "fixed point (qM.N)" if self.fixed else self.model_dtype.value
 
     @property
     def bias_dtype(self) -> DType:
@@ -250,6 +306,7 @@ class Checker:
         except CheckFailed:
             return None
         self.model_dtype = input_type.dtype
+        self.fixed = input_type.fixed is not None
         graph_input = ir.Tensor(resolved.input.name, input_type, resolved.input.loc)
         self.tensors[graph_input.name] = graph_input
         ops: list[ir.Op] = []
@@ -258,6 +315,10 @@ class Checker:
             if any(s is None for s in sources):
                 continue  # an input of this layer already failed
             rule = RULES[layer.signature.name]
+            if self.fixed and layer.signature.name not in FIXED_POINT_OPS:
+                self.sink.error(layer.decl.call.loc, f"'{layer.signature.name}' has no fixed-point (qM.N) kernel; "
+                                f"fixed-point networks use: {', '.join(sorted(FIXED_POINT_OPS))}")
+                continue
             try:
                 op = rule(self, layer, *sources)
             except CheckFailed:

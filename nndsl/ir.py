@@ -76,6 +76,22 @@ class Requant:
 
 
 @dataclass(frozen=True)
+class ShiftRequant:
+    """Integer parameters of a fixed-point (qM.N) op's output stage.
+
+    The output is ``clamp(shift_round(acc, shift), act_min, act_max)``
+    (:mod:`nndsl.qmath.shift`): a rounding right shift for ``shift > 0``, an
+    exact left shift otherwise. Fixed point has no zero points, so the inputs
+    are not offset (``input_offset`` is 0, for the loops shared with int8).
+    """
+
+    shift: int
+    act_min: int
+    act_max: int
+    input_offset: int = 0
+
+
+@dataclass(frozen=True)
 class Window:
     """The sliding window of a conv or pool over the spatial axes (1 or 2 of them).
 
@@ -149,7 +165,7 @@ class Dense(Op):
     kernel: Tensor
     bias: Tensor | None
     activation: ActivationKind
-    requant: Requant | None = None
+    requant: Requant | ShiftRequant | None = None
 
     @property
     def consts(self) -> tuple[Tensor, ...]:
@@ -174,7 +190,7 @@ class Conv(Op):
     window: Window
     depthwise: bool
     activation: ActivationKind
-    requant: Requant | None = None
+    requant: Requant | ShiftRequant | None = None
 
     @property
     def kind(self) -> str:
@@ -213,10 +229,15 @@ class Pool(Op):
 
 @dataclass(frozen=True, eq=False)
 class GlobalPool(Op):
-    """Max or mean over all spatial positions: ``[..., C] -> [C]``; int8 mean may rescale."""
+    """Max or mean over all spatial positions: ``[..., C] -> [C]``; int8 mean may rescale.
+
+    A fixed-point mean (``act_range`` set, no ``params``) is the rounded
+    average in the input's format, as an average pool over the whole input.
+    """
 
     pool: PoolKind
     params: object | None = None  # MeanS8Params for an int8 mean
+    act_range: tuple[int, int] | None = None  # the fixed-point mean's clamp
     rounding: Rounding = Rounding.DOUBLE  # the int8 kernel's multiply (set by lowering)
 
     @property
@@ -229,7 +250,7 @@ class Add(Op):
     """Element-wise sum of two same-shaped tensors, each with its own quantisation."""
 
     activation: ActivationKind
-    params: object | None = None  # AddS8Params
+    params: object | None = None  # AddS8Params, AddS16Params or AddQParams
     act_range: tuple[int, int] | None = None
     rounding: Rounding = Rounding.DOUBLE  # the int8 kernel's multiplies (set by lowering)
 
@@ -253,7 +274,7 @@ class Activation(Op):
     """A stand-alone relu/relu6; in int8 it may also rescale to a new quantisation."""
 
     activation: ActivationKind
-    requant: Requant | None = None
+    requant: Requant | ShiftRequant | None = None
 
     @property
     def kind(self) -> str:
@@ -356,8 +377,13 @@ class Graph:
 
     @property
     def dtype(self) -> DType:
-        """The arithmetic of the model: f32 or i8."""
+        """The storage of the model's input: f32, i8 or i16 (affine, or fixed point: see :attr:`fixed`)."""
         return self.input.type.dtype
+
+    @property
+    def fixed(self) -> bool:
+        """A power-of-two fixed-point network (q7, q15, qM.N tensors, shift-only arithmetic)."""
+        return self.input.type.fixed is not None
 
     @property
     def consts(self) -> list[Tensor]:

@@ -20,8 +20,9 @@ from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params,
 from nndsl.qmath.int16_ops import add_s16_params, leaky_relu_s16_params, mean_s16_params
 from nndsl.qmath.pooling import mean_s8_params
 from nndsl.qmath.requant import Rounding, activation_range, quantize_multiplier
+from nndsl.qmath.shift import add_q_params, align_bias, checked_shift
 from nndsl.qmath.softmax import softmax_s8_params
-from nndsl.types import DType, Quant
+from nndsl.types import DType, QFormat, Quant, TensorType
 
 # mbqm(x, 2**30, 1) == x for every int32 x: the requantisation of an unchanged scale.
 IDENTITY_MULTIPLIER = (1 << 30, 1)
@@ -80,7 +81,7 @@ def _dense_scales(op: ir.Dense | ir.Conv) -> list[float]:
 def _output_clamp(tensor: ir.Tensor, activation: ir.ActivationKind) -> tuple[int, int]:
     quant = _quant(tensor)
     low, high = activation.real_range
-    qmin, qmax = tensor.type.dtype.bounds
+    qmin, qmax = tensor.type.bounds
     return activation_range(low, high, quant.scale, quant.zero_point, qmin, qmax)
 
 
@@ -164,10 +165,86 @@ def _softmax_params(op: ir.Softmax, sink: DiagnosticSink, rounding: Rounding) ->
         return None
 
 
+def _format(tensor: ir.Tensor) -> QFormat:
+    fmt = tensor.type.fixed
+    assert fmt is not None, f"{tensor.name} is not fixed point"
+    return fmt
+
+
+class _ShiftOutOfRange(Exception):
+    """A fixed-point op whose shifts or bias cannot be represented (reported at the op)."""
+
+
+def _shift_error(op: ir.Op, what: str, error: ValueError) -> _ShiftOutOfRange:
+    """The error of a shift out of range; it says which formats to move closer together."""
+    formats = " and ".join(_format(t).name for t in op.inputs)
+    return _ShiftOutOfRange(f"fixed-point {op.kind} of '{op.output.name}' cannot go from {formats} to "
+                            f"{_format(op.output).name}: {what} ({error}); choose formats whose fraction bits "
+                            f"are closer")
+
+
+def _fixed_weighted(op: ir.Dense | ir.Conv) -> ir.Dense | ir.Conv:
+    """A q-format dense or conv: bias aligned to the accumulator's ``N_x + N_w`` fraction bits, one output shift."""
+    frac_acc = _format(op.input).frac_bits + _format(op.kernel).frac_bits
+    try:
+        shift = checked_shift(frac_acc - _format(op.output).frac_bits)
+    except ValueError as error:
+        raise _shift_error(op, f"its int32 sum has {frac_acc} fraction bits", error) from None
+    bias = op.bias
+    if bias is not None and bias.data is not None:
+        frac_bias = _format(bias).frac_bits
+        if frac_bias > frac_acc:
+            raise _ShiftOutOfRange(f"bias '{bias.name}' has {frac_bias} fraction bits, more than the accumulator's "
+                                   f"{frac_acc} (input {_format(op.input).frac_bits} + kernel "
+                                   f"{_format(op.kernel).frac_bits}): store it with at most {frac_acc}")
+        try:
+            aligned = align_bias(bias.data, frac_acc - frac_bias)
+        except ValueError as error:
+            raise _ShiftOutOfRange(f"bias '{bias.name}' does not fit the int32 accumulator: {error}") from None
+        accumulator = QFormat.stored_in(DType.I32, frac_acc)
+        bias = ir.Tensor(bias.name, TensorType(DType.I32, bias.type.shape, Quant.of_format(accumulator)), bias.loc,
+                         aligned.astype(np.int32))
+    act_min, act_max = _output_clamp(op.output, op.activation)
+    return replace(op, bias=bias, requant=ir.ShiftRequant(shift, act_min, act_max))
+
+
+def lower_fixed_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
+    """``op`` of a fixed-point network with its shifts and clamps (:mod:`nndsl.qmath.shift`)."""
+    try:
+        match op:
+            case ir.Dense() | ir.Conv():
+                return _fixed_weighted(op)
+            case ir.Activation():
+                try:
+                    shift = checked_shift(_format(op.input).frac_bits - _format(op.output).frac_bits)
+                except ValueError as error:
+                    raise _shift_error(op, "its shift", error) from None
+                return replace(op, requant=ir.ShiftRequant(shift, *_output_clamp(op.output, op.activation)))
+            case ir.Add():
+                a, b, out = (_format(t).frac_bits for t in (*op.inputs, op.output))
+                try:
+                    params = add_q_params(a, b, out)
+                except ValueError as error:
+                    raise _shift_error(op, "its shifts", error) from None
+                return replace(op, params=params, act_range=_output_clamp(op.output, op.activation))
+            case ir.Pool():
+                return replace(op, act_range=_output_clamp(op.output, op.activation))
+            case ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
+                return replace(op, act_range=_output_clamp(op.output, ir.ActivationKind.NONE))
+            case ir.GlobalPool() | ir.Reshape() | ir.Concat() | ir.Pad():
+                return op
+    except _ShiftOutOfRange as error:
+        sink.error(op.loc, str(error))
+        return op
+    raise AssertionError(f"lower_fixed_op: {type(op).__name__} has no fixed-point kernel (the checker refuses it)")
+
+
 def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUBLE) -> ir.Op:
     """``op`` with its kernel's integer parameters, for the int8 kernels' ``rounding`` scheme."""
     if op.input.type.dtype is DType.F32:
         return op
+    if op.input.type.fixed is not None:
+        return lower_fixed_op(op, sink)
     match op:
         case ir.Dense() | ir.Conv():
             return replace(op, requant=_weighted_requant(op, sink, rounding))
@@ -238,9 +315,10 @@ def lower(graph: ir.Graph, sink: DiagnosticSink) -> ir.Graph:
     kernels implement the double-rounding build only, and several of TFLite's
     would differ under ``TFLITE_SINGLE_ROUNDING`` (ADD's and MEAN's int32
     multiplies, the int16 activations' rescale, QuantizeMultiplier's clamp).
+    Fixed-point networks only shift, so the rounding scheme does not touch them.
     """
     rounding = graph.rounding
-    if rounding is Rounding.SINGLE:
+    if rounding is Rounding.SINGLE and not graph.fixed:
         wide = [op for op in graph.ops if DType.I16 in (op.input.type.dtype, op.output.type.dtype)]
         if wide:
             assert graph.target is not None

@@ -98,3 +98,10 @@ SIGNATURES = {
         OpSignature("reshape", 1, attrs=(Attr("shape", AttrKind.INTS, required=True),), summary="new shape"),
     )
 }
+
+# The ops a power-of-two fixed-point (q7, q15, qM.N) network may use: those whose
+# integer semantics are shifts, sums and clamps (nndsl.qmath.shift).
+FIXED_POINT_OPS = frozenset({
+    "dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool", "avg_pool",
+    "global_max_pool", "global_avg_pool", "add", "concat", "pad", "relu", "relu6", "flatten", "reshape",
+})

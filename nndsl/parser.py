@@ -27,6 +27,7 @@ _TERMINAL_WORDS = {
     "SIGNED_INT": "an integer",
     "INT": "a whole number",
     "QUANTITY": "a quantity such as 256 KiB",
+    "QFORMAT": "a fixed-point format such as q3.4",
     "RELATION": "'=' or '<='",
     "$END": "the end of the file",
 }
@@ -35,7 +36,7 @@ _QUANTITY = re.compile(r"([0-9.eE+-]+)\s*([A-Za-z]+)")
 
 # Statement keywords: never names, even where Lark's contextual lexer would take them as one.
 KEYWORDS = frozenset({"network", "target", "weights", "input", "output"})
-_TYPE_EXAMPLE = "such as f32[64] or i8 @ scale(0.05) zero(0)"
+_TYPE_EXAMPLE = "such as f32[64], i8 @ scale(0.05) zero(0) or q7"
 
 
 @functools.cache

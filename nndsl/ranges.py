@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from nndsl.backend import backend
 from nndsl.diagnostics import DiagnosticSink
 from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
+from nndsl.qmath.shift import AddQParams, aligned_sum, shift_round
 from nndsl.types import DType
 from nndsl.windows import output_hw, window_taps
 
@@ -73,7 +74,7 @@ class RangeReport:
 
 
 def _full(tensor: ir.Tensor) -> Interval:
-    low, high = tensor.type.dtype.bounds
+    low, high = tensor.type.bounds
     shape = tensor.type.shape
     return Interval(np.full(shape, low, dtype=np.int64), np.full(shape, high, dtype=np.int64))
 
@@ -128,6 +129,8 @@ def _weighted(op: ir.Dense | ir.Conv, x: Interval) -> OpRange:
         acc_lo, acc_hi = acc_lo + bias, acc_hi + bias
     accumulator = Interval(acc_lo, acc_hi)
     requant = op.requant
+    if isinstance(requant, ir.ShiftRequant):
+        return _output_stage(op, accumulator, partial, requant)
     multipliers = np.asarray(requant.multipliers, dtype=np.int64)
     shifts = np.asarray(requant.shifts, dtype=np.int64)
     multiply: Callable[[Array, Array, Array], Array] = functools.partial(
@@ -143,6 +146,25 @@ def _weighted(op: ir.Dense | ir.Conv, x: Interval) -> OpRange:
     output = Interval(np.clip(before.lo, requant.act_min, requant.act_max),
                       np.clip(before.hi, requant.act_min, requant.act_max))
     return OpRange(op, accumulator, partial, before, output)
+
+
+def _output_stage(op: ir.Op, accumulator: Interval, partial: tuple[int, int] | None,
+                  requant: ir.ShiftRequant) -> OpRange:
+    """A fixed-point op's int32 value, shifted (monotonic), then clamped."""
+    limit = 2**31 - 1  # an overflowing accumulator is reported; the shift is shown on the saturated value
+    before = Interval(shift_round(np.clip(accumulator.lo, -limit - 1, limit), requant.shift),
+                      shift_round(np.clip(accumulator.hi, -limit - 1, limit), requant.shift))
+    output = Interval(np.clip(before.lo, requant.act_min, requant.act_max),
+                      np.clip(before.hi, requant.act_min, requant.act_max))
+    return OpRange(op, accumulator, partial, before, output)
+
+
+def _fixed_add(op: ir.Add, a: Interval, b: Interval) -> OpRange:
+    """The aligned int32 sum of a fixed-point add is its accumulator (sums are monotonic in both inputs)."""
+    assert isinstance(op.params, AddQParams) and op.act_range is not None
+    total = Interval(aligned_sum(a.lo, b.lo, op.params), aligned_sum(a.hi, b.hi, op.params))
+    stage = ir.ShiftRequant(op.params.shift, *op.act_range)
+    return _output_stage(op, total, total.bounds, stage)
 
 
 def _run(op: ir.Op, *values: Array) -> Array:
@@ -183,6 +205,10 @@ def _op_range(op: ir.Op, inputs: list[Interval]) -> OpRange:
             return _elementwise(op, inputs[0])
         case ir.Softmax():
             return OpRange(op, None, None, None, _full(op.output))
+        case ir.Add() if isinstance(op.params, AddQParams):
+            return _fixed_add(op, inputs[0], inputs[1])
+        case ir.Activation() if isinstance(op.requant, ir.ShiftRequant):
+            return replace(_output_stage(op, inputs[0], None, op.requant), accumulator=None)  # a shift, no sum
         case ir.Activation() | ir.Pool() | ir.GlobalPool() | ir.Add() | ir.Concat() | ir.Pad() | ir.Reshape():
             return _monotonic(op, inputs)
     raise AssertionError(f"ranges: unhandled op {type(op).__name__}")
@@ -193,7 +219,7 @@ def analyse(graph: ir.Graph) -> RangeReport | None:
     if not graph.dtype.is_integer:
         return None
     bits = graph.target.accumulator_bits if graph.target is not None else ACCUMULATOR_BITS
-    if graph.dtype is DType.I16 and bits == ACCUMULATOR_BITS:
+    if graph.dtype is DType.I16 and not graph.fixed and bits == ACCUMULATOR_BITS:
         bits = WIDE_ACCUMULATOR_BITS
     intervals = {graph.input.name: _full(graph.input)}
     ranges = []
@@ -232,7 +258,7 @@ def _clipping_warning(result: OpRange, sink: DiagnosticSink) -> None:
     op = result.op
     assert result.before_clamp is not None
     activation = getattr(op, "activation", ir.ActivationKind.NONE)
-    qmin, qmax = op.output.type.dtype.bounds
+    qmin, qmax = op.output.type.bounds
     quant = op.output.type.quant
     assert quant is not None
     act_low, act_high = activation.real_range
@@ -251,7 +277,15 @@ def _clipping_warning(result: OpRange, sink: DiagnosticSink) -> None:
     lost = (above + below) / (wanted_hi - wanted_lo) if wanted_hi > wanted_lo else 0.0
     sink.warning(op.loc, f"'{op.output.name}' saturates: it {' and '.join(sides)} "
                  f"({lost:.0%} of its reachable range is clipped; "
-                 f"{op.output.type.dtype.value} @ scale({quant.scale:.4g}) zero({quant.zero_point}))")
+                 f"{_format_text(op.output)})")
+
+
+def _format_text(tensor: ir.Tensor) -> str:
+    quant = tensor.type.quant
+    assert quant is not None
+    if quant.fixed is not None:
+        return quant.fixed.name
+    return f"{tensor.type.dtype.value} @ scale({quant.scale:.4g}) zero({quant.zero_point})"
 
 
 def format_report(report: RangeReport | None) -> str:

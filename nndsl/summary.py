@@ -22,7 +22,7 @@ CODE_BYTES_PER_OP = {
 }
 CODE_BYTES_RUNTIME = {
     "requant": 160, "softmax_s8": 720, "function_s8": 400, "add_s8": 200, "avg_pool_s8": 240, "mean_s8": 160,
-    "libm": 1024, "mbqm64": 64,
+    "libm": 1024, "mbqm64": 64, "shift": 48,
     # 16x8 softmax: its code and its two 513-entry int16 tables; tanh/sigmoid: code and a 256-entry table.
     "softmax_s16": 400 + 2 * 513 * 2, "function_s16": 300 + 512,
 }
@@ -92,6 +92,13 @@ def _code_bytes(graph: ir.Graph) -> int:
 def _runtime_helpers(op: ir.Op, integer: bool) -> set[str]:
     if not integer:
         return {"libm"} if isinstance(op, ir.Softmax | ir.Elementwise) else set()
+    if op.output.type.fixed is not None:
+        match op:
+            case ir.Pool() | ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
+                return {"avg_pool_s8"}
+            case ir.Dense() | ir.Conv() | ir.Activation() | ir.Add():
+                return {"requant", "shift"}
+        return set()
     if op.output.type.dtype is DType.I16:
         match op:
             case ir.Softmax():
@@ -157,7 +164,7 @@ def summarize(graph: ir.Graph) -> Summary:
             name=op.output.name,
             op=op.kind,
             shape=op.output.type.shape,
-            dtype=op.output.type.dtype.value,
+            dtype=op.output.type.type_name,
             params=sum(c.type.size for c in op.consts),
             weight_bytes=op_weight_bytes(op),
             macs=op.macs,

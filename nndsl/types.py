@@ -5,11 +5,16 @@
 per tensor or one per output channel for weights. Scales are stored as the
 float32 values TensorFlow Lite stores, because its integer parameters are
 derived from exactly those.
+
+Power-of-two fixed point (``q7``, ``q15``, ``qM.N``) is the special case
+``scale = 2^-N``, ``zero_point = 0`` with its own bit width: a :class:`Quant`
+whose ``fixed`` names the :class:`QFormat`, stored in int8 or int16.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +70,62 @@ _NUMPY_NAMES = {DType.F32: "float32", DType.I8: "int8", DType.I16: "int16", DTyp
 ACTIVATION_DTYPES = (DType.F32, DType.I8, DType.I16)
 
 
+@dataclass(frozen=True)
+class QFormat:
+    """Signed power-of-two fixed point Qm.n: ``m`` integer bits, ``n`` fraction bits, ``m + n + 1`` bits in all.
+
+    ``real = q * 2^-n``. Activations are written ``q7`` (Q0.7), ``q15``
+    (Q0.15) or ``qM.N`` with 2 to 16 bits; a weight array's format comes from
+    its storage (int8, int16, int32) and its ``frac_bits``, so ``m`` may be
+    negative there (small weights kept with more fraction bits).
+    """
+
+    int_bits: int
+    frac_bits: int
+
+    @property
+    def bits(self) -> int:
+        return self.int_bits + self.frac_bits + 1
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The integer range of the format (the clamp of a saturating store)."""
+        top = 1 << (self.bits - 1)
+        return -top, top - 1
+
+    @property
+    def scale(self) -> float:
+        return 2.0**-self.frac_bits
+
+    @property
+    def storage(self) -> DType:
+        """The smallest container: int8 up to 8 bits, int16 up to 16, else int32."""
+        return DType.I8 if self.bits <= 8 else DType.I16 if self.bits <= 16 else DType.I32
+
+    @property
+    def name(self) -> str:
+        if self.int_bits == 0 and self.frac_bits in (7, 15):
+            return f"q{self.frac_bits}"
+        return f"q{self.int_bits}.{self.frac_bits}"
+
+    @classmethod
+    def stored_in(cls, storage: DType, frac_bits: int) -> QFormat:
+        """The format of a whole int8/int16/int32 array with ``frac_bits`` fraction bits."""
+        bits = 8 * storage.size
+        return cls(bits - 1 - frac_bits, frac_bits)
+
+    @classmethod
+    def parse(cls, name: str) -> QFormat | None:
+        """``q7``, ``q15`` or ``qM.N`` (None for any other name); the width is not checked here."""
+        if name in ("q7", "q15"):
+            return cls(0, int(name[1:]))
+        match = re.fullmatch(r"q(\d+)\.(\d+)", name)
+        return cls(int(match[1]), int(match[2])) if match else None
+
+
+MAX_ACTIVATION_BITS = 16  # qM.N activations live in int8 or int16
+
+
 def as_float32(value: float) -> float:
     """The float32 nearest ``value``, as a Python float (TensorFlow Lite stores float32 scales)."""
     return float(np.float32(value))
@@ -77,10 +138,15 @@ class Quant:
     scales: tuple[float, ...]
     zero_points: tuple[int, ...]
     axis: int | None = None
+    fixed: QFormat | None = None  # power-of-two fixed point: scale 2^-n, zero point 0, its own width
 
     @classmethod
     def per_tensor(cls, scale: float, zero_point: int) -> Quant:
         return cls((as_float32(scale),), (int(zero_point),))
+
+    @classmethod
+    def of_format(cls, fmt: QFormat) -> Quant:
+        return cls((fmt.scale,), (0,), None, fmt)
 
     @property
     def scale(self) -> float:
@@ -94,6 +160,8 @@ class Quant:
         return self.zero_points[0]
 
     def __str__(self) -> str:
+        if self.fixed is not None:
+            return self.fixed.name
         if self.axis is None:
             return f"scale({self.scales[0]!r}) zero({self.zero_points[0]})"
         return f"per-channel scales ({len(self.scales)} along axis {self.axis})"
@@ -114,6 +182,23 @@ class TensorType:
     def nbytes(self) -> int:
         return self.size * self.dtype.size
 
+    @property
+    def fixed(self) -> QFormat | None:
+        """The power-of-two format of a qM.N tensor (None for f32 and affine ones)."""
+        return self.quant.fixed if self.quant is not None else None
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The integer range a value of this type can hold: its qM.N format's, else its dtype's."""
+        return self.fixed.bounds if self.fixed is not None else self.dtype.bounds
+
+    @property
+    def type_name(self) -> str:
+        """How the language names the element type: f32, i8, i16, q7, q3.4..."""
+        return self.fixed.name if self.fixed is not None else self.dtype.value
+
     def __str__(self) -> str:
-        text = f"{self.dtype.value}[{', '.join(map(str, self.shape))}]"
-        return f"{text} @ {self.quant}" if self.quant is not None else text
+        text = f"{self.type_name}[{', '.join(map(str, self.shape))}]"
+        if self.fixed is not None or self.quant is None:
+            return text
+        return f"{text} @ {self.quant}"

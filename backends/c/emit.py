@@ -24,6 +24,7 @@ from nndsl import ir
 from nndsl.lower import IDENTITY_MULTIPLIER
 from nndsl.qmath.int16_functions import SoftmaxS16Params
 from nndsl.qmath.requant import Rounding
+from nndsl.qmath.shift import AddQParams
 from nndsl.summary import model_weight_bytes
 from nndsl.types import DType
 
@@ -35,7 +36,9 @@ C_KEYWORDS = frozenset({
 })
 VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
-RUNTIME_FILES = ("requant", "int16", "softmax", "activations", "add", "pooling", "int16_ops", "int16_functions")
+RUNTIME_FILES = (
+    "requant", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops", "int16_functions",
+)
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class _Emitter:
         self.array_names: dict[str, list[tuple[npt.NDArray[np.generic], DType, str]]] = {}
         self.runtime: set[str] = set()
         self.defines: set[str] = set()
-        if graph.rounding is Rounding.SINGLE and graph.dtype is not DType.F32:  # requant.c's single-rounding nn_mbqm
+        if graph.rounding is Rounding.SINGLE and graph.dtype is not DType.F32 and not graph.fixed:  # nn_mbqm
             self.defines.add("NN_SINGLE_ROUNDING")
         self.uses_math = False
         self.reserved = _reserved_names(self.prefix)
@@ -155,6 +158,7 @@ class _Emitter:
             "output": self.pointer(op.output, const=False),
             "size": op.output.type.size,
             "ctype": op.output.type.dtype.c_type,
+            "in_ctype": op.input.type.dtype.c_type,
             "type_min": op.output.type.dtype.bounds[0] if op.output.type.dtype.is_integer else None,
         }
         match op:
@@ -195,19 +199,24 @@ class _Emitter:
             return None
         return self.const_array(bias.name, bias.data, bias.type.dtype, f"{bias.name}: [{channels}]")
 
-    def requant_view(self, op: ir.Op, requant: ir.Requant | None, activation: ir.ActivationKind,
+    def requant_view(self, op: ir.Op, requant: ir.Requant | ir.ShiftRequant | None, activation: ir.ActivationKind,
                      integer_macro: str, float_macro: str) -> dict[str, Any]:
-        """The output stage of a weighted op: requantisation in int8, a clamp in f32."""
+        """The output stage of a weighted op: requantisation in int8, a shift in fixed point, a clamp in f32."""
         if requant is None:
             low, high = activation.real_range
             return {"macro": float_macro, "low": _opt_float(low), "high": _opt_float(high)}
         self.use("requant")
+        assert isinstance(op, ir.Dense | ir.Conv)
+        types = {"w_ctype": op.kernel.type.dtype.c_type}
+        if isinstance(requant, ir.ShiftRequant):
+            self.use("shift")
+            return {"macro": integer_macro, "q": requant, "acc_type": "int32_t", "shift_stage": True} | types
         wide = op.output.type.dtype is DType.I16
         if wide:
             self.use("int16")
         stage = {"acc_type": "int64_t" if wide else "int32_t", "mbqm": "nn_mbqm64" if wide else "nn_mbqm",
-                 "in_ctype": op.input.type.dtype.c_type}
-        return {"macro": integer_macro, "q": requant} | stage | self.requant_arrays(op, requant)
+                 "shift_stage": False}
+        return {"macro": integer_macro, "q": requant} | stage | types | self.requant_arrays(op, requant)
 
     def conv_view(self, op: ir.Conv) -> dict[str, Any]:
         assert op.kernel.data is not None
@@ -238,19 +247,27 @@ class _Emitter:
         if op.act_range is not None:
             view |= {"act_min": op.act_range[0], "act_max": op.act_range[1]}
             if op.pool is ir.PoolKind.AVG:
-                if op.output.type.dtype is DType.I16:
-                    self.use("int16_ops", "NN_USE_AVG_POOL_S16")
-                    return view | {"macro": "avg_pool_q", "function": "nn_avg_pool_s16"}
-                self.use("pooling", "NN_USE_AVG_POOL_S8")
-                return view | {"macro": "avg_pool_q", "function": "nn_avg_pool_s8"}
+                return self.average_pool(op, view)
             return view | {"macro": "max_pool_s8"}
         low, high = op.activation.real_range
         return view | {"macro": "pool_f32", "low": _opt_float(low), "high": _opt_float(high)}
 
+    def average_pool(self, op: ir.Op, view: dict[str, Any]) -> dict[str, Any]:
+        """An integer average pool: the int8 or int16 runtime kernel, by the output's storage."""
+        if op.output.type.dtype is DType.I16:
+            self.use("int16_ops", "NN_USE_AVG_POOL_S16")
+            return view | {"macro": "avg_pool_q", "function": "nn_avg_pool_s16"}
+        self.use("pooling", "NN_USE_AVG_POOL_S8")
+        return view | {"macro": "avg_pool_q", "function": "nn_avg_pool_s8"}
+
     def global_pool_view(self, op: ir.GlobalPool) -> dict[str, Any]:
         channels = op.input.type.shape[-1]
-        view = {"positions": op.input.type.size // channels, "channels": channels,
-                "is_max": op.pool is ir.PoolKind.MAX}
+        positions = op.input.type.size // channels
+        view = {"positions": positions, "channels": channels, "is_max": op.pool is ir.PoolKind.MAX}
+        if op.act_range is not None:  # the fixed-point mean: an average pool whose window is the whole input
+            whole = ir.Window2D((1, positions), (1, 1), (1, 1), ((0, 0), (0, 0)))
+            return self.average_pool(op, _window_view(whole, (1, positions, channels), (1, 1, channels)) | {
+                "channels": channels, "act_min": op.act_range[0], "act_max": op.act_range[1]})
         if op.params is not None:
             self.use("requant")
             wide = op.output.type.dtype is DType.I16
@@ -261,6 +278,12 @@ class _Emitter:
 
     def add_view(self, op: ir.Add) -> dict[str, Any]:
         view = {"other": self.pointer(op.inputs[1], const=True)}
+        if isinstance(op.params, AddQParams) and op.act_range is not None:
+            self.use("requant")
+            self.use("shift")
+            return view | {"macro": "add_shift_q", "scale_a": 1 << op.params.left_a, "scale_b": 1 << op.params.left_b,
+                           "shift": op.params.shift, "act_min": op.act_range[0], "act_max": op.act_range[1],
+                           "other_ctype": op.inputs[1].type.dtype.c_type}
         if op.params is not None and op.act_range is not None:
             self.use("requant")
             wide = op.output.type.dtype is DType.I16
@@ -328,6 +351,12 @@ class _Emitter:
             low, high = op.activation.real_range
             return {"macro": "clamp_f32", "low": _opt_float(low), "high": _opt_float(high)}
         requant = op.requant
+        if isinstance(requant, ir.ShiftRequant):
+            if requant.shift == 0:
+                return {"macro": "clamp_s8", "q": requant}
+            self.use("requant")
+            self.use("shift")
+            return {"macro": "shift_q", "q": requant}
         identity = (requant.multipliers[0], requant.shifts[0]) == IDENTITY_MULTIPLIER
         unshifted = requant.input_offset == -requant.output_offset
         macro = "clamp_s8" if identity and unshifted else "requant_s8"
@@ -372,6 +401,8 @@ class _Emitter:
             "output": out_type,
             "input_quant": in_type.quant,
             "output_quant": out_type.quant,
+            "input_format": in_type.fixed,
+            "output_format": out_type.fixed,
             "arena_size": graph.plan.arena_size,
             "ops": ops,
             "arrays": self.arrays,

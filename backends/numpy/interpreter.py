@@ -36,6 +36,7 @@ from nndsl.qmath.int16_ops import (
 )
 from nndsl.qmath.pooling import avg_pool_s8, mean_s8
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
+from nndsl.qmath.shift import AddQParams, add_q, requantize_q
 from nndsl.qmath.softmax import softmax_s8
 from nndsl.types import DType
 from nndsl.windows import as_2d, output_hw, window_taps
@@ -43,12 +44,16 @@ from nndsl.windows import as_2d, output_hw, window_taps
 Array = npt.NDArray[Any]
 
 
-def _requantize(acc: npt.NDArray[np.int64], requant: ir.Requant, dtype: DType, wide: bool = False) -> Array:
+def _requantize(acc: npt.NDArray[np.int64], requant: ir.Requant | ir.ShiftRequant, dtype: DType,
+                wide: bool = False) -> Array:
     """``clamp(mbqm(acc, multiplier[c], shift[c]) + output_offset)``; channels on the last axis.
 
     ``wide``: the int64-accumulator multiply of 16x8 dense and conv kernels;
-    otherwise TFLite's int32 one, in ``requant.rounding``'s scheme.
+    otherwise TFLite's int32 one, in ``requant.rounding``'s scheme. A
+    fixed-point op's output stage is a rounding shift instead.
     """
+    if isinstance(requant, ir.ShiftRequant):
+        return requantize_q(acc, requant.shift, requant.act_min, requant.act_max).astype(dtype.numpy)
     multipliers = np.asarray(requant.multipliers, dtype=np.int64)
     shifts = np.asarray(requant.shifts, dtype=np.int64)
     if wide:
@@ -140,6 +145,10 @@ def _global_pool(op: ir.GlobalPool, x: Array) -> Array:
     positions = x.reshape((x.shape[0], -1, x.shape[-1]))
     if op.pool is ir.PoolKind.MAX:
         return positions.max(axis=1)
+    if op.act_range is not None:  # fixed point: the average pool over every position, one rounding
+        count = positions.shape[1]
+        average = avg_pool_s16 if op.output.type.dtype is DType.I16 else avg_pool_s8
+        return average(positions[:, np.newaxis], (1, count), (1, 1), (0, 0), (1, 1), *op.act_range)
     if isinstance(op.params, MeanS16Params):
         return mean_s16(positions, op.params)
     if op.params is not None:
@@ -148,6 +157,8 @@ def _global_pool(op: ir.GlobalPool, x: Array) -> Array:
 
 
 def _add(op: ir.Add, a: Array, b: Array) -> Array:
+    if isinstance(op.params, AddQParams) and op.act_range is not None:
+        return add_q(a, b, op.params, *op.act_range)
     if isinstance(op.params, AddS16Params) and op.act_range is not None:
         return add_s16(a, b, op.params, *op.act_range)
     if op.params is not None and op.act_range is not None:

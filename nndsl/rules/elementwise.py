@@ -33,7 +33,7 @@ def check_relu(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     kind = ir.ActivationKind.from_name(layer.decl.call.op)
     assert kind is not None
     out_type = ctx.output_type(layer, x.type.shape, x.type.quant)
-    if kind is ir.ActivationKind.RELU6:
+    if kind is ir.ActivationKind.RELU6 and not ctx.fixed:  # TFLM's relu6 cannot rescale; a shift can
         ctx.same_quant(layer, out_type, x, f"{ctx.integer_name} relu6")
     return ir.Activation(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), kind)
 

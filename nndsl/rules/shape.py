@@ -78,6 +78,6 @@ def check_global_pool(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
                        f"has shape {shape_text(x.type.shape)}")
     kind = ir.PoolKind.MAX if op == "global_max_pool" else ir.PoolKind.AVG
     out_type = ctx.output_type(layer, (x.type.shape[-1],), x.type.quant)
-    if kind is ir.PoolKind.MAX:
+    if kind is ir.PoolKind.MAX or ctx.fixed:  # the fixed-point mean is a rounded average in the input's format
         ctx.same_quant(layer, out_type, x, op)
     return ir.GlobalPool(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), kind)
