@@ -1,12 +1,14 @@
 """The main job end to end on a bundled example: build C, compile it, run it, compare.
 
-    python examples/demo.py [mlp|hotword|conv1d ...]   (default: all three)
+    python examples/demo.py [mlp|hotword|conv1d|mlp_q ...]   (default: all four)
 
 Builds ``examples/<name>/<name>.nn`` to C with nndsl, compiles it with gcc
 (strict C99 flags) and the host program ``examples/host/main.c``, runs it on
 the example's test inputs, and checks that the
 C outputs, the NumPy backend's outputs and the expected outputs (TensorFlow
-Lite Micro's, for the int8 reference model) are equal byte for byte.
+Lite Micro's for the int8 reference models; for the fixed-point mlp_q, which
+no TensorFlow runtime computes, the NumPy backend's outputs saved when the
+example was made) are equal byte for byte.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import numpy as np
 import nndsl
 
 EXAMPLES = Path(__file__).resolve().parent
+EXAMPLE_NAMES = ("mlp", "hotword", "conv1d", "mlp_q")
+# Where each example's expected.npy comes from.
+EXPECTED_FROM = {"mlp_q": "the NumPy backend, saved by examples/to_fixed_point.py"}
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
 
 
@@ -49,8 +54,9 @@ def demo(example: str, build_dir: Path) -> bool:
 
     c_vs_numpy = int(np.count_nonzero(c_out != numpy_out))
     c_vs_expected = int(np.count_nonzero(c_out != expected))
+    source = EXPECTED_FROM.get(example, "TensorFlow Lite Micro")
     print(f"[{example}] {len(inputs)} inputs: C vs NumPy backend: {c_vs_numpy} differing values; "
-          f"C vs expected (TensorFlow Lite Micro): {c_vs_expected} differing values")
+          f"C vs expected ({source}): {c_vs_expected} differing values")
     labels_path = folder / "labels.npy"
     if labels_path.exists():
         accuracy = float(np.mean(c_out.argmax(axis=-1) == np.load(labels_path)))
@@ -64,7 +70,7 @@ def demo(example: str, build_dir: Path) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("examples", nargs="*", default=["mlp", "hotword", "conv1d"])
+    parser.add_argument("examples", nargs="*", default=list(EXAMPLE_NAMES))
     parser.add_argument("--build-dir", default="build", help="where the C goes (default: build/)")
     args = parser.parse_args()
     results = [demo(example, Path(args.build_dir)) for example in args.examples]

@@ -77,3 +77,40 @@ def test_accuracy_matches_reference(example: tuple[str, nndsl.Model]) -> None:
     outputs = model.run(np.load(DATA / name / "x_test_int8.npy"))
     accuracy = float(np.mean(outputs.argmax(axis=1) == np.load(DATA / name / "y_test.npy")))
     assert accuracy == pytest.approx(ACCURACY[name], abs=1e-3)
+
+
+# --------------------------------------------------------------------------
+# examples/mlp_q: the same MLP in power-of-two fixed point (no TensorFlow runtime computes it)
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mlp_q() -> nndsl.Model:
+    return nndsl.load(EXAMPLES / "mlp_q" / "mlp_q.nn")
+
+
+def test_fixed_point_mlp_keeps_the_int8_accuracy(mlp_q: nndsl.Model) -> None:
+    """q7 pixels, q4.11/q6.9 hidden layers, q7.8 logits: as accurate as the int8 model on the test digits."""
+    outputs = mlp_q.run(np.load(EXAMPLES / "mlp_q" / "inputs.npy"))
+    accuracy = float(np.mean(outputs.argmax(axis=1) == np.load(DATA / "mlp" / "y_test.npy")))
+    assert accuracy == pytest.approx(ACCURACY["mlp"], abs=1e-3)
+    assert [t.type.type_name for t in mlp_q.graph.tensors] == ["q7", "q4.11", "q6.9", "q7.8"]
+
+
+def test_fixed_point_mlp_outputs_are_unchanged(mlp_q: nndsl.Model) -> None:
+    """expected.npy is the NumPy backend's output when the example was made: a regression baseline, exact."""
+    inputs = np.load(EXAMPLES / "mlp_q" / "inputs.npy")
+    assert inputs.dtype == np.int8
+    pixels = np.load(DATA / "mlp" / "x_test.npy").astype(np.float64)
+    assert np.array_equal(inputs, np.clip(np.floor(pixels * 128 + 0.5), -128, 127))  # q7, half away from zero
+    assert np.array_equal(mlp_q.run(inputs), np.load(EXAMPLES / "mlp_q" / "expected.npy"))
+
+
+def test_fixed_point_mlp_c_equals_numpy(mlp_q: nndsl.Model) -> None:
+    """Integer equality of gcc's build of the generated C and the NumPy backend, test digits and random q7 inputs."""
+    rng = np.random.default_rng(5)
+    inputs = np.concatenate([
+        np.load(EXAMPLES / "mlp_q" / "inputs.npy"),
+        rng.integers(-128, 128, size=(200, 64), dtype=np.int8),
+    ])
+    assert np.array_equal(run_in_c(mlp_q, inputs), mlp_q.run(inputs))
