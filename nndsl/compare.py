@@ -47,7 +47,7 @@ def quantize_input(model: Model, x: Array) -> Array:
     if in_type.quant is None:
         return x.astype(np.float32)
     scale, zero = in_type.quant.scale, in_type.quant.zero_point
-    low, high = in_type.dtype.bounds
+    low, high = in_type.bounds
     q = np.vectorize(lambda v: round_half_away(float(v) / scale) + zero)(x.astype(np.float64))
     quantized: Array = np.clip(q, low, high).astype(in_type.dtype.numpy)
     return quantized
@@ -59,7 +59,7 @@ def dequantize(model: Model, name: str, values: Array) -> tuple[Array, float, fl
     quant = tensor.type.quant
     if quant is None:
         return values.astype(np.float64), -np.inf, np.inf
-    low, high = tensor.type.dtype.bounds
+    low, high = tensor.type.bounds
     scale, zero = quant.scale, quant.zero_point
     return (values.astype(np.float64) - zero) * scale, (low - zero) * scale, (high - zero) * scale
 

@@ -26,7 +26,9 @@ def shape_text(shape: tuple[int, ...]) -> str:
 
 
 def quant_text(quant: Quant | None) -> str:
-    """A per-tensor quantisation as the language writes it, scale in its shortest float32 form."""
+    """A per-tensor quantisation as the language writes it, scale in its shortest float32 form (or a qM.N name)."""
+    if quant is not None and quant.fixed is not None:
+        return quant.fixed.name
     if quant is None or quant.axis is not None:
         return str(quant)
     inverse = 1 / quant.scale
