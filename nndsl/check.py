@@ -79,7 +79,8 @@ class Checker:
         if fmt is None:
             return None
         if not 2 <= fmt.bits <= MAX_ACTIVATION_BITS:
-            raise self.fail(expr.loc, f"{expr.dtype} has {fmt.bits} bits (M + N + 1): fixed-point tensors have 2 to "
+            raise self.fail(expr.loc, f"{expr.dtype} has {fmt.bits} bit{'s' * (fmt.bits != 1)} (M + N + 1): "
+                            f"fixed-point tensors have 2 to "
                             f"{MAX_ACTIVATION_BITS}, e.g. q7, q15 or q3.4")
         if expr.quant is not None:
             raise self.fail(expr.quant.loc, f"{fmt.name} has the fixed scale 2^-{fmt.frac_bits} and zero point 0: "
@@ -198,7 +199,7 @@ class Checker:
     def fixed_weight(self, ref: ast.Ref, where: str, data: Array, storages: tuple[DType, ...]) -> ir.Tensor:
         """A qM.N weight: an int8/int16(/int32 for biases) array and its ``NAME.frac_bits`` (its N)."""
         storage = next((d for d in storages if data.dtype == d.numpy), None)
-        names = " or ".join(str(d.numpy) for d in storages)
+        names = " or ".join([", ".join(str(d.numpy) for d in storages[:-1]), str(storages[-1].numpy)])
         if storage is None:
             raise self.fail(ref.loc, f"{where} is {data.dtype}, expected {names} in a fixed-point network (with its "
                             f"fraction bits as '{ref.name}.frac_bits')")
@@ -210,8 +211,8 @@ class Checker:
         whole = frac_bits.size == 1 and frac_bits.dtype.kind in "iu"
         if not whole or not 0 <= int(frac_bits[0]) <= MAX_WEIGHT_FRAC_BITS:
             shown = frac_bits.tolist() if frac_bits.size <= 4 else f"{frac_bits.size} values"
-            raise self.fail(ref.loc, f"'{ref.name}.frac_bits' must be one whole number from 0 to "
-                            f"{MAX_WEIGHT_FRAC_BITS} (got {shown})")
+            raise self.fail(ref.loc, f"'{ref.name}.frac_bits' must be one integer (an integer array of one value) "
+                            f"from 0 to {MAX_WEIGHT_FRAC_BITS}, got {frac_bits.dtype} {shown}")
         fmt = QFormat.stored_in(storage, int(frac_bits[0]))
         return self.const(ref.name, TensorType(storage, data.shape, Quant.of_format(fmt)), ref.loc, data)
 

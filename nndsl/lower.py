@@ -7,17 +7,18 @@ multipliers, shifts, offsets and clamps, computed exactly as its kernels'
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
 from nndsl import ir
-from nndsl.diagnostics import DiagnosticSink
+from nndsl.diagnostics import DiagnosticSink, Loc
 from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
 from nndsl.qmath.add import add_s8_params
 from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
-from nndsl.qmath.int16_ops import add_s16_params, leaky_relu_s16_params, mean_s16_params
+from nndsl.qmath.int16_ops import AVG_POOL_S16_MAX_TAPS, add_s16_params, leaky_relu_s16_params, mean_s16_params
 from nndsl.qmath.pooling import mean_s8_params
 from nndsl.qmath.requant import Rounding, activation_range, quantize_multiplier
 from nndsl.qmath.shift import add_q_params, align_bias, checked_shift
@@ -172,7 +173,11 @@ def _format(tensor: ir.Tensor) -> QFormat:
 
 
 class _ShiftOutOfRange(Exception):
-    """A fixed-point op whose shifts or bias cannot be represented (reported at the op)."""
+    """A fixed-point op whose shifts or bias cannot be represented (reported at ``loc``, else at the op)."""
+
+    def __init__(self, message: str, loc: Loc | None = None) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 def _shift_error(op: ir.Op, what: str, error: ValueError) -> _ShiftOutOfRange:
@@ -196,16 +201,31 @@ def _fixed_weighted(op: ir.Dense | ir.Conv) -> ir.Dense | ir.Conv:
         if frac_bias > frac_acc:
             raise _ShiftOutOfRange(f"bias '{bias.name}' has {frac_bias} fraction bits, more than the accumulator's "
                                    f"{frac_acc} (input {_format(op.input).frac_bits} + kernel "
-                                   f"{_format(op.kernel).frac_bits}): store it with at most {frac_acc}")
+                                   f"{_format(op.kernel).frac_bits}): store it with at most {frac_acc}", bias.loc)
         try:
             aligned = align_bias(bias.data, frac_acc - frac_bias)
         except ValueError as error:
-            raise _ShiftOutOfRange(f"bias '{bias.name}' does not fit the int32 accumulator: {error}") from None
+            message = f"bias '{bias.name}' does not fit the int32 accumulator: {error}"
+            raise _ShiftOutOfRange(message, bias.loc) from None
         accumulator = QFormat.stored_in(DType.I32, frac_acc)
         bias = ir.Tensor(bias.name, TensorType(DType.I32, bias.type.shape, Quant.of_format(accumulator)), bias.loc,
                          aligned.astype(np.int32))
     act_min, act_max = _output_clamp(op.output, op.activation)
     return replace(op, bias=bias, requant=ir.ShiftRequant(shift, act_min, act_max))
+
+
+def _average_fits(op: ir.Pool | ir.GlobalPool, sink: DiagnosticSink) -> bool:
+    """An int16 average's int32 sum holds at most 65535 taps (TensorFlow Lite Micro's limit, and overflow's)."""
+    if op.pool is not ir.PoolKind.AVG or op.output.type.dtype is not DType.I16:
+        return True
+    channels = op.input.type.shape[-1]
+    taps = math.prod(op.window.size) if isinstance(op, ir.Pool) else op.input.type.size // channels
+    if taps <= AVG_POOL_S16_MAX_TAPS:
+        return True
+    sink.error(op.loc, f"{op.kind} of '{op.output.name}' averages {taps} int16 values: at most "
+               f"{AVG_POOL_S16_MAX_TAPS} fit its int32 sum (TensorFlow Lite Micro's int16 average pool has the "
+               f"same limit)")
+    return False
 
 
 def lower_fixed_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
@@ -228,13 +248,15 @@ def lower_fixed_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
                     raise _shift_error(op, "its shifts", error) from None
                 return replace(op, params=params, act_range=_output_clamp(op.output, op.activation))
             case ir.Pool():
+                _average_fits(op, sink)
                 return replace(op, act_range=_output_clamp(op.output, op.activation))
             case ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
+                _average_fits(op, sink)
                 return replace(op, act_range=_output_clamp(op.output, ir.ActivationKind.NONE))
             case ir.GlobalPool() | ir.Reshape() | ir.Concat() | ir.Pad():
                 return op
     except _ShiftOutOfRange as error:
-        sink.error(op.loc, str(error))
+        sink.error(error.loc or op.loc, str(error))
         return op
     raise AssertionError(f"lower_fixed_op: {type(op).__name__} has no fixed-point kernel (the checker refuses it)")
 
@@ -261,6 +283,7 @@ def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUB
                                  rounding)
             return replace(op, requant=requant)
         case ir.Pool():
+            _average_fits(op, sink)
             return replace(op, act_range=_output_clamp(op.output, op.activation))
         case ir.Add():
             a, b, out = _quant(op.inputs[0]), _quant(op.inputs[1]), _quant(op.output)

@@ -14,8 +14,25 @@ from nndsl.diagnostics import Diagnostic, NNError
 from nndsl.files import write_files
 from nndsl.pipeline import Compiled, compile_file, compile_source
 from nndsl.summary import Summary
+from nndsl.types import TensorType
 
 Array = npt.NDArray[np.generic]
+
+
+def _quantise_hint(in_type: TensorType) -> str:
+    if in_type.fixed is not None:
+        return f" (quantise it first: q = round(x * 2^{in_type.fixed.frac_bits}))"
+    return " (quantise it first: q = round(x / scale) + zero_point)" if in_type.dtype.is_integer else ""
+
+
+def _check_format_range(array: Array, in_type: TensorType) -> None:
+    """A qM.N input narrower than its storage (q2.3 in int8) takes only its format's values: the proof assumes so."""
+    if in_type.fixed is None or not array.size:
+        return
+    low, high = in_type.bounds
+    if array.min() < low or array.max() > high:
+        raise InputError(f"input values must lie in {in_type.fixed.name}'s range [{low}, {high}], got "
+                         f"{array.min()}..{array.max()}")
 
 
 class InputError(ValueError):
@@ -47,9 +64,9 @@ class Model:
         expected = np.dtype(in_type.dtype.numpy)
         if array.dtype != expected:
             if in_type.dtype.is_integer or array.dtype.kind != "f":
-                hint = " (quantise it first: q = round(x / scale) + zero_point)" if in_type.dtype.is_integer else ""
-                raise InputError(f"input is {array.dtype}, the model takes {expected}{hint}")
+                raise InputError(f"input is {array.dtype}, the model takes {expected}{_quantise_hint(in_type)}")
             array = array.astype(expected)
+        _check_format_range(array, in_type)
         if array.shape == in_type.shape:
             return array[np.newaxis], False
         if array.shape[1:] == in_type.shape:

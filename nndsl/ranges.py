@@ -274,10 +274,18 @@ def _clipping_warning(result: OpRange, sink: DiagnosticSink) -> None:
         sides.append(f"reaches {wanted_hi:.4g}, its format holds up to {format_hi:.4g}")
     if below > quant.scale / 2:
         sides.append(f"reaches {wanted_lo:.4g}, its format holds down to {format_lo:.4g}")
-    lost = (above + below) / (wanted_hi - wanted_lo) if wanted_hi > wanted_lo else 0.0
+    lost = _clipped_share(wanted_lo, wanted_hi, format_lo, format_hi)
     sink.warning(op.loc, f"'{op.output.name}' saturates: it {' and '.join(sides)} "
                  f"({lost:.0%} of its reachable range is clipped; "
                  f"{_format_text(op.output)})")
+
+
+def _clipped_share(wanted_lo: float, wanted_hi: float, format_lo: float, format_hi: float) -> float:
+    """The share of the reachable real interval that lies outside the format (1 for a point outside it)."""
+    if wanted_hi <= wanted_lo:
+        return 0.0 if format_lo <= wanted_lo <= format_hi else 1.0
+    inside = max(0.0, min(wanted_hi, format_hi) - max(wanted_lo, format_lo))
+    return 1.0 - inside / (wanted_hi - wanted_lo)
 
 
 def _format_text(tensor: ir.Tensor) -> str:
