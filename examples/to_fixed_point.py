@@ -11,17 +11,19 @@ come from the float network's largest activations on the calibration digits
 (tests/data/mlp/x_calib.npy), with one bit of headroom. It writes mlp_q.npz,
 the test digits as q7 (inputs.npy), and the NumPy backend's outputs for them
 (expected.npy: the baseline the C must equal), and prints the accuracies.
+`nndsl to-fixed` does the same for any f32 network (int8 or int16 kernels
+throughout); this script picks an int16 kernel for the first layer by hand.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
 import nndsl
+from nndsl.fixed import format_for, to_fixed_integers
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "tests" / "data" / "mlp"
@@ -34,16 +36,12 @@ ACTIVATION_BITS = 16  # hidden layers and logits: qM.N in int16
 
 def frac_bits_for(largest: float, bits: int) -> int:
     """The most fraction bits (0 to 31) with which a signed ``bits``-bit number still holds ``largest``."""
-    top = 2 ** (bits - 1) - 1
-    return next((f for f in range(31, 0, -1) if math.floor(largest * 2.0**f + 0.5) <= top), 0)
+    return format_for(largest, bits).frac_bits
 
 
 def to_fixed(values: np.ndarray, frac_bits: int, storage: type[np.signedinteger]) -> np.ndarray:
     """Round half away from zero to ``frac_bits`` fraction bits, saturating to ``storage``."""
-    scaled = values.astype(np.float64) * 2.0**frac_bits
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
-    info = np.iinfo(storage)
-    return np.clip(rounded, info.min, info.max).astype(storage)
+    return to_fixed_integers(values, frac_bits, np.dtype(storage))
 
 
 def real_weights() -> dict[str, tuple[np.ndarray, np.ndarray]]:

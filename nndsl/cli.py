@@ -176,6 +176,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_to_fixed(args: argparse.Namespace) -> int:
+    from nndsl.fixed import FixedOptions, convert
+    from nndsl.types import QFormat
+
+    source, output = Path(args.model), Path(args.output)
+    if output.suffix != ".nn":
+        return _user_error(args.output, "the output must be a .nn file (its .npz goes beside it)")
+    input_format = None
+    if args.input_format is not None:
+        input_format = QFormat.parse(args.input_format)
+        if input_format is None or not 2 <= input_format.bits <= 16:
+            return _user_error(args.input_format, "--input-format takes a format such as q7, q15 or q3.4")
+    try:
+        calibration = _load_input(args.calibrate)
+    except InputError as error:
+        return _user_error(args.calibrate, str(error))
+    options = FixedOptions(args.activation_bits, args.weight_bits, args.headroom, input_format)
+    conversion = convert(source, calibration, output, options, name=args.name)
+    nn, npz = conversion.write(output)
+    model = _load(str(nn))
+    if not args.quiet:
+        for name, fmt in conversion.formats.items():
+            print(f"{name:<16} {fmt.name:<8} largest calibrated |value| {conversion.largest[name]:.4g}")
+        print(f"{nn}: {len(model.summary().layers)} layers in fixed point (weights in {npz})")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nndsl", description="Compile small neural networks (.nn files) to dependency-free C."
@@ -219,6 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--name", help="the network's name (default: the output file's name)")
     importer.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
     importer.set_defaults(handler=cmd_import)
+
+    fixed = commands.add_parser("to-fixed", help="an f32 .nn model to power-of-two fixed point (q7, q15, qM.N)")
+    fixed.add_argument("model", help="the f32 .nn file")
+    fixed.add_argument("--calibrate", metavar="DATA.npy", required=True,
+                       help="representative real inputs [N, ...]: each layer's format holds their largest value")
+    fixed.add_argument("-o", "--output", required=True, help="the .nn file to write (its .npz goes beside it)")
+    fixed.add_argument("--activation-bits", type=int, default=16, help="bits of every computed tensor (8 to 16; "
+                       "default 16)")
+    fixed.add_argument("--weight-bits", type=int, default=8, choices=(8, 16), help="bits of the kernels (default 8)")
+    fixed.add_argument("--headroom", type=int, default=1, help="bits above the largest calibrated value (default 1)")
+    fixed.add_argument("--input-format", help="the input's format, e.g. q7 (default: from the calibration inputs)")
+    fixed.add_argument("--name", help="the network's name (default: the output file's name)")
+    fixed.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    fixed.set_defaults(handler=cmd_to_fixed)
 
     comparer = commands.add_parser("compare", help="an int8 .nn model against its float Keras source, per layer")
     comparer.add_argument("model", help="the imported .nn file")
