@@ -197,8 +197,9 @@ def cmd_to_fixed(args: argparse.Namespace) -> int:
     nn, npz = conversion.write(output)
     model = _load(str(nn))
     if not args.quiet:
+        width = max(16, *(len(name) for name in conversion.formats))
         for name, fmt in conversion.formats.items():
-            print(f"{name:<16} {fmt.name:<8} largest calibrated |value| {conversion.largest[name]:.4g}")
+            print(f"{name:<{width}} {fmt.name:<8} largest calibrated |value| {conversion.largest[name]:.4g}")
         print(f"{nn}: {len(model.summary().layers)} layers in fixed point (weights in {npz})")
     return EXIT_OK
 

@@ -170,6 +170,26 @@ def test_weights_are_made_coarser_where_a_sum_could_overflow(tmp_path: Path) -> 
     assert worst < 2**31
 
 
+@pytest.mark.tensorflow
+def test_keras_model_through_a_float_import(tmp_path: Path) -> None:
+    """Keras -> f32 .nn (nndsl import) -> to-fixed: the 1-D conv sensor classifier keeps its float accuracy."""
+    from nndsl.importers import import_model
+
+    imported = import_model(DATA / "conv1d" / "model.keras", name="conv1d")
+    source, _ = imported.write(tmp_path / "conv1d.nn")
+    text = source.read_text()
+    assert "softmax = softmax(dense_4)" in text
+    source.write_text(text.replace("output softmax", "output dense_4").replace("softmax = softmax(dense_4)", "#"))
+    conversion = convert(source, np.load(DATA / "conv1d" / "x_calib.npy"), tmp_path / "conv1d_q.nn")
+    conversion.write(tmp_path / "conv1d_q.nn")
+    fixed, floating = nndsl.load(tmp_path / "conv1d_q.nn"), nndsl.load(source)
+    x, labels = np.load(DATA / "conv1d" / "x_test.npy"), np.load(DATA / "conv1d" / "y_test.npy")
+    q = quantize(fixed, x)
+    float_accuracy = float(np.mean(floating.run(x).argmax(axis=1) == labels))
+    assert float(np.mean(fixed.run(q).argmax(axis=1) == labels)) >= float_accuracy - 0.005
+    assert np.array_equal(run_in_c(fixed, q), fixed.run(q))
+
+
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "nndsl", *map(str, args)], capture_output=True, text=True,
                           check=False)
