@@ -29,7 +29,10 @@ import numpy as np
 import numpy.typing as npt
 
 import nndsl
+from nndsl import ir
+from nndsl.rules.window import output_length
 from nndsl.types import DType, QFormat
+from nndsl.windows import window_taps
 from tests.test_c_backend import RandomNetwork
 
 Array = npt.NDArray[Any]
@@ -66,16 +69,6 @@ class _Tensor:
         return tuple(int(d) for d in self.values.shape[1:])
 
 
-def _axis(length: int, size: int, stride: int, dilation: int, padding: str) -> tuple[int, tuple[int, int]]:
-    """Output length and (before, after) padding of one spatial axis (TensorFlow's rule, as the docs give it)."""
-    effective = (size - 1) * dilation + 1
-    if padding == "same":
-        out = -(-length // stride)
-        total = max((out - 1) * stride + effective - length, 0)
-        return out, (total // 2, total - total // 2)
-    return (length - effective) // stride + 1, (0, 0)
-
-
 @dataclass(frozen=True)
 class _Window:
     """A conv's or pool's window over 1 or 2 spatial axes."""
@@ -87,29 +80,16 @@ class _Window:
 
     def geometry(self, spatial: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
         """Output spatial shape and pads."""
-        results = [_axis(n, k, s, d, self.padding)
+        results = [output_length(n, k, s, d, self.padding)
                    for n, k, s, d in zip(spatial, self.size, self.stride, self.dilation, strict=True)]
         return tuple(r[0] for r in results), tuple(r[1] for r in results)
 
     def taps(self, values: Array, fill: float) -> tuple[list[tuple[tuple[int, int], Array]], tuple[int, int]]:
         """Per tap, the values it sees at every output position ([S, OH, OW, C]); and (OH, OW)."""
-        one_d = len(self.size) == 1
-        x = values[:, np.newaxis] if one_d else values
-        size = (1, *self.size) if one_d else self.size
-        stride = (1, *self.stride) if one_d else self.stride
-        dilation = (1, *self.dilation) if one_d else self.dilation
         out, pads = self.geometry(tuple(values.shape[1:-1]))
-        out_hw = (1, out[0]) if one_d else (out[0], out[1])
-        pads_2d = ((0, 0), pads[0]) if one_d else pads
-        padded = np.pad(x, ((0, 0), pads_2d[0], pads_2d[1], (0, 0)), constant_values=fill)
-        taps = []
-        for ky in range(size[0]):
-            for kx in range(size[1]):
-                y0, x0 = ky * dilation[0], kx * dilation[1]
-                view = padded[:, y0 : y0 + (out_hw[0] - 1) * stride[0] + 1 : stride[0],
-                              x0 : x0 + (out_hw[1] - 1) * stride[1] + 1 : stride[1], :]
-                taps.append(((ky, kx), view))
-        return taps, out_hw
+        window = ir.Window(self.size, self.stride, self.dilation, pads)
+        out_hw = (1, out[0]) if len(self.size) == 1 else (out[0], out[1])
+        return window_taps(values, window, out_hw, fill), out_hw
 
     def attrs(self, conv: bool) -> str:
         """The keyword arguments of the op (defaults sometimes written, sometimes left out)."""

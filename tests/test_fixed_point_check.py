@@ -15,7 +15,6 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,9 +25,11 @@ from hypothesis import strategies as st
 
 import nndsl
 from nndsl import ir
-from nndsl.backend import backend
 from nndsl.qmath.shift import add_q_params, checked_shift
 from nndsl.types import DType, QFormat
+from tests.test_diagnostics import errors_of
+from tests.test_op_diagnostics import Case
+from tests.test_ranges import accumulators, op_range
 
 Arrays = dict[str, np.ndarray]
 
@@ -70,36 +71,12 @@ def write(folder: Path, source: str, arrays: Arrays | None = None, name: str = "
     return path
 
 
-def errors_of(path: Path) -> list[nndsl.Diagnostic]:
-    with pytest.raises(nndsl.NNError) as raised:
-        nndsl.load(path)
-    errors = [d for d in raised.value.diagnostics if d.severity.value == "error"]
-    assert errors, "an NNError without errors"
-    return errors
-
-
 def nndsl_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "nndsl", *map(str, args)], capture_output=True, text=True,
                           timeout=120, check=False)
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Case:
-    id: str
-    source: str
-    line: int
-    anchor: str  # text on that line where the error points (it must occur there once)
-    words: tuple[str, ...]
-    weights: Arrays = field(default_factory=dict)
-
-    @property
-    def col(self) -> int:
-        text = self.source.splitlines()[self.line - 1]
-        assert text.count(self.anchor) == 1, f"{self.anchor!r} occurs {text.count(self.anchor)} times in {text!r}"
-        return text.index(self.anchor) + 1
 
 
 DENSE = "output y = dense(x, k, b) : q7"
@@ -398,22 +375,6 @@ def test_c_header_has_the_frac_bits(tmp_path: Path) -> None:
 
 
 # -- range analysis ------------------------------------------------------------------------------------------
-
-
-def op_range(model: nndsl.Model, name: str) -> Any:
-    assert model.compiled.ranges is not None
-    return model.compiled.ranges.for_output(name)
-
-
-def accumulators(model: nndsl.Model, x: np.ndarray) -> dict[str, np.ndarray]:
-    """The int32 sums of every dense and conv op, as the NumPy backend computes them."""
-    seen: dict[str, np.ndarray] = {}
-
-    def observe(op: ir.Op, acc: Any) -> None:
-        seen[op.output.name] = np.asarray(acc)
-
-    backend("numpy").run(model.graph, x, observe=observe)
-    return seen
 
 
 def q15_dense(folder: Path, weight: int, target: str = "") -> Path:
