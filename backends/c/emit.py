@@ -39,6 +39,7 @@ VALUES_PER_LINE = 16
 RUNTIME_FILES = (
     "requant", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops", "int16_functions",
 )
+RUNTIME_NEEDS = {"shift": "requant"}  # nn_shift_round rounds with requant.c's nn_rdbpot
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,10 @@ class _Emitter:
         raise AssertionError(f"C backend: unhandled op {type(op).__name__}")
 
     def use(self, runtime: str, define: str | None = None) -> None:
-        """Include a runtime file (and enable one of its guarded kernels)."""
+        """Include a runtime file, and what it calls (and enable one of its guarded kernels)."""
         self.runtime.add(runtime)
+        if runtime in RUNTIME_NEEDS:
+            self.runtime.add(RUNTIME_NEEDS[runtime])
         if define is not None:
             self.defines.add(define)
 
@@ -205,12 +208,12 @@ class _Emitter:
         if requant is None:
             low, high = activation.real_range
             return {"macro": float_macro, "low": _opt_float(low), "high": _opt_float(high)}
-        self.use("requant")
         assert isinstance(op, ir.Dense | ir.Conv)
         types = {"w_ctype": op.kernel.type.dtype.c_type}
         if isinstance(requant, ir.ShiftRequant):
             self.use("shift")
             return {"macro": integer_macro, "q": requant, "acc_type": "int32_t", "shift_stage": True} | types
+        self.use("requant")
         wide = op.output.type.dtype is DType.I16
         if wide:
             self.use("int16")
@@ -279,7 +282,6 @@ class _Emitter:
     def add_view(self, op: ir.Add) -> dict[str, Any]:
         view = {"other": self.pointer(op.inputs[1], const=True)}
         if isinstance(op.params, AddQParams) and op.act_range is not None:
-            self.use("requant")
             self.use("shift")
             return view | {"macro": "add_shift_q", "scale_a": 1 << op.params.left_a, "scale_b": 1 << op.params.left_b,
                            "shift": op.params.shift, "act_min": op.act_range[0], "act_max": op.act_range[1],
@@ -354,7 +356,6 @@ class _Emitter:
         if isinstance(requant, ir.ShiftRequant):
             if requant.shift == 0:
                 return {"macro": "clamp_s8", "q": requant}
-            self.use("requant")
             self.use("shift")
             return {"macro": "shift_q", "q": requant}
         identity = (requant.multipliers[0], requant.shifts[0]) == IDENTITY_MULTIPLIER
