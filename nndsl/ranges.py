@@ -91,8 +91,10 @@ def _dense_terms(op: ir.Dense, x: Interval, offset: int) -> tuple[Array, Array]:
     return _products((x.lo + offset)[..., :, np.newaxis], (x.hi + offset)[..., :, np.newaxis], kernel)
 
 
-def _conv_terms(op: ir.Conv, x: Interval, offset: int) -> list[tuple[Array, Array]]:
-    """Per kernel tap, the extreme products at every output position ([1, OH, OW, O])."""
+def _conv_terms(op: ir.Conv, x: Interval, offset: int) -> list[tuple[Array, Array, Array, Array]]:
+    """Per kernel tap, at every output position ([1, OH, OW, O]): the extreme sums of its products, and
+    the sums of their negative and positive extremes (the C adds products one input channel at a time, so
+    a partial sum can pass through any subset of a tap's channels)."""
     assert op.kernel.data is not None
     kernel = op.kernel.data.astype(np.int64)
     kernel = kernel.reshape((1, *kernel.shape)) if op.window.rank == 1 else kernel
@@ -102,10 +104,12 @@ def _conv_terms(op: ir.Conv, x: Interval, offset: int) -> list[tuple[Array, Arra
     terms = []
     for ((ky, kx), lo), (_, hi) in zip(lo_taps, hi_taps, strict=True):
         t_lo, t_hi = _products(lo[..., :, np.newaxis], hi[..., :, np.newaxis], kernel[ky, kx])
-        if op.depthwise:  # [.., C, M] -> [.., C * M]
-            terms.append((t_lo.reshape((*t_lo.shape[:-2], -1)), t_hi.reshape((*t_hi.shape[:-2], -1))))
+        if op.depthwise:  # [.., C, M] -> [.., C * M]: one product per output
+            t_lo, t_hi = t_lo.reshape((*t_lo.shape[:-2], -1)), t_hi.reshape((*t_hi.shape[:-2], -1))
+            terms.append((t_lo, t_hi, np.minimum(t_lo, 0), np.maximum(t_hi, 0)))
         else:  # sum over input channels
-            terms.append((t_lo.sum(axis=-2), t_hi.sum(axis=-2)))
+            terms.append((t_lo.sum(axis=-2), t_hi.sum(axis=-2), np.minimum(t_lo, 0).sum(axis=-2),
+                          np.maximum(t_hi, 0).sum(axis=-2)))
     return terms
 
 
@@ -118,10 +122,10 @@ def _weighted(op: ir.Dense | ir.Conv, x: Interval) -> OpRange:
         partial = (int(np.minimum(t_lo, 0).sum(axis=-2).min()), int(np.maximum(t_hi, 0).sum(axis=-2).max()))
     else:
         terms = _conv_terms(op, x, offset)
-        acc_lo = np.sum([t for t, _ in terms], axis=0)[0]
-        acc_hi = np.sum([t for _, t in terms], axis=0)[0]
-        partial_lo = np.sum([np.minimum(t, 0) for t, _ in terms], axis=0)
-        partial_hi = np.sum([np.maximum(t, 0) for _, t in terms], axis=0)
+        acc_lo = np.sum([t[0] for t in terms], axis=0)[0]
+        acc_hi = np.sum([t[1] for t in terms], axis=0)[0]
+        partial_lo = np.sum([t[2] for t in terms], axis=0)
+        partial_hi = np.sum([t[3] for t in terms], axis=0)
         partial = (int(np.min(partial_lo)), int(np.max(partial_hi)))
         acc_lo, acc_hi = acc_lo.reshape(op.output.type.shape), acc_hi.reshape(op.output.type.shape)
     if op.bias is not None and op.bias.data is not None:

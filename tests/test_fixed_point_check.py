@@ -627,3 +627,17 @@ def test_inputs_outside_a_narrow_format_are_refused(tmp_path: Path) -> None:
         model.run(np.array([127, -5], np.int8))
     with pytest.raises(nndsl.InputError, match=r"quantise it first: q = round\(x \* 2\^3\)"):
         model.run(np.array([1, 2], np.int16))
+
+
+def test_conv_partial_sums_within_a_tap_are_checked(tmp_path: Path) -> None:
+    """Three channels of +30000 * 30000 then three of -: each tap's total is 0, but the C adds one channel at a
+    time, so a partial sum reaches 2.7e9. The bound must count every product, not each tap's sum."""
+    k1 = np.zeros((1, 6, 1), np.int16)
+    k1[0, :3, 0], k1[0, 3:, 0] = 30000, -30000
+    arrays = {**fixed("k0", np.ones((1, 4, 6), np.int8), 0), **fixed("b0", np.full(6, 30000 << 7, np.int32), 7),
+              **fixed("k1", k1, 0)}
+    path = write(tmp_path, net("input x : q7[1, 4]", "h = conv1d(x, k0, b0) -> relu : q15.0",
+                               "output y = conv1d(h, k1) : q15.0"), arrays)
+    (error,) = errors_of(path)
+    assert error.loc is not None and error.loc.line == 5
+    assert "a partial sum of 'y' (before its bias) can reach [" in error.message and "beyond i32" in error.message
