@@ -371,6 +371,7 @@ def test_c_header_has_the_frac_bits(tmp_path: Path) -> None:
     header = (tmp_path / "out" / "t.h").read_text()
     assert "#define T_INPUT_FRAC_BITS 7\n" in header
     assert "#define T_OUTPUT_FRAC_BITS 12\n" in header
+    assert "#define T_INPUT_MIN (-128)\n" in header and "#define T_INPUT_MAX (127)\n" in header
     assert "typedef int8_t t_input_t;" in header and "typedef int16_t t_output_t;" in header
 
 
