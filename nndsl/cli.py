@@ -178,7 +178,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_to_fixed(args: argparse.Namespace) -> int:
     from nndsl.fixed import FixedOptions, convert
-    from nndsl.types import QFormat
+    from nndsl.types import MAX_ACTIVATION_BITS, QFormat
 
     source, output = Path(args.model), Path(args.output)
     if output.suffix != ".nn":
@@ -186,7 +186,7 @@ def cmd_to_fixed(args: argparse.Namespace) -> int:
     input_format = None
     if args.input_format is not None:
         input_format = QFormat.parse(args.input_format)
-        if input_format is None or not 2 <= input_format.bits <= 16:
+        if input_format is None or not 2 <= input_format.bits <= MAX_ACTIVATION_BITS:
             return _user_error(args.input_format, "--input-format takes a format such as q7, q15 or q3.4")
     try:
         calibration = _load_input(args.calibrate)
@@ -194,13 +194,15 @@ def cmd_to_fixed(args: argparse.Namespace) -> int:
         return _user_error(args.calibrate, str(error))
     options = FixedOptions(args.activation_bits, args.weight_bits, args.headroom, input_format)
     conversion = convert(source, calibration, output, options, name=args.name)
-    nn, npz = conversion.write(output)
+    nn, *npz = conversion.write(output)
+    _print_diagnostics(conversion.warnings)
     model = _load(str(nn))
     if not args.quiet:
         width = max(16, *(len(name) for name in conversion.formats))
         for name, fmt in conversion.formats.items():
             print(f"{name:<{width}} {fmt.name:<8} largest calibrated |value| {conversion.largest[name]:.4g}")
-        print(f"{nn}: {len(model.summary().layers)} layers in fixed point (weights in {npz})")
+        weights = f" (weights in {npz[0]})" if npz else ""
+        print(f"{nn}: {len(model.summary().layers)} layers in fixed point{weights}")
     return EXIT_OK
 
 

@@ -15,7 +15,9 @@ included) before anything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,18 +28,19 @@ import numpy.typing as npt
 
 from nndsl import ast, ir
 from nndsl.backend import backend
-from nndsl.check import check
-from nndsl.diagnostics import DiagnosticSink, Loc, NNError
+from nndsl.check import MAX_WEIGHT_FRAC_BITS, check
+from nndsl.diagnostics import Diagnostic, DiagnosticSink, Loc, NNError
 from nndsl.files import write_files
 from nndsl.ops import FIXED_POINT_OPS
-from nndsl.parser import parse
-from nndsl.pipeline import compile_source
+from nndsl.parser import KEYWORDS, parse
+from nndsl.pipeline import compile_source, read_source
 from nndsl.qmath.shift import MAX_SHIFT
+from nndsl.ranges import ACCUMULATOR_BITS
 from nndsl.resolve import resolve
 from nndsl.types import DType, QFormat
 
 Array = npt.NDArray[Any]
-MAX_FRAC_BITS = 31
+MAX_FRAC_BITS = MAX_WEIGHT_FRAC_BITS
 COMPUTED_OPS = frozenset({"dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "add"})
 
 
@@ -47,6 +50,7 @@ class FixedOptions:
     weight_bits: int = 8  # kernels: 8 (int8) or 16 (int16)
     headroom: int = 1  # bits above the largest calibrated value
     input_format: QFormat | None = None  # default: from the calibration inputs, activation_bits wide
+    # (and, where a concat joins the input with computed tensors, as wide as the widest of them)
 
 
 @dataclass
@@ -57,12 +61,16 @@ class Conversion:
     weights: dict[str, Array]
     formats: dict[str, QFormat] = field(default_factory=dict)
     largest: dict[str, float] = field(default_factory=dict)  # calibrated max |value| per tensor
+    warnings: list[Diagnostic] = field(default_factory=list)  # the converted model's range warnings
+    has_weights: bool = True  # the program names a weights file
 
-    def write(self, nn_path: Path) -> tuple[Path, Path]:
-        npz_path = nn_path.with_suffix(".npz")
-        buffer = _npz_bytes(self.weights)
-        write_files({nn_path: self.text, npz_path: buffer})
-        return nn_path, npz_path
+    def write(self, nn_path: Path) -> list[Path]:
+        """The ``.nn`` file and, when the program has weights, its ``.npz`` beside it (all or nothing)."""
+        files: dict[Path, str | bytes] = {nn_path: self.text}
+        if self.has_weights:
+            files[nn_path.with_suffix(".npz")] = _npz_bytes(self.weights)
+        write_files(files)
+        return list(files)
 
 
 def format_for(largest: float, bits: int, headroom: int = 0, max_frac: int = MAX_FRAC_BITS) -> QFormat:
@@ -92,7 +100,11 @@ def convert(path: Path, calibration: Array, output: Path, options: FixedOptions 
 
     ``NNError`` when the network has none, or when writing it would replace the model or its weights.
     """
-    source = path.read_text(encoding="utf-8")
+    network_name = name or _network_name(output.stem)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", network_name) or network_name in KEYWORDS:
+        raise NNError.at(Loc.file(str(output)), f"'{network_name}' is not a network name (letters, digits and "
+                         f"underscores, not starting with a digit, not a keyword)")
+    source = read_source(path)
     program = parse(source, str(path))
     sink = DiagnosticSink()
     resolved = resolve(program, str(path), sink)
@@ -112,10 +124,17 @@ def convert(path: Path, calibration: Array, output: Path, options: FixedOptions 
             raise NNError.at(Loc.file(str(output)), f"writing {written} would replace the model's own {existing}")
     trace = _calibrate(graph, calibration, path)
     converter = _Converter(graph, options, trace)
-    text = _program_text(program, name or output.stem, weights.name, converter.formats, str(path))
-    conversion = Conversion(text, converter.weights, converter.formats, converter.largest)
-    _check_result(conversion, output)
+    text = _program_text(program, network_name, weights.name, converter.formats, str(path))
+    has_weights = any(isinstance(s, ast.WeightsDecl) for s in program.statements)
+    conversion = Conversion(text, converter.weights, converter.formats, converter.largest, has_weights=has_weights)
+    conversion.warnings = _check_result(conversion, output)
     return conversion
+
+
+def _network_name(stem: str) -> str:
+    """A network name from a file name: ``small-q`` -> ``small_q``, ``2q`` -> ``m_2q``."""
+    name = re.sub(r"\W", "_", stem) or "model"
+    return f"m_{name}" if name[0].isdigit() or name in KEYWORDS else name
 
 
 def _convertible(graph: ir.Graph, layers: tuple[Any, ...], sink: DiagnosticSink) -> None:
@@ -142,7 +161,14 @@ def _calibrate(graph: ir.Graph, calibration: Array, path: Path) -> dict[str, Arr
                          f"{', '.join(map(str, shape))}], got {data.dtype} {list(data.shape)}")
     if not np.all(np.isfinite(data)):
         raise NNError.at(Loc.file(str(path)), "calibration inputs must be finite numbers")
-    values: dict[str, Array] = backend("numpy").run(graph, data.astype(np.float32), trace=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values: dict[str, Array] = backend("numpy").run(graph, data.astype(np.float32), trace=True)
+    for name, value in values.items():
+        if not np.all(np.isfinite(value)):
+            loc = graph.input.loc if name == graph.input.name else next(o.loc for o in graph.ops
+                                                                          if o.output.name == name)
+            raise NNError.at(loc, f"'{name}' is not finite (inf or nan) on the calibration inputs in float32: "
+                             f"no fixed-point format holds it")
     return values
 
 
@@ -152,7 +178,7 @@ class _Converter:
     def __init__(self, graph: ir.Graph, options: FixedOptions, trace: dict[str, Array]) -> None:
         self.options = options
         self.largest = {name: float(np.abs(v).max(initial=0.0)) for name, v in trace.items()}
-        self.accumulator_bits = graph.target.accumulator_bits if graph.target is not None else 32
+        self.accumulator_bits = graph.target.accumulator_bits if graph.target is not None else ACCUMULATOR_BITS
         self.formats = self.shared_formats(graph)
         self.weights: dict[str, Array] = {}
         self.bias_frac: dict[str, int] = {}
@@ -166,8 +192,8 @@ class _Converter:
 
     def shared_formats(self, graph: ir.Graph) -> dict[str, QFormat]:
         """One format per group of tensors that must share it: an op that moves values keeps its input's,
-        concat's inputs and output are one. The group takes the input's format if it holds the network's
-        input, else the widest (fewest fraction bits) its computed tensors were calibrated to."""
+        concat's inputs and output are one. The group takes the widest (fewest fraction bits) format its
+        sources (the input, computed tensors) were calibrated to, or the input's if ``--input-format`` set it."""
         parent: dict[str, str] = {t.name: t.name for t in graph.tensors}
 
         def root(name: str) -> str:
@@ -186,8 +212,8 @@ class _Converter:
         group: dict[str, QFormat] = {}
         for name, fmt in wanted.items():
             current = group.get(root(name))
-            if root(name) == root(in_name):
-                group[root(name)] = wanted[in_name]
+            if self.options.input_format is not None and root(name) == root(in_name):
+                group[root(name)] = self.options.input_format
             elif current is None or fmt.frac_bits < current.frac_bits:
                 group[root(name)] = fmt
         return {t.name: group[root(t.name)] for t in graph.tensors}
@@ -269,7 +295,7 @@ def _value(value: ast.Value) -> str:
 
 
 def _quantity(quantity: ast.Quantity) -> str:
-    number = f"{quantity.value:g}"
+    number = str(int(quantity.value)) if float(quantity.value).is_integer() else repr(quantity.value)
     return f"{number} {quantity.unit}" if quantity.unit else number
 
 
@@ -281,8 +307,9 @@ def _npz_bytes(weights: dict[str, Array]) -> bytes:
     return buffer.getvalue()
 
 
-def _check_result(conversion: Conversion, nn_path: Path) -> None:
-    """Compile the converted text against its weights (in a scratch folder) before anything is written."""
+def _check_result(conversion: Conversion, nn_path: Path) -> list[Diagnostic]:
+    """Compile the converted text against its weights (in a scratch folder) before anything is written;
+    its range warnings, located in ``nn_path``."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -291,11 +318,21 @@ def _check_result(conversion: Conversion, nn_path: Path) -> None:
         text_path = folder / nn_path.name
         text_path.write_text(conversion.text, encoding="utf-8")
         try:
-            compile_source(conversion.text, str(text_path))
+            compiled = compile_source(conversion.text, str(text_path))
         except NNError as error:
             messages = "; ".join(d.message for d in error.diagnostics)
+            overflow = any("accumulator" in d.message or "partial sum" in d.message for d in error.diagnostics)
+            hint = "; try fewer --activation-bits or more --headroom" if overflow else ""
             raise NNError.at(Loc.file(str(nn_path)), f"the converted network does not pass its checks "
-                             f"({messages}); try fewer --activation-bits or more --headroom") from None
+                             f"({messages}){hint}") from None
+        return [_moved(d, str(text_path), str(nn_path)) for d in compiled.range_warnings()]
+
+
+def _moved(diagnostic: Diagnostic, scratch: str, path: str) -> Diagnostic:
+    loc = diagnostic.loc
+    if loc is None or loc.path != scratch:
+        return diagnostic
+    return dataclasses.replace(diagnostic, loc=dataclasses.replace(loc, path=path))
 
 
 __all__ = ["Conversion", "FixedOptions", "convert", "format_for", "to_fixed_integers"]

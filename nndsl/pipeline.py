@@ -59,10 +59,13 @@ def compile_source(source: str, path: str = "<string>") -> Compiled:
 
 def compile_file(path: str | Path) -> Compiled:
     """Compile a `.nn` file (weights paths in it are relative to the file)."""
-    text_path = str(path)
+    return compile_source(read_source(path), str(path))
+
+
+def read_source(path: str | Path) -> str:
+    """A `.nn` file's text; a missing or non-UTF-8 file is an ``NNError``."""
     try:
-        source = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise NNError.at(None, f"cannot read '{text_path}': {reason}") from None
-    return compile_source(source, text_path)
+        raise NNError.at(None, f"cannot read '{path}': {reason}") from None

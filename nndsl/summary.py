@@ -96,6 +96,8 @@ def _runtime_helpers(op: ir.Op, integer: bool) -> set[str]:
         match op:
             case ir.Pool() | ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
                 return {"avg_pool_s8"}
+            case ir.Activation() if isinstance(op.requant, ir.ShiftRequant) and op.requant.shift == 0:
+                return set()  # a clamp only
             case ir.Dense() | ir.Conv() | ir.Activation() | ir.Add():
                 return {"requant", "shift"}
         return set()

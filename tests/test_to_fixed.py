@@ -252,3 +252,49 @@ def test_cli_errors(tmp_path: Path, case: str) -> None:
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     if case == "softmax-and-batch-norm":  # every refusal at once
         assert "mlp.nn:9:12: error: 'softmax' has no fixed-point (qM.N) kernel: end the network" in result.stderr
+
+
+def test_names_targets_and_warnings_carry_over(tmp_path: Path) -> None:
+    """A file name that is no network name is made one; exact target figures stay exact; range warnings show."""
+    source = float_mlp(tmp_path)
+    board = "target board { ram = 1234567 B, flash = 1 MiB, clock = 48123456 Hz }"
+    source.write_text(source.read_text().replace("target efm32 { latency <= 10 ms }", board))
+    result = cli("to-fixed", source, "--calibrate", DATA / "mlp" / "x_calib.npy", "-o", tmp_path / "small-q.nn")
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "small-q.nn").read_text()
+    assert "network small_q" in text and "ram = 1234567 B" in text and "clock = 48123456 Hz" in text
+    assert f"{tmp_path / 'small-q.nn'}:" in result.stderr and "warning: 'hidden1' saturates" in result.stderr
+    bad = cli("to-fixed", source, "--calibrate", DATA / "mlp" / "x_calib.npy", "-o", tmp_path / "q.nn",
+              "--name", "a b")
+    assert bad.returncode == 1 and "error: 'a b' is not a network name" in bad.stderr
+
+
+def test_concat_with_the_input_takes_the_widest_format(tmp_path: Path) -> None:
+    """concat(x, 10 x) must hold the larger branch: the input (|x| <= 0.4) gets its format, not the reverse."""
+    np.savez(tmp_path / "w.npz", k=np.full((4, 4), 2.5, np.float32))
+    (tmp_path / "m.nn").write_text('network m\nweights "w.npz"\ninput x : f32[4]\nh = dense(x, k)\n'
+                                   "output c = concat(x, h)\n")
+    x = np.random.default_rng(1).uniform(-0.4, 0.4, size=(100, 4)).astype(np.float32)
+    conversion = convert(tmp_path / "m.nn", x, tmp_path / "q.nn")
+    assert conversion.formats["x"] == conversion.formats["h"] == conversion.formats["c"]
+    assert 2 ** conversion.formats["c"].int_bits > conversion.largest["h"]
+    conversion.write(tmp_path / "q.nn")
+    fixed, floating = nndsl.load(tmp_path / "q.nn"), nndsl.load(tmp_path / "m.nn")
+    q = quantize(fixed, x)
+    assert relative_error(real_output(fixed, q), floating.run(x)) < 0.01
+
+
+@pytest.mark.parametrize("case", ["huge-calibration", "not-utf8"])
+def test_unreadable_inputs_are_errors(tmp_path: Path, case: str) -> None:
+    source = float_mlp(tmp_path)
+    calibration = DATA / "mlp" / "x_calib.npy"
+    if case == "huge-calibration":
+        calibration = tmp_path / "huge.npy"
+        np.save(calibration, np.full((4, 64), 1e300))
+        expected = "'pixels' is not finite (inf or nan) on the calibration inputs in float32"
+    else:
+        source = tmp_path / "mlp.npz"
+        expected = "cannot read"
+    result = cli("to-fixed", source, "--calibrate", calibration, "-o", tmp_path / "q.nn")
+    assert result.returncode == 1 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "q.nn").exists()
