@@ -202,13 +202,13 @@ class _Emitter:
             return None
         return self.const_array(bias.name, bias.data, bias.type.dtype, f"{bias.name}: [{channels}]")
 
-    def requant_view(self, op: ir.Op, requant: ir.Requant | ir.ShiftRequant | None, activation: ir.ActivationKind,
+    def requant_view(self, op: ir.Dense | ir.Conv, requant: ir.Requant | ir.ShiftRequant | None,
+                     activation: ir.ActivationKind,
                      integer_macro: str, float_macro: str) -> dict[str, Any]:
         """The output stage of a weighted op: requantisation in int8, a shift in fixed point, a clamp in f32."""
         if requant is None:
             low, high = activation.real_range
             return {"macro": float_macro, "low": _opt_float(low), "high": _opt_float(high)}
-        assert isinstance(op, ir.Dense | ir.Conv)
         types = {"w_ctype": op.kernel.type.dtype.c_type}
         if isinstance(requant, ir.ShiftRequant):
             self.use("shift")
