@@ -28,7 +28,7 @@ from nndsl import ir
 from nndsl.qmath.shift import add_q_params, checked_shift
 from nndsl.types import DType, QFormat
 from tests.test_diagnostics import errors_of
-from tests.test_op_diagnostics import Case
+from tests.test_op_diagnostics import Case, assert_case_error
 from tests.test_ranges import accumulators, op_range
 
 Arrays = dict[str, np.ndarray]
@@ -202,12 +202,7 @@ def test_case_ids_are_unique() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_diagnostic(tmp_path: Path, case: Case) -> None:
-    path = write_case(tmp_path, case)
-    error = errors_of(path)[0]
-    assert error.loc is not None, error.format()
-    assert (error.loc.path, error.loc.line, error.loc.col) == (str(path), case.line, case.col), error.format()
-    for word in case.words:
-        assert word in error.message, f"{word!r} not in {error.message!r}"
+    assert_case_error(write_case(tmp_path, case), case)
 
 
 def test_misspelt_format_is_a_located_syntax_error(tmp_path: Path) -> None:

@@ -486,14 +486,18 @@ def test_case_ids_are_unique() -> None:
     assert len({case.id for case in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_diagnostic(tmp_path: Path, case: Case) -> None:
-    path = write_model(tmp_path, case)
+def assert_case_error(path: Path, case: Case) -> None:
+    """Loading ``path`` fails first with ``case``'s error: its place (line, column of its anchor) and words."""
     error = errors_of(path)[0]
     assert error.loc is not None, error.format()
     assert (error.loc.path, error.loc.line, error.loc.col) == (str(path), case.line, case.col), error.format()
     for word in case.words:
         assert word in error.message, f"{word!r} not in {error.message!r}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_diagnostic(tmp_path: Path, case: Case) -> None:
+    assert_case_error(write_model(tmp_path, case), case)
 
 
 LOADS_CASES = [case for case in CASES if case.id in {
