@@ -50,27 +50,27 @@ from nndsl.qmath.fixedpoint import (
     select_using_mask,
 )
 from nndsl.qmath.requant import (
+    INT8_MAX,
+    INT8_MIN,
+    INT16_MAX,
+    INT16_MIN,
     INT32_MAX,
     ArrayLike,
     IntArray,
     Rounding,
+    Storage,
     checked_zero_point,
     float32_scale,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     round_half_away,
     rounding_divide_by_pot,
+    stored_values,
     wrap_int32,
 )
 
 BoolArray = npt.NDArray[np.bool_]
-# The storage type of a kernel's input and output: int8, or int16 for LEAKY_RELU's 16x8 kernel.
-_Storage = TypeVar("_Storage", np.int8, np.int16)
 
-INT8_MIN = -128
-INT8_MAX = 127
-INT16_MIN = -(2**15)
-INT16_MAX = 2**15 - 1
 
 # TANH and LOGISTIC: the input is rescaled to gemmlowp Q4.27.
 SIGMOID_INPUT_INTEGER_BITS = 4
@@ -93,17 +93,7 @@ def _i64(x: ArrayLike) -> IntArray:
     return np.asarray(x, dtype=np.int64)
 
 
-
-
-def _input(x: npt.ArrayLike, op: str, storage: type[np.signedinteger[Any]]) -> IntArray:
-    info = np.iinfo(storage)
-    values = np.asarray(x)
-    if values.size and (values.min() < info.min or values.max() > info.max):
-        raise ValueError(f"{op} input is not {info.dtype}")
-    return values.astype(np.int64)
-
-
-def _clamp(x: IntArray, storage: type[_Storage]) -> npt.NDArray[_Storage]:
+def _clamp(x: IntArray, storage: type[Storage]) -> npt.NDArray[Storage]:
     info = np.iinfo(storage)
     return np.clip(x, info.min, info.max).astype(storage)
 
@@ -272,7 +262,7 @@ def tanh_s8(
     scales, the zero point itself gives -128); the others go through gemmlowp
     ``tanh`` in Q4.27 and ``RoundingDivideByPOT(·, 24)``.
     """
-    values = _input(x, "tanh_s8", np.int8)
+    values = stored_values(x, "tanh_s8 input", np.int8)
     low, high, input_in_q4 = _q4_input(values, params, rounding)
     output_in_q0 = fixed_tanh(input_in_q4, SIGMOID_INPUT_INTEGER_BITS)
     output = rounding_divide_by_pot(output_in_q0, 31 - 7)
@@ -288,7 +278,7 @@ def logistic_s8(
     As :func:`tanh_s8`, with gemmlowp ``logistic``, ``RoundingDivideByPOT(·, 23)``
     and the output zero point -128 added before the clamp.
     """
-    values = _input(x, "logistic_s8", np.int8)
+    values = stored_values(x, "logistic_s8 input", np.int8)
     low, high, input_in_q4 = _q4_input(values, params, rounding)
     output_in_q0 = fixed_logistic(input_in_q4, SIGMOID_INPUT_INTEGER_BITS)
     output = rounding_divide_by_pot(output_in_q0, 31 - 8) + LOGISTIC_OUTPUT_ZERO_POINT
@@ -428,7 +418,7 @@ def hard_swish_s8(x: npt.ArrayLike, params: HardSwishS8Params) -> npt.NDArray[np
     is 32768 ("reluish", saturating) and mapped from [-1, 1] to [0, 1]; their
     truncating doubling high product is shifted to the output scale.
     """
-    values = _input(x, "hard_swish_s8", np.int8)
+    values = stored_values(x, "hard_swish_s8 input", np.int8)
     exponent = params.reluish_multiplier_exponent
     input_value = wrap_int16(values - params.input_zero_point)
     hires = wrap_int16(input_value * (1 << 7))
@@ -526,10 +516,10 @@ def leaky_relu_s8_params(
 def _leaky_relu(
     x: npt.ArrayLike,
     params: _LeakyReluParams,
-    storage: type[_Storage],
+    storage: type[Storage],
     op: str,
     rounding: Rounding = Rounding.DOUBLE,
-) -> npt.NDArray[_Storage]:
+) -> npt.NDArray[Storage]:
     """``reference_ops::QuantizeLeakyRelu<T>`` for int8 or int16 data (``storage``), element-wise over ``x``.
 
     Inputs at or above the zero point are rescaled by the identity multiplier,
@@ -537,7 +527,7 @@ def _leaky_relu(
     double rounding; a left shift wraps int32 like the C mirror); the output
     zero point is added before the clamp to the storage type's range.
     """
-    values = _input(x, op, storage)
+    values = stored_values(x, f"{op} input", storage)
     centred = values - params.input_zero_point
     identity = multiply_by_quantized_multiplier(
         centred, params.output_multiplier_identity, params.output_shift_identity, rounding

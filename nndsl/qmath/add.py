@@ -36,22 +36,21 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl.qmath.requant import (
-    IntArray,
+    INT8_MAX,
+    INT8_MIN,
     Rounding,
+    Storage,
+    check_activation_range,
     checked_zero_point,
     float32_scale,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
+    stored_values,
     wrap_int32,
 )
 
-INT8_MIN = -128
-INT8_MAX = 127
 # ``data->left_shift`` for an int8 output (15 for int16).
 ADD_S8_LEFT_SHIFT = 20
-
-# The storage type of the inputs and output: int8, or int16 for the 16x8 kernel.
-_Storage = TypeVar("_Storage", np.int8, np.int16)
 
 
 @dataclass(frozen=True)
@@ -84,8 +83,6 @@ class AddS8Params(_AddParams):
     The field order is the C argument order of ``nn_add_s8`` after ``size``.
     All shifts are ``<= 0`` (right shifts by ``-shift``); ``left_shift`` is 20.
     """
-
-
 
 
 def quantize_multiplier_smaller_than_one_exp(
@@ -166,24 +163,16 @@ def add_s8_params(
     )
 
 
-def _values(x: npt.ArrayLike, op: str, name: str, storage: type[np.signedinteger[Any]]) -> IntArray:
-    info = np.iinfo(storage)
-    values = np.asarray(x)
-    if values.size and (values.min() < info.min or values.max() > info.max):
-        raise ValueError(f"{op} input {name} is not {info.dtype}")
-    return values.astype(np.int64)
-
-
 def _add(
     a: npt.ArrayLike,
     b: npt.ArrayLike,
     params: _AddParams,
     act_min: int,
     act_max: int,
-    storage: type[_Storage],
+    storage: type[Storage],
     op: str,
     rounding: Rounding = Rounding.DOUBLE,
-) -> npt.NDArray[_Storage]:
+) -> npt.NDArray[Storage]:
     """``AddElementwise`` / ``AddFunc`` on equal shapes, for int8 or int16 data (``storage``).
 
     Each centred input is shifted left by ``params.left_shift``, scaled by its
@@ -191,13 +180,11 @@ def _add(
     the output zero point and clamped to ``[act_min, act_max]``. The int32
     intermediates wrap like the C mirror.
     """
-    info = np.iinfo(storage)
-    x1 = _values(a, op, "a", storage)
-    x2 = _values(b, op, "b", storage)
+    x1 = stored_values(a, f"{op} input a", storage)
+    x2 = stored_values(b, f"{op} input b", storage)
     if x1.shape != x2.shape:
         raise ValueError(f"{op} needs equal shapes, got {x1.shape} and {x2.shape}")
-    if not info.min <= act_min <= act_max <= info.max:
-        raise ValueError(f"activation range [{act_min}, {act_max}] is not an {info.dtype} range")
+    check_activation_range(act_min, act_max, storage)
     shifted1 = wrap_int32((x1 + params.input1_offset) << params.left_shift)
     shifted2 = wrap_int32((x2 + params.input2_offset) << params.left_shift)
     scaled1 = multiply_by_quantized_multiplier(shifted1, params.input1_multiplier, params.input1_shift, rounding)

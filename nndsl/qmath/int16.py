@@ -87,6 +87,10 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl.qmath.requant import (
+    INT8_MAX,
+    INT8_MIN,
+    INT16_MAX,
+    INT16_MIN,
     IntArray,
     activation_range,
     multiply_by_quantized_multiplier,
@@ -95,10 +99,6 @@ from nndsl.qmath.requant import (
     wrap_int32,
 )
 
-INT16_MIN = -(2**15)
-INT16_MAX = 2**15 - 1
-INT8_MIN = -128
-INT8_MAX = 127
 # TFLite's documented domain of the int64 MultiplyByQuantizedMultiplier (TFLITE_DCHECKs).
 MBQM64_ACC_LIMIT = 2**47
 MBQM64_SHIFT_MIN = -31

@@ -49,15 +49,15 @@ import numpy.typing as npt
 
 from nndsl.qmath.fixedpoint import count_leading_zeros
 from nndsl.qmath.requant import (
+    INT16_MAX,
+    INT16_MIN,
     INT32_MAX,
     IntArray,
     float32_scale,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
+    stored_values,
 )
-
-INT16_MIN = -(2**15)
-INT16_MAX = 2**15 - 1
 
 # Every op here writes int16 at scale 2**-15, zero point 0.
 OUTPUT_SCALE = 1.0 / 32768.0
@@ -115,14 +115,6 @@ BoolArray = npt.NDArray[np.bool_]
 # --------------------------------------------------------------------------
 # Shared helpers
 # --------------------------------------------------------------------------
-
-
-
-def _int16_input(x: npt.ArrayLike, op: str) -> IntArray:
-    values = np.asarray(x)
-    if values.size and (values.min() < INT16_MIN or values.max() > INT16_MAX):
-        raise ValueError(f"{op} input is not int16")
-    return values.astype(np.int64)
 
 
 def wrap_int16(x: npt.ArrayLike) -> IntArray:
@@ -365,7 +357,7 @@ def softmax_s16(x: npt.ArrayLike, params: SoftmaxS16Params) -> npt.NDArray[np.in
     values = np.asarray(x)
     if values.ndim == 0:
         raise ValueError("softmax needs at least one dimension")
-    rows = _int16_input(values, "softmax_s16")
+    rows = stored_values(values, "softmax_s16 input", np.int16)
     depth = values.shape[-1]
     if values.size == 0:
         return np.zeros(values.shape, dtype=np.int16)
@@ -535,7 +527,7 @@ def tanh_s16(x: npt.ArrayLike, params: TanhS16Params) -> npt.NDArray[np.int16]:
     constants, then ``>> 8`` to Q0.15: outputs in [-32767, 32767], odd
     around 0 up to the rounding constants. Output scale 2**-15, zero point 0.
     """
-    values = _int16_input(x, "tanh_s16")
+    values = stored_values(x, "tanh_s16 input", np.int16)
     input_data = _sigmoid_table_input(values, params)
     saturated, interpolated = _interpolate_sigmoid(np.abs(input_data), 8)
     result = np.where(saturated, 0xFFFF << 8, interpolated)
@@ -557,7 +549,7 @@ def logistic_s16(x: npt.ArrayLike, params: LogisticS16Params) -> npt.NDArray[np.
     saturation value both leave ``1 - sigmoid`` at 1). Output scale 2**-15,
     zero point 0.
     """
-    values = _int16_input(x, "logistic_s16")
+    values = stored_values(x, "logistic_s16 input", np.int16)
     input_data = _sigmoid_table_input(values, params)
     saturated, interpolated = _interpolate_sigmoid(np.abs(input_data), 9)
     result = np.where(saturated, 0x7FFF << 10, interpolated)

@@ -94,10 +94,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from nndsl.qmath.activations import _input, _leaky_relu, _leaky_relu_params, _LeakyReluParams
+from nndsl.qmath.activations import _leaky_relu, _leaky_relu_params, _LeakyReluParams
 from nndsl.qmath.add import _add, _add_params, _AddParams
 from nndsl.qmath.pooling import _avg_pool, _mean, _mean_params, _MeanParams
 from nndsl.qmath.requant import (
+    INT16_MAX,
+    INT16_MIN,
     INT32_MAX,
     activation_range,
     checked_zero_point,
@@ -105,10 +107,9 @@ from nndsl.qmath.requant import (
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     round_half_away,
+    stored_values,
 )
 
-INT16_MIN = -(2**15)
-INT16_MAX = 2**15 - 1
 # ``data->left_shift`` of CalculateOpDataAdd for an int16 output (20 for int8).
 ADD_S16_LEFT_SHIFT = 15
 # The largest window whose int32 sum of int16 values, +- half the count, cannot overflow.
@@ -313,7 +314,7 @@ def relu_s16(x: npt.ArrayLike, params: ReluS16Params) -> npt.NDArray[np.int16]:
     ``MultiplyByQuantizedMultiplier(x, M, s)`` (double rounding; a left shift
     wraps int32 like the C mirror), clamped to ``[0, 32767]``.
     """
-    values = _input(x, "relu_s16", np.int16)
+    values = stored_values(x, "relu_s16 input", np.int16)
     scaled = multiply_by_quantized_multiplier(values, params.multiplier, params.shift)
     return np.clip(scaled, 0, INT16_MAX).astype(np.int16)
 
@@ -345,7 +346,7 @@ def relu6_s16_params(input_scale: float, input_zero_point: int) -> Relu6S16Param
 
 def relu6_s16(x: npt.ArrayLike, params: Relu6S16Params) -> npt.NDArray[np.int16]:
     """TFLM's ``Relu6Quantized<int16_t>``: the raw input clamped to ``[lower, upper]``, no rescaling."""
-    values = _input(x, "relu6_s16", np.int16)
+    values = stored_values(x, "relu6_s16 input", np.int16)
     return np.clip(values, params.lower, params.upper).astype(np.int16)
 
 

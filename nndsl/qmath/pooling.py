@@ -66,44 +66,35 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl.qmath.requant import (
+    INT8_MAX,
+    INT8_MIN,
     IntArray,
     Rounding,
+    Storage,
+    check_activation_range,
     checked_zero_point,
     float32_scale,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
+    stored_values,
     wrap_int32,
 )
 
-INT8_MIN = -128
-INT8_MAX = 127
 # QuantizedMeanOrSum caps the 1/count pre-shift at 32 bits.
 MEAN_MAX_COUNT_SHIFT = 32
 
-# The storage type of the input and output: int8, or int16 for the 16x8 kernels.
-_Storage = TypeVar("_Storage", np.int8, np.int16)
-
 
 def _values(x: npt.ArrayLike, op: str, ndim: int, storage: type[np.signedinteger[Any]]) -> IntArray:
-    info = np.iinfo(storage)
     values = np.asarray(x)
     if values.ndim != ndim:
         raise ValueError(f"{op} input must have {ndim} dimensions, got shape {values.shape}")
-    if values.size and (values.min() < info.min or values.max() > info.max):
-        raise ValueError(f"{op} input is not {info.dtype}")
-    return values.astype(np.int64)
+    return stored_values(values, f"{op} input", storage)
 
 
 def _truncating_divide(numerator: IntArray, denominator: IntArray | int) -> IntArray:
     """C's integer ``/`` for a positive denominator: the quotient rounded toward zero."""
     quotient: IntArray = np.where(numerator >= 0, numerator // denominator, -((-numerator) // denominator))
     return quotient
-
-
-def _check_activation_range(act_min: int, act_max: int, storage: type[np.signedinteger[Any]]) -> None:
-    info = np.iinfo(storage)
-    if not info.min <= act_min <= act_max <= info.max:
-        raise ValueError(f"activation range [{act_min}, {act_max}] is not an {info.dtype} range")
 
 
 # --------------------------------------------------------------------------
@@ -139,10 +130,10 @@ def _avg_pool(
     pads: tuple[int, int],
     out_hw: tuple[int, int],
     act_range: tuple[int, int],
-    storage: type[_Storage],
+    storage: type[Storage],
     op: str,
     max_taps: int | None = None,
-) -> npt.NDArray[_Storage]:
+) -> npt.NDArray[Storage]:
     """``reference_integer_ops::AveragePool`` for int8 or int16 data (``storage``); see :func:`avg_pool_s8`.
 
     ``act_range`` is ``(act_min, act_max)``; a filter of more than
@@ -150,7 +141,7 @@ def _avg_pool(
     """
     values = _values(x, op, 4, storage)
     act_min, act_max = act_range
-    _check_activation_range(act_min, act_max, storage)
+    check_activation_range(act_min, act_max, storage)
     filter_h, filter_w = filter_hw
     stride_h, stride_w = stride_hw
     pad_top, pad_left = pads
@@ -236,8 +227,6 @@ class MeanS8Params(_MeanParams):
     """
 
 
-
-
 def mean_multiplier(multiplier: int, shift: int, count: int) -> tuple[int, int]:
     """``QuantizedMeanOrSum``'s ``1 / count`` folding: ``(multiplier', shift')``.
 
@@ -295,8 +284,8 @@ def mean_s8_params(
 
 
 def _mean(
-    x: npt.ArrayLike, params: _MeanParams, storage: type[_Storage], op: str, rounding: Rounding = Rounding.DOUBLE
-) -> npt.NDArray[_Storage]:
+    x: npt.ArrayLike, params: _MeanParams, storage: type[Storage], op: str, rounding: Rounding = Rounding.DOUBLE
+) -> npt.NDArray[Storage]:
     """``QuantizedMeanOrSum`` (mean) over axis 1 of ``(batch, positions, C)`` int8 or int16 data (``storage``).
 
     The int32 sum (wrapping), minus ``in_zp * count``, through

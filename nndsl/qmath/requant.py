@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
+INT16_MIN = -(2**15)
+INT16_MAX = 2**15 - 1
+INT8_MIN = -128
+INT8_MAX = 127
+
+# The storage type of an integer kernel's data: int8, or int16 for the 16x8 kernels.
+Storage = TypeVar("Storage", np.int8, np.int16)
 
 IntArray = npt.NDArray[np.int64]
 ArrayLike = npt.ArrayLike
@@ -54,6 +61,22 @@ def checked_zero_point(name: str, value: int, storage: type[np.signedinteger[Any
     if not info.min <= value <= info.max:
         raise ValueError(f"{name} {value} outside the {info.dtype} range")
     return int(value)
+
+
+def stored_values(x: ArrayLike, what: str, storage: type[np.signedinteger[Any]]) -> IntArray:
+    """``x`` widened to int64; ``ValueError`` ("``what`` is not int8") when a value lies outside ``storage``."""
+    info = np.iinfo(storage)
+    values = np.asarray(x)
+    if values.size and (values.min() < info.min or values.max() > info.max):
+        raise ValueError(f"{what} is not {info.dtype}")
+    return values.astype(np.int64)
+
+
+def check_activation_range(act_min: int, act_max: int, storage: type[np.signedinteger[Any]]) -> None:
+    """``ValueError`` unless ``act_min <= act_max`` both lie in ``storage``'s range."""
+    info = np.iinfo(storage)
+    if not info.min <= act_min <= act_max <= info.max:
+        raise ValueError(f"activation range [{act_min}, {act_max}] is not an {info.dtype} range")
 
 
 def quantize_multiplier(real_multiplier: float, rounding: Rounding = Rounding.DOUBLE) -> tuple[int, int]:

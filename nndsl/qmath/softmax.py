@@ -17,6 +17,8 @@ import numpy.typing as npt
 
 from nndsl.qmath.fixedpoint import exp_on_negative_values, fixed_mul, get_reciprocal, rescale
 from nndsl.qmath.requant import (
+    INT8_MAX,
+    INT8_MIN,
     Rounding,
     multiply_by_quantized_multiplier,
     quantize_multiplier_greater_than_one,
@@ -29,8 +31,6 @@ SCALED_DIFF_INTEGER_BITS = 5
 ACCUMULATION_INTEGER_BITS = 12
 OUTPUT_SCALE = 1.0 / 256.0
 OUTPUT_ZERO_POINT = -128
-INT8_MIN = -128
-INT8_MAX = 127
 # A row with at least this many entries can have a sum of exponentials >= 2**28,
 # whose output shift (32 or more) fails TFLM's TFLITE_CHECK; shorter rows never do.
 MAX_SAFE_DEPTH = 511
