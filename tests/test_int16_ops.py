@@ -52,6 +52,7 @@ from tests.c_harness import (
     run_op_cases,
     runtime_unit,
 )
+from tests.test_pool_add_s8 import ADD_CASES, keras_activation, log_uniform
 from tests.tflite_models import (
     FUSED_ACTIVATIONS,
     KERAS_ACTIVATION_CODES,
@@ -75,14 +76,6 @@ ALL_INT16 = np.arange(INT16_MIN, INT16_MAX + 1, dtype=np.int16).reshape(SQUARE)
 # --------------------------------------------------------------------------
 # TensorFlow Lite helpers
 # --------------------------------------------------------------------------
-
-
-def keras_activation(tf: Any, y: Any, activation: str | None) -> Any:
-    if activation == "relu":
-        return tf.keras.layers.ReLU()(y)
-    if activation == "relu6":
-        return tf.keras.layers.ReLU(max_value=6.0)(y)
-    return y
 
 
 def check_16x8(graph: Graph, quant: dict[int, tuple[float, int]], tensors: Sequence[int]) -> None:
@@ -167,18 +160,6 @@ def check_add_model(tf: Any, model: bytes, seed: int) -> tuple[AddS16Params, tup
         got = add_s16(first, second, params, act_min, act_max)
         assert_bit_exact(got, expected.reshape(SQUARE), np.int16, (params, act_min, act_max))
     return params, (s1, s2, so)
-
-
-ADD_CASES = [
-    ((-1.0, 1.0), (-5.0, 3.0), None),
-    ((-1.0, 1.0), (-5.0, 3.0), "relu"),
-    ((0.0, 1.0), (-0.01, 0.02), "relu6"),
-    ((-100.0, 100.0), (-1.0, 1.0), None),
-    ((-0.3, 2.0), (-0.3, 2.5), "relu"),
-    ((-1000.0, 10.0), (-0.001, 0.001), None),
-    ((-4.0, 4.0), (0.5, 9.0), "relu6"),
-    ((-2.0, -1.0), (3.0, 40.0), None),
-]
 
 
 @pytest.mark.tensorflow
@@ -879,10 +860,6 @@ def mean_case(x: np.ndarray, params: MeanS16Params) -> OpCase:
 def unary_case(x: np.ndarray, params: UnaryParams) -> OpCase:
     op = {ReluS16Params: "relu", Relu6S16Params: "relu6", LeakyReluS16Params: "leaky_relu"}[type(params)]
     return OpCase(OP_CODES[op], (x.size, *dataclasses.astuple(params)), x.astype(np.int16), run_unary(params, x))
-
-
-def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
-    return float(np.float32(math.exp(rng.uniform(math.log(low), math.log(high)))))
 
 
 def random_act(rng: np.random.Generator) -> tuple[int, int]:

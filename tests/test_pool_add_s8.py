@@ -77,15 +77,20 @@ def random_int8(rng: np.random.Generator, shape: tuple[int, ...], count: int) ->
 ADD_SHAPE = (256, 256)  # one invocation covers every (a, b) pair of int8 values
 
 
+def keras_activation(tf: Any, y: Any, activation: str | None) -> Any:
+    """``y`` followed by a Keras ReLU or ReLU6 layer (or nothing): what TFLite fuses into the op before it."""
+    if activation == "relu":
+        return tf.keras.layers.ReLU()(y)
+    if activation == "relu6":
+        return tf.keras.layers.ReLU(max_value=6.0)(y)
+    return y
+
+
 def add_model(tf: Any, ranges: tuple[tuple[float, float], tuple[float, float]], activation: str | None) -> bytes:
     keras = tf.keras
     a = keras.Input(ADD_SHAPE)
     b = keras.Input(ADD_SHAPE)
-    y = keras.layers.Add()([a, b])
-    if activation == "relu":
-        y = keras.layers.ReLU()(y)
-    elif activation == "relu6":
-        y = keras.layers.ReLU(max_value=6.0)(y)
+    y = keras_activation(tf, keras.layers.Add()([a, b]), activation)
     model = keras.Model([a, b], y)
     return convert_keras(tf, model, [ADD_SHAPE, ADD_SHAPE], list(ranges), seed_of("add", ranges, activation))
 
@@ -180,11 +185,7 @@ def pool2d_model(
 ) -> bytes:
     keras = tf.keras
     x = keras.Input(in_hwc)
-    y = keras.layers.AveragePooling2D(pool, strides, padding=padding)(x)
-    if activation == "relu":
-        y = keras.layers.ReLU()(y)
-    elif activation == "relu6":
-        y = keras.layers.ReLU(max_value=6.0)(y)
+    y = keras_activation(tf, keras.layers.AveragePooling2D(pool, strides, padding=padding)(x), activation)
     key = ("pool2d", in_hwc, pool, strides, padding, activation, value_range)
     return convert_keras(tf, keras.Model(x, y), [in_hwc], [value_range], seed_of(*key))
 

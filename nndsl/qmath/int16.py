@@ -93,6 +93,7 @@ from nndsl.qmath.requant import (
     INT16_MIN,
     IntArray,
     activation_range,
+    check_activation_range,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     round_half_away,
@@ -233,8 +234,7 @@ def requantize_s16(
     and ``shifts`` are ``[O]`` or ``[1]``; the result is clamped to
     ``[act_min, act_max]``.
     """
-    if not INT16_MIN <= act_min <= act_max <= INT16_MAX:
-        raise ValueError(f"activation range [{act_min}, {act_max}] is not an int16 range")
+    check_activation_range(act_min, act_max, np.int16)
     total = np.asarray(acc, dtype=np.int64)
     kind = _bias_kind(bias)
     if bias is not None:
