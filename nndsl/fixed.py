@@ -16,8 +16,10 @@ included) before anything is written.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +42,7 @@ from nndsl.resolve import resolve
 from nndsl.types import DType, QFormat
 
 Array = npt.NDArray[Any]
-MAX_FRAC_BITS = MAX_WEIGHT_FRAC_BITS
-COMPUTED_OPS = frozenset({"dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "add"})
+COMPUTED = (ir.Dense, ir.Conv, ir.Add)  # the ops whose output format is chosen; the others keep their input's
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Conversion:
         return list(files)
 
 
-def format_for(largest: float, bits: int, headroom: int = 0, max_frac: int = MAX_FRAC_BITS) -> QFormat:
+def format_for(largest: float, bits: int, headroom: int = 0, max_frac: int = MAX_WEIGHT_FRAC_BITS) -> QFormat:
     """The ``bits``-bit format with the most fraction bits (0 to ``max_frac``) that holds ``largest * 2^headroom``.
 
     Activations take ``max_frac = bits - 1`` (a qM.N name has M >= 0); weights may have more fraction bits
@@ -124,7 +125,8 @@ def convert(path: Path, calibration: Array, output: Path, options: FixedOptions 
             raise NNError.at(Loc.file(str(output)), f"writing {written} would replace the model's own {existing}")
     trace = _calibrate(graph, calibration, path)
     converter = _Converter(graph, options, trace)
-    text = _program_text(program, network_name, weights.name, converter.formats, str(path))
+    declared = {name: converter.formats[name] for name in converter.declared}
+    text = _program_text(program, network_name, weights.name, declared, str(path))
     has_weights = any(isinstance(s, ast.WeightsDecl) for s in program.statements)
     conversion = Conversion(text, converter.weights, converter.formats, converter.largest, has_weights=has_weights)
     conversion.warnings = _check_result(conversion, output)
@@ -202,13 +204,14 @@ class _Converter:
             return name
 
         for op in graph.ops:
-            if not isinstance(op, ir.Dense | ir.Conv | ir.Add):
+            if not isinstance(op, COMPUTED):
                 for source in op.inputs:
                     parent[root(source.name)] = root(op.output.name)
         in_name = graph.input.name
         wanted = {in_name: self.options.input_format or self.calibrated(in_name)}
         wanted |= {op.output.name: self.calibrated(op.output.name)
-                   for op in graph.ops if isinstance(op, ir.Dense | ir.Conv | ir.Add)}
+                   for op in graph.ops if isinstance(op, COMPUTED)}
+        self.declared = list(wanted)  # the tensors whose format the .nn text states
         group: dict[str, QFormat] = {}
         for name, fmt in wanted.items():
             current = group.get(root(name))
@@ -231,7 +234,7 @@ class _Converter:
         self.weights[op.kernel.name] = to_fixed_integers(kernel, frac, storage)
         self.weights[f"{op.kernel.name}.frac_bits"] = np.array(frac, dtype=np.int32)
         if op.bias is not None and op.bias.data is not None:
-            bias_frac = min(in_fmt.frac_bits + frac, self.bias_frac.get(op.bias.name, MAX_FRAC_BITS))
+            bias_frac = min(in_fmt.frac_bits + frac, self.bias_frac.get(op.bias.name, MAX_WEIGHT_FRAC_BITS))
             self.bias_frac[op.bias.name] = bias_frac
             self.weights[op.bias.name] = to_fixed_integers(op.bias.data, bias_frac, np.dtype(np.int32))
             self.weights[f"{op.bias.name}.frac_bits"] = np.array(bias_frac, dtype=np.int32)
@@ -250,6 +253,7 @@ class _Converter:
 
 def _program_text(program: ast.Program, name: str, weights_file: str, formats: dict[str, QFormat],
                   source: str) -> str:
+    """The program again with fixed-point types: ``formats`` holds the input's and each computed layer's."""
     lines = [f"# {name}: {program.name} ({Path(source).name}) in power-of-two fixed point, converted by",
              "# `nndsl to-fixed` from calibration inputs. Edit freely.", f"network {name}", ""]
     for statement in program.statements:
@@ -283,7 +287,7 @@ def _layer_line(layer: ast.LayerDecl, formats: dict[str, QFormat]) -> str:
     call = layer.call
     args = [ref.name for ref in call.args] + [f"{k.name}={_value(k.value)}" for k in call.kwargs]
     text = f"{layer.name} = {call.op}({', '.join(args)})" + "".join(f" -> {a.name}" for a in call.activations)
-    if call.op in COMPUTED_OPS:
+    if layer.name in formats:  # a layer that keeps its input's format states none
         text += f" : {formats[layer.name].name}"
     return f"output {text}" if layer.is_output else text
 
@@ -300,8 +304,6 @@ def _quantity(quantity: ast.Quantity) -> str:
 
 
 def _npz_bytes(weights: dict[str, Array]) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, **weights)  # type: ignore[arg-type]
     return buffer.getvalue()
@@ -310,8 +312,6 @@ def _npz_bytes(weights: dict[str, Array]) -> bytes:
 def _check_result(conversion: Conversion, nn_path: Path) -> list[Diagnostic]:
     """Compile the converted text against its weights (in a scratch folder) before anything is written;
     its range warnings, located in ``nn_path``."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         (folder / nn_path.with_suffix(".npz").name).write_bytes(_npz_bytes(conversion.weights))
