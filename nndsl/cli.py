@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a model on an input with the NumPy backend")
     run.add_argument("model", help="the .nn file")
     run.add_argument("--input", required=True,
-                     help=".npy input in the model's input type (int8 models take quantised int8), "
+                     help=".npy input in the model's input type (integer models take it quantised: int8, int16), "
                           "shaped as the input or with a leading batch axis")
     run.add_argument("--output", help="write the result here (.npy) instead of printing it")
     run.add_argument("--trace", action="store_true", help="print every layer's output")
