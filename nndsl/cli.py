@@ -7,14 +7,18 @@ status 1; a Python traceback would be a bug in nndsl.
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from nndsl import __version__
 from nndsl.diagnostics import Diagnostic, NNError
+from nndsl.files import write_files
 from nndsl.model import InputError, Model, load
 from nndsl.ranges import format_report
 from nndsl.summary import Summary
@@ -22,6 +26,8 @@ from nndsl.summary import Summary
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as for any command whose reader went away
 
 
 def _print_diagnostics(diagnostics: Sequence[Diagnostic]) -> None:
@@ -95,10 +101,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     except InputError as error:
         return _user_error(args.input, str(error))
     if args.output:
-        np.save(args.output, result)
+        _save_array(Path(args.output), result)
     elif not args.trace:
         print(np.array2string(result, threshold=sys.maxsize, max_line_width=100))
     return EXIT_OK
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """Exactly the file asked for (``np.save`` would append ``.npy``), written atomically."""
+    if path.is_dir():
+        raise OSError(0, "is a folder; --output takes the .npy file to write", str(path))
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    write_files({path: buffer.getvalue()})
 
 
 def _format_summary(summary: Summary) -> str:
@@ -210,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nndsl", description="Compile small neural networks (.nn files) to dependency-free C."
     )
+    parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser("build", help="check a model and write <name>.c, <name>.h and a make depfile")
@@ -241,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.set_defaults(handler=cmd_summarize)
     importer = commands.add_parser("import", help="a Keras model or an int8 .tflite file to .nn + .npz")
     importer.add_argument("source", help="model.keras, model.h5, a SavedModel folder, or model.tflite")
-    importer.add_argument("-o", "--output", required=True, help="the .nn file to write (its .npz goes beside it)")
+    importer.add_argument("-o", "--output", required=True,
+                          help="the .nn file to write (its .npz goes beside it; missing folders are created)")
     importer.add_argument("--calibrate", metavar="DATA.npy",
                           help="representative inputs: quantise a Keras model to int8 with TensorFlow Lite")
     importer.add_argument("--int16", action="store_true",
@@ -278,13 +295,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()
     except NNError as error:
         _print_diagnostics(error.diagnostics)
         return EXIT_ERROR
+    except BrokenPipeError:
+        return _quiet_after_broken_pipe()
+    except KeyboardInterrupt:
+        print("nndsl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except OSError as error:  # e.g. an output folder that cannot be written
         target = error.filename or "nndsl"
         return _user_error(str(target), error.strerror or str(error))
     return code
+
+
+def _quiet_after_broken_pipe() -> int:
+    """The reader of our output went away (``nndsl summarize m.nn | head -1``): stop without a word.
+
+    Output files are written atomically before anything is printed, so nothing is
+    left half-done. Standard output is pointed at /dev/null so that Python's own
+    flush at exit does not fail a second time.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy.typing as npt
 
 from nndsl import ir
 from nndsl.backend import backend
-from nndsl.diagnostics import Diagnostic, NNError
+from nndsl.diagnostics import Diagnostic, Loc, NNError
 from nndsl.files import write_files
 from nndsl.pipeline import Compiled, compile_file, compile_source
 from nndsl.summary import Summary
@@ -100,18 +101,30 @@ class Model:
         source, header = self.c_sources()
         name = backend("c").emit.identifier(self.name)
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         files = {out / f"{name}.c": source, out / f"{name}.h": header}
         if depfile:
             targets = " ".join(_make_escape(p) for p in files)
             deps = " ".join(_make_escape(p) for p in self.compiled.dependencies)
             files[out / f"{name}.d"] = f"{targets}: {deps}\n"
+        self._refuse_overwriting_inputs(files)
         write_files(files)
         return list(files)
 
+    def _refuse_overwriting_inputs(self, outputs: Iterable[Path]) -> None:
+        """An output that is one of the model's own files (the .nn, its weights) would destroy it."""
+        inputs = {path.resolve() for path in self.compiled.dependencies}
+        for path in outputs:
+            if path.resolve() in inputs:
+                raise NNError.at(Loc.file(str(path)), "this output would overwrite one of the model's own files; "
+                                 "choose another output folder (-o)")
+
 
 def _make_escape(path: Path) -> str:
-    return str(path).replace(" ", "\\ ")
+    """A path as make reads it in a rule: spaces, '#' and ':' escaped, '$' doubled."""
+    text = str(path).replace("$", "$$")
+    for special in " #:":
+        text = text.replace(special, "\\" + special)
+    return text
 
 
 def load(path: str | Path) -> Model:
