@@ -12,14 +12,22 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import numpy as np
 import numpy.typing as npt
 
 from nndsl.diagnostics import Loc
+from nndsl.kernels import AddKernel, FunctionKernel, Kernel, MeanKernel, SoftmaxKernel
 from nndsl.qmath.requant import Rounding
 from nndsl.target import Target
 from nndsl.types import DType, TensorType
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """The end of an exhaustive ``match``: the type checker proves it unreachable (``typing.assert_never``,
+    which Python 3.10 lacks), so a new op or variant is reported at every place that misses it."""
+    raise AssertionError(f"unhandled: {value!r}")
 
 
 class ActivationKind(enum.Enum):
@@ -231,14 +239,13 @@ class Pool(Op):
 class GlobalPool(Op):
     """Max or mean over all spatial positions: ``[..., C] -> [C]``; int8 mean may rescale.
 
-    A fixed-point mean (``act_range`` set, no ``params``) is the rounded
+    A fixed-point mean (``act_range`` set, no ``impl``) is the rounded
     average in the input's format, as an average pool over the whole input.
     """
 
     pool: PoolKind
-    params: object | None = None  # MeanS8Params for an int8 mean
+    impl: MeanKernel | None = None  # an int8 or int16 mean's (set by lowering)
     act_range: tuple[int, int] | None = None  # the fixed-point mean's clamp
-    rounding: Rounding = Rounding.DOUBLE  # the int8 kernel's multiply (set by lowering)
 
     @property
     def kind(self) -> str:
@@ -250,9 +257,7 @@ class Add(Op):
     """Element-wise sum of two same-shaped tensors, each with its own quantisation."""
 
     activation: ActivationKind
-    params: object | None = None  # AddS8Params, AddS16Params or AddQParams
-    act_range: tuple[int, int] | None = None
-    rounding: Rounding = Rounding.DOUBLE  # the int8 kernel's multiplies (set by lowering)
+    impl: AddKernel | None = None  # integer networks' (set by lowering)
 
 
 @dataclass(frozen=True, eq=False)
@@ -294,8 +299,7 @@ class Function(enum.Enum):
 class Elementwise(Op):
     function: Function
     alpha: float = 0.0  # leaky_relu's slope below zero
-    params: object | None = None  # the function's int8 parameters (nndsl.qmath.activations)
-    rounding: Rounding = Rounding.DOUBLE  # the int8 kernel's multiply (set by lowering)
+    impl: FunctionKernel | None = None  # integer networks' (set by lowering)
 
     @property
     def kind(self) -> str:
@@ -323,13 +327,20 @@ class Softmax(Op):
     """Softmax over the last axis."""
 
     beta: float
-    params: object | None = None  # SoftmaxS8Params or SoftmaxS16Params
-    rounding: Rounding = Rounding.DOUBLE  # the int8 kernel's multiply (set by lowering)
+    impl: SoftmaxKernel | None = None  # integer networks' (set by lowering)
 
 
 @dataclass(frozen=True, eq=False)
 class Reshape(Op):
     """Same bytes, new shape (``flatten`` and ``reshape``): a view, no code."""
+
+
+def op_kernel(op: Op) -> Kernel | None:
+    """The kernel record lowering bound to ``op`` (None: f32, or a loop the C templates write inline)."""
+    match op:
+        case Add() | GlobalPool() | Elementwise() | Softmax():
+            return op.impl
+    return None
 
 
 class Storage(enum.Enum):

@@ -8,13 +8,14 @@ multipliers, shifts, offsets and clamps, computed exactly as its kernels'
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
 from nndsl import ir
+from nndsl import kernels as k
 from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.ir import assert_never
 from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
 from nndsl.qmath.add import add_s8_params
 from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
@@ -104,61 +105,63 @@ def _function_limit(op: ir.Elementwise, in_scale: float, out_scale: float) -> st
     return None
 
 
-def _function_params(op: ir.Elementwise, sink: DiagnosticSink, rounding: Rounding) -> object | None:
+def _function_kernel(op: ir.Elementwise, sink: DiagnosticSink, rounding: Rounding) -> k.FunctionKernel | None:
     in_q, out_q = _quant(op.input), _quant(op.output)
     args = (in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point)
     if op.input.type.dtype is DType.I16:
-        return _function_params_s16(op, args, sink)
+        return _function_kernel_s16(op, args, sink)
     try:
         match op.function:
             case ir.Function.TANH:
-                return tanh_s8_params(*args)
+                return k.TanhS8(tanh_s8_params(*args), rounding)
             case ir.Function.SIGMOID:
-                return logistic_s8_params(*args)
+                return k.LogisticS8(logistic_s8_params(*args), rounding)
             case ir.Function.HARD_SWISH:
-                return hard_swish_s8_params(*args, rounding=rounding)
+                return k.HardSwishS8(hard_swish_s8_params(*args, rounding=rounding))
             case ir.Function.LEAKY_RELU:
-                return leaky_relu_s8_params(*args, op.alpha)
+                return k.LeakyReluS8(leaky_relu_s8_params(*args, op.alpha), rounding)
+            case _:
+                assert_never(op.function)
     except ValueError as error:
         rule = _function_limit(op, in_q.scale, out_q.scale) or str(error)
         sink.error(op.loc, f"int8 {op.function.value} of '{op.output.name}' cannot be computed at input scale "
                    f"{in_q.scale:g} and output scale {out_q.scale:g}: TensorFlow Lite Micro's kernel rejects them "
                    f"({rule})")
         return None
-    raise AssertionError(op.function)
 
 
-def _function_params_s16(op: ir.Elementwise, args: tuple[float, int, float, int],
-                         sink: DiagnosticSink) -> object | None:
-    kernels: dict[ir.Function, Callable[..., object]] = {
-        ir.Function.TANH: tanh_s16_params,
-        ir.Function.SIGMOID: logistic_s16_params,
-        ir.Function.LEAKY_RELU: leaky_relu_s16_params,
-    }
-    kernel = kernels.get(op.function)
-    if kernel is None:
-        sink.error(op.loc, f"{op.function.value} has no 16x8 kernel in TensorFlow Lite Micro")
-        return None
-    extra = (op.alpha,) if op.function is ir.Function.LEAKY_RELU else ()
+def _function_kernel_s16(op: ir.Elementwise, args: tuple[float, int, float, int],
+                         sink: DiagnosticSink) -> k.FunctionKernel | None:
     try:
-        return kernel(*args, *extra)
+        match op.function:
+            case ir.Function.TANH:
+                return k.TanhS16(tanh_s16_params(*args))
+            case ir.Function.SIGMOID:
+                return k.LogisticS16(logistic_s16_params(*args))
+            case ir.Function.LEAKY_RELU:
+                return k.LeakyReluS16(leaky_relu_s16_params(*args, op.alpha))
+            case ir.Function.HARD_SWISH:
+                sink.error(op.loc, f"{op.function.value} has no 16x8 kernel in TensorFlow Lite Micro")
+                return None
+            case _:
+                assert_never(op.function)
     except ValueError as error:
         sink.error(op.loc, f"i16 {op.function.value} of '{op.output.name}' cannot be computed at input scale "
                    f"{args[0]:g} and output scale {args[2]:g}: {error}")
         return None
 
 
-def _softmax_params(op: ir.Softmax, sink: DiagnosticSink, rounding: Rounding) -> object | None:
+def _softmax_kernel(op: ir.Softmax, sink: DiagnosticSink, rounding: Rounding) -> k.SoftmaxKernel | None:
     in_scale = _quant(op.input).scale
     if op.input.type.dtype is DType.I16:
         try:
-            return softmax_s16_params(in_scale, op.beta)
+            return k.SoftmaxS16(softmax_s16_params(in_scale, op.beta))
         except ValueError as error:
             sink.error(op.loc, f"int16 softmax of '{op.output.name}' cannot be computed at beta {op.beta:g} and "
                        f"input scale {in_scale:g}: TensorFlow Lite Micro's kernel rejects it ({error})")
             return None
     try:
-        return softmax_s8_params(in_scale, op.beta, rounding)
+        return k.SoftmaxS8(softmax_s8_params(in_scale, op.beta, rounding), rounding)
     except ValueError:
         sink.error(op.loc, f"int8 softmax of '{op.output.name}' cannot be computed: beta x input scale = "
                    f"{op.beta:g} x {in_scale:g} must be larger than 2^-26 (TensorFlow Lite Micro's softmax "
@@ -246,7 +249,7 @@ def lower_fixed_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
                     params = add_q_params(a, b, out)
                 except ValueError as error:
                     raise _shift_error(op, "its shifts", error) from None
-                return replace(op, params=params, act_range=_output_clamp(op.output, op.activation))
+                return replace(op, impl=k.AddQ(params, *_output_clamp(op.output, op.activation)))
             case ir.Pool():
                 _average_fits(op, sink)
                 return replace(op, act_range=_output_clamp(op.output, op.activation))
@@ -288,13 +291,15 @@ def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUB
         case ir.Add():
             a, b, out = _quant(op.inputs[0]), _quant(op.inputs[1]), _quant(op.output)
             wide = op.output.type.dtype is DType.I16
-            params: object
+            clamp = _output_clamp(op.output, op.activation)
+            add: k.AddKernel
             try:
                 if wide:
-                    params = add_s16_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
+                    add = k.AddS16(add_s16_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale,
+                                                  out.zero_point), *clamp)
                 else:
-                    params = add_s8_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point,
-                                           rounding)
+                    add = k.AddS8(add_s8_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale,
+                                                out.zero_point, rounding), *clamp, rounding)
             except ValueError:
                 bits = 15 if wide else 20  # the kernel's left shift
                 limit = 2 * max(a.scale, b.scale) / 2**bits
@@ -302,30 +307,31 @@ def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUB
                            f"its output scale {out.scale:g} must be larger than 2 x the larger input scale / "
                            f"2^{bits} = {limit:g} (TensorFlow Lite Micro's add kernel rejects it)")
                 return op
-            return replace(op, params=params, act_range=_output_clamp(op.output, op.activation), rounding=rounding)
+            return replace(op, impl=add)
         case ir.GlobalPool():
             if op.pool is ir.PoolKind.MAX:
                 return op
             in_q, out_q = _quant(op.input), _quant(op.output)
             count = op.input.type.size // op.input.type.shape[-1]
-            mean: object
+            mean: k.MeanKernel
             try:
                 if op.output.type.dtype is DType.I16:
-                    mean = mean_s16_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, count)
+                    mean = k.MeanS16(mean_s16_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point,
+                                                     count))
                 else:
-                    mean = mean_s8_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, count,
-                                          rounding)
+                    mean = k.MeanS8(mean_s8_params(in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point,
+                                                   count, rounding), rounding)
             except ValueError:
                 sink.error(op.loc, f"{_integer_name(op)} global_avg_pool of '{op.output.name}' cannot be computed: "
                            f"its output scale {out_q.scale:g} is too small for its input scale {in_q.scale:g} "
                            "(the mean's multiplier would need a shift of more than 30 bits in TensorFlow Lite Micro's "
                            "kernel)")
                 return op
-            return replace(op, params=mean, rounding=rounding)
+            return replace(op, impl=mean)
         case ir.Elementwise():
-            return replace(op, params=_function_params(op, sink, rounding), rounding=rounding)
+            return replace(op, impl=_function_kernel(op, sink, rounding))
         case ir.Softmax():
-            return replace(op, params=_softmax_params(op, sink, rounding), rounding=rounding)
+            return replace(op, impl=_softmax_kernel(op, sink, rounding))
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm():
             return op
     raise AssertionError(f"lower_op: unhandled op {type(op).__name__}")

@@ -29,9 +29,10 @@ import numpy.typing as npt
 from nndsl import ir
 from nndsl.backend import backend
 from nndsl.diagnostics import DiagnosticSink
+from nndsl.kernels import AddQ
 from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
-from nndsl.qmath.shift import AddQParams, aligned_sum, shift_round
+from nndsl.qmath.shift import aligned_sum, shift_round
 from nndsl.types import DType
 from nndsl.windows import output_hw, window_taps
 
@@ -163,11 +164,10 @@ def _output_stage(op: ir.Op, accumulator: Interval, partial: tuple[int, int] | N
     return OpRange(op, accumulator, partial, before, output)
 
 
-def _fixed_add(op: ir.Add, a: Interval, b: Interval) -> OpRange:
+def _fixed_add(op: ir.Add, add: AddQ, a: Interval, b: Interval) -> OpRange:
     """The aligned int32 sum of a fixed-point add is its accumulator (sums are monotonic in both inputs)."""
-    assert isinstance(op.params, AddQParams) and op.act_range is not None
-    total = Interval(aligned_sum(a.lo, b.lo, op.params), aligned_sum(a.hi, b.hi, op.params))
-    stage = ir.ShiftRequant(op.params.shift, *op.act_range)
+    total = Interval(aligned_sum(a.lo, b.lo, add.params), aligned_sum(a.hi, b.hi, add.params))
+    stage = ir.ShiftRequant(add.params.shift, add.act_min, add.act_max)
     return _output_stage(op, total, total.bounds, stage)
 
 
@@ -209,8 +209,8 @@ def _op_range(op: ir.Op, inputs: list[Interval]) -> OpRange:
             return _elementwise(op, inputs[0])
         case ir.Softmax():
             return OpRange(op, None, None, None, _full(op.output))
-        case ir.Add() if isinstance(op.params, AddQParams):
-            return _fixed_add(op, inputs[0], inputs[1])
+        case ir.Add(impl=AddQ() as add):
+            return _fixed_add(op, add, inputs[0], inputs[1])
         case ir.Activation() if isinstance(op.requant, ir.ShiftRequant):
             return replace(_output_stage(op, inputs[0], None, op.requant), accumulator=None)  # a shift, no sum
         case ir.Activation() | ir.Pool() | ir.GlobalPool() | ir.Add() | ir.Concat() | ir.Pad() | ir.Reshape():

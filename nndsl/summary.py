@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 from nndsl import ir
 from nndsl.diagnostics import DiagnosticSink
+from nndsl.kernels import AVG_POOL, LIBM, MBQM64, REQUANT, SHIFT, RuntimeCode
 from nndsl.types import DType
 
 # Estimated code bytes: the entry point and arena, then per op and per runtime helper.
@@ -20,14 +21,6 @@ CODE_BYTES_PER_OP = {
     "dense": 160, "conv": 320, "pool": 200, "global_pool": 96, "add": 48, "concat": 48, "pad": 96,
     "activation": 64, "function": 48, "batch_norm": 64, "softmax": 120, "reshape": 0,
 }
-CODE_BYTES_RUNTIME = {
-    "requant": 160, "softmax_s8": 720, "function_s8": 400, "add_s8": 200, "avg_pool_s8": 240, "mean_s8": 160,
-    "libm": 1024, "mbqm64": 64, "shift": 48,
-    # 16x8 softmax: its code and its two 513-entry int16 tables; tanh/sigmoid: code and a 256-entry table.
-    "softmax_s16": 400 + 2 * 513 * 2, "function_s16": 300 + 512,
-}
-
-
 @dataclass(frozen=True)
 class LayerSummary:
     name: str
@@ -83,46 +76,31 @@ class Summary:
 def _code_bytes(graph: ir.Graph) -> int:
     """Estimated bytes of code: the entry point, each op's loop, each runtime helper once."""
     total = CODE_BYTES_BASE + sum(CODE_BYTES_PER_OP[_op_family(op)] for op in graph.ops)
-    helpers: set[str] = set()
+    helpers: set[RuntimeCode] = set()
     for op in graph.ops:
         helpers.update(_runtime_helpers(op, graph.dtype.is_integer))
-    return total + sum(CODE_BYTES_RUNTIME[h] for h in helpers)
+    return total + sum(helper.bytes for helper in helpers)
 
 
-def _runtime_helpers(op: ir.Op, integer: bool) -> set[str]:
+def _runtime_helpers(op: ir.Op, integer: bool) -> tuple[RuntimeCode, ...]:
+    """The helpers an op's C calls: its kernel record's, or those of the loop the template writes inline."""
+    kernel = ir.op_kernel(op)
+    if kernel is not None:
+        return kernel.c.code
     if not integer:
-        return {"libm"} if isinstance(op, ir.Softmax | ir.Elementwise) else set()
-    if op.output.type.fixed is not None:
-        match op:
-            case ir.Pool() | ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
-                return {"avg_pool_s8"}
-            case ir.Activation() if isinstance(op.requant, ir.ShiftRequant) and op.requant.shift == 0:
-                return set()  # a clamp only
-            case ir.Dense() | ir.Conv() | ir.Activation() | ir.Add():
-                return {"requant", "shift"}
-        return set()
-    if op.output.type.dtype is DType.I16:
-        match op:
-            case ir.Softmax():
-                return {"requant", "softmax_s16"}
-            case ir.Elementwise():
-                return {"requant", "function_s16"}
-            case ir.Dense() | ir.Conv():
-                return {"requant", "mbqm64"}
+        return (LIBM,) if isinstance(op, ir.Softmax | ir.Elementwise) else ()
     match op:
-        case ir.Softmax():
-            return {"requant", "softmax_s8"}
-        case ir.Elementwise():
-            return {"requant", "function_s8"}
-        case ir.Add():
-            return {"requant", "add_s8"}
-        case ir.Pool() if op.pool is ir.PoolKind.AVG:
-            return {"avg_pool_s8"}
-        case ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
-            return {"requant", "mean_s8"}
+        case ir.Pool() | ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
+            return (AVG_POOL,)
+        case ir.Activation() if isinstance(op.requant, ir.ShiftRequant):
+            return () if op.requant.shift == 0 else (REQUANT, SHIFT)  # a clamp only, or a rounding shift
+        case ir.Dense() | ir.Conv() if isinstance(op.requant, ir.ShiftRequant):
+            return (REQUANT, SHIFT)
+        case ir.Dense() | ir.Conv() if op.output.type.dtype is DType.I16:
+            return (REQUANT, MBQM64)
         case ir.Dense() | ir.Conv() | ir.Activation():
-            return {"requant"}
-    return set()
+            return (REQUANT,)
+    return ()
 
 
 def _op_family(op: ir.Op) -> str:

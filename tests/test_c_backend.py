@@ -425,7 +425,7 @@ def _features(graph: ir.Graph) -> set[str]:
                 identity = requant.multipliers == (1 << 30,) and requant.shifts == (1,)
                 same = identity and requant.input_offset == -requant.output_offset
                 found.add("activation clamp" if same else "activation requantise")
-            case ir.Softmax(params=params) if params is not None:
+            case ir.Softmax(impl=kernel) if kernel is not None:
                 found.add("softmax" if op.beta == 1.0 else "softmax with beta")
             case ir.Reshape():
                 found.add("reshape")

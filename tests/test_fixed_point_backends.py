@@ -33,9 +33,10 @@ import pytest
 import nndsl
 from nndsl import ir
 from nndsl.backend import backend
+from nndsl.kernels import AddQ
 from nndsl.ops import FIXED_POINT_OPS
 from nndsl.qmath.requant import INT32_MAX, INT32_MIN
-from nndsl.qmath.shift import AddQParams, aligned_sum, shift_round
+from nndsl.qmath.shift import aligned_sum, shift_round
 from tests.c_harness import (
     SANITIZE_FLAGS,
     STRICT_FLAGS,
@@ -140,9 +141,9 @@ def _pre_clamp(op: ir.Op, values: dict[str, Array], accumulators: dict[str, Arra
         case ir.Activation() if isinstance(op.requant, ir.ShiftRequant):
             q = op.requant
             return shift_round(values[op.input.name], q.shift), q.act_min, q.act_max
-        case ir.Add() if isinstance(op.params, AddQParams) and op.act_range is not None:
-            total = aligned_sum(values[op.inputs[0].name], values[op.inputs[1].name], op.params)
-            return shift_round(total, op.params.shift), *op.act_range
+        case ir.Add(impl=AddQ() as add):
+            total = aligned_sum(values[op.inputs[0].name], values[op.inputs[1].name], add.params)
+            return shift_round(total, add.params.shift), add.act_min, add.act_max
     return None
 
 
@@ -160,8 +161,8 @@ def network_features(network: RandomNetwork, model: nndsl.Model, inputs: Array) 
         shift = None
         if isinstance(op, ir.Dense | ir.Conv | ir.Activation) and isinstance(op.requant, ir.ShiftRequant):
             shift = op.requant.shift
-        if isinstance(op, ir.Add) and isinstance(op.params, AddQParams):
-            shift = op.params.shift
+        if isinstance(op, ir.Add) and isinstance(op.impl, AddQ):
+            shift = op.impl.params.shift
             formats = {t.type.fixed for t in op.inputs}
             if len(formats) == 2:
                 found.add("add of two formats")

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import pytest
 
 import nndsl
+from nndsl import ir
 from nndsl.fixed import FixedOptions, convert, format_for, to_fixed_integers
 from nndsl.types import QFormat
 from tests.c_harness import run_in_c
@@ -134,7 +135,8 @@ def test_conv_network_with_branches(tmp_path: Path, weight_bits: int, tolerance:
     conversion.write(tmp_path / "conv_q.nn")
     fixed, floating = nndsl.load(tmp_path / "conv_q.nn"), nndsl.load(source)
     kernel_dtype = np.int8 if weight_bits == 8 else np.int16
-    assert all(op.kernel.data.dtype == kernel_dtype for op in fixed.graph.ops if hasattr(op, "kernel"))
+    assert all(op.kernel.data.dtype == kernel_dtype for op in fixed.graph.ops
+               if isinstance(op, ir.Dense | ir.Conv))
     q = quantize(fixed, x[200:])
     assert relative_error(real_output(fixed, q), floating.run(x[200:])) < tolerance
     assert np.array_equal(run_in_c(fixed, q), fixed.run(q))

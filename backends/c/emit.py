@@ -8,7 +8,6 @@ The output depends only on the graph: the same model gives the same bytes.
 
 from __future__ import annotations
 
-import dataclasses
 import keyword
 import math
 import re
@@ -21,10 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl import ir
+from nndsl.kernels import CArg, Kernel, Table, table_array
 from nndsl.lower import IDENTITY_MULTIPLIER
-from nndsl.qmath.int16_functions import SoftmaxS16Params
 from nndsl.qmath.requant import Rounding
-from nndsl.qmath.shift import AddQParams
 from nndsl.summary import model_weight_bytes
 from nndsl.types import DType
 
@@ -271,27 +269,14 @@ class _Emitter:
             whole = ir.Window2D((1, positions), (1, 1), (1, 1), ((0, 0), (0, 0)))
             return self.average_pool(op, _window_view(whole, (1, positions, channels), (1, 1, channels)) | {
                 "channels": channels, "act_min": op.act_range[0], "act_max": op.act_range[1]})
-        if op.params is not None:
-            self.use("requant")
-            wide = op.output.type.dtype is DType.I16
-            self.use("int16_ops" if wide else "pooling", "NN_USE_MEAN_S16" if wide else "NN_USE_MEAN_S8")
-            return view | {"macro": "mean_q", "function": "nn_mean_s16" if wide else "nn_mean_s8",
-                           "params": _c_args(op.params, skip=("count",))}
+        if op.impl is not None:
+            return view | self.kernel_call(op.impl)
         return view | {"macro": "global_pool"}
 
     def add_view(self, op: ir.Add) -> dict[str, Any]:
-        view = {"other": self.pointer(op.inputs[1], const=True)}
-        if isinstance(op.params, AddQParams) and op.act_range is not None:
-            self.use("shift")
-            return view | {"macro": "add_shift_q", "scale_a": 1 << op.params.left_a, "scale_b": 1 << op.params.left_b,
-                           "shift": op.params.shift, "act_min": op.act_range[0], "act_max": op.act_range[1],
-                           "other_ctype": op.inputs[1].type.dtype.c_type}
-        if op.params is not None and op.act_range is not None:
-            self.use("requant")
-            wide = op.output.type.dtype is DType.I16
-            self.use("int16_ops" if wide else "add", "NN_USE_ADD_S16" if wide else "NN_USE_ADD_S8")
-            return view | {"macro": "add_q", "function": "nn_add_s16" if wide else "nn_add_s8",
-                           "params": _c_args(op.params), "act_min": op.act_range[0], "act_max": op.act_range[1]}
+        view = {"other": self.pointer(op.inputs[1], const=True), "other_ctype": op.inputs[1].type.dtype.c_type}
+        if op.impl is not None:
+            return view | self.kernel_call(op.impl)
         low, high = op.activation.real_range
         return view | {"macro": "add_f32", "low": _opt_float(low), "high": _opt_float(high)}
 
@@ -315,15 +300,8 @@ class _Emitter:
                 "last_before": before[-1], "last_stride": out_strides[-1]}
 
     def elementwise_view(self, op: ir.Elementwise) -> dict[str, Any]:
-        if op.params is not None:
-            name = {ir.Function.SIGMOID: "logistic"}.get(op.function, op.function.value)
-            self.use("requant")
-            if op.input.type.dtype is DType.I16:
-                runtime = "int16_ops" if op.function is ir.Function.LEAKY_RELU else "int16_functions"
-                self.use(runtime, f"NN_USE_{name.upper()}_S16")
-                return {"macro": "function_q", "function": f"nn_{name}_s16", "params": _c_args(op.params)}
-            self.use("activations", f"NN_USE_{name.upper()}_S8")
-            return {"macro": "function_q", "function": f"nn_{name}_s8", "params": _c_args(op.params)}
+        if op.impl is not None:
+            return self.kernel_call(op.impl)
         self.uses_math = True
         return {"macro": "function_f32", "function": op.function.value, "alpha": c_float(op.alpha)}
 
@@ -368,20 +346,26 @@ class _Emitter:
     def softmax_view(self, op: ir.Softmax) -> dict[str, Any]:
         depth = op.input.type.shape[-1]
         rows = op.input.type.size // depth
-        if op.params is None:
+        if op.impl is None:
             self.uses_math = True
             return {"macro": "softmax_f32", "rows": rows, "depth": depth, "beta": c_float(op.beta)}
-        self.use("requant")
-        if isinstance(op.params, SoftmaxS16Params):
-            self.use("int16_functions", "NN_USE_SOFTMAX_S16")
-            exp_lut = self.const_array("softmax_s16/exp", np.array(op.params.exp_lut, dtype=np.int16), DType.I16,
-                                       "int16 softmax: exp(x) table, as TFLM's Prepare makes it")
-            reciprocal_lut = self.const_array("softmax_s16/reciprocal", np.array(op.params.one_over_one_plus_x_lut,
-                                              dtype=np.int16), DType.I16, "int16 softmax: 1 / (1 + x) table")
-            return {"macro": "softmax_s16", "rows": rows, "depth": depth, "p": op.params, "exp_lut": exp_lut,
-                    "reciprocal_lut": reciprocal_lut}
-        self.use("softmax")
-        return {"macro": "softmax_s8", "rows": rows, "depth": depth, "p": op.params}
+        return {"rows": rows, "depth": depth} | self.kernel_call(op.impl)
+
+    def kernel_call(self, kernel: Kernel) -> dict[str, Any]:
+        """A kernel record's call: its runtime files and guard included, its arguments as C text.
+
+        Lookup tables among the arguments become const arrays of the program.
+        """
+        c = kernel.c
+        for runtime in c.runtime:
+            self.use(runtime, c.guard)
+        args = [self.c_arg(arg) for arg in kernel.c_args()]
+        return {"macro": c.macro, "function": c.function, "args": args}
+
+    def c_arg(self, arg: CArg) -> str:
+        if isinstance(arg, Table):
+            return self.const_array(arg.key, table_array(arg), arg.dtype, arg.comment)
+        return str(int(arg))
 
     # -- files -----------------------------------------------------------------------------------------
 
@@ -428,12 +412,6 @@ def _window_view(window: ir.Window2D, in_shape: tuple[int, ...], out_shape: tupl
         "s_h": window.stride[0], "s_w": window.stride[1], "pad_top": window.pads[0][0],
         "pad_left": window.pads[1][0],
     }
-
-
-def _c_args(params: object, skip: tuple[str, ...] = ()) -> str:
-    """A kernel's integer parameters (a dataclass) as C arguments, in field order."""
-    fields = dataclasses.fields(params)  # type: ignore[arg-type]
-    return ", ".join(str(int(getattr(params, f.name))) for f in fields if f.name not in skip)
 
 
 def _opt_float(value: float | None) -> str | None:

@@ -14,30 +14,11 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl import ir
-from nndsl.qmath import activations as qact
-from nndsl.qmath.add import add_s8
 from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
-from nndsl.qmath.int16_functions import (
-    LogisticS16Params,
-    SoftmaxS16Params,
-    TanhS16Params,
-    logistic_s16,
-    softmax_s16,
-    tanh_s16,
-)
-from nndsl.qmath.int16_ops import (
-    AddS16Params,
-    LeakyReluS16Params,
-    MeanS16Params,
-    add_s16,
-    avg_pool_s16,
-    leaky_relu_s16,
-    mean_s16,
-)
-from nndsl.qmath.pooling import avg_pool_s8, mean_s8
+from nndsl.qmath.int16_ops import avg_pool_s16
+from nndsl.qmath.pooling import avg_pool_s8
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
-from nndsl.qmath.shift import AddQParams, add_q, requantize_q
-from nndsl.qmath.softmax import softmax_s8
+from nndsl.qmath.shift import requantize_q
 from nndsl.types import DType
 from nndsl.windows import as_2d, output_hw, window_taps
 
@@ -149,20 +130,14 @@ def _global_pool(op: ir.GlobalPool, x: Array) -> Array:
         count = positions.shape[1]
         average = avg_pool_s16 if op.output.type.dtype is DType.I16 else avg_pool_s8
         return average(positions[:, np.newaxis], (1, count), (1, 1), (0, 0), (1, 1), *op.act_range)
-    if isinstance(op.params, MeanS16Params):
-        return mean_s16(positions, op.params)
-    if op.params is not None:
-        return mean_s8(positions, op.params, op.rounding)  # type: ignore[arg-type]
+    if op.impl is not None:
+        return op.impl.reference(positions)
     return positions.astype(np.float32).mean(axis=1, dtype=np.float32)
 
 
 def _add(op: ir.Add, a: Array, b: Array) -> Array:
-    if isinstance(op.params, AddQParams) and op.act_range is not None:
-        return add_q(a, b, op.params, *op.act_range)
-    if isinstance(op.params, AddS16Params) and op.act_range is not None:
-        return add_s16(a, b, op.params, *op.act_range)
-    if op.params is not None and op.act_range is not None:
-        return add_s8(a, b, op.params, *op.act_range, op.rounding)  # type: ignore[arg-type]
+    if op.impl is not None:
+        return op.impl.reference(a, b)
     return _float_activation((a.astype(np.float32) + b.astype(np.float32)), op.activation)
 
 
@@ -172,29 +147,9 @@ def _pad(op: ir.Pad, x: Array) -> Array:
     return np.pad(x, ((0, 0), *op.pads), constant_values=fill)
 
 
-# Each element-wise function's integer kernel, by the type of its parameters.
-# HARD_SWISH and the 16x8 kernels have no single-rounding variant here (lowering
-# refuses single rounding for int16 networks); the others take the op's rounding.
-SINGLE_ROUNDING_KERNELS: frozenset[type] = frozenset(
-    {qact.TanhS8Params, qact.LogisticS8Params, qact.LeakyReluS8Params}
-)
-FUNCTION_KERNELS: dict[type, Callable[[Array, Any], Array]] = {
-    qact.TanhS8Params: qact.tanh_s8,
-    qact.LogisticS8Params: qact.logistic_s8,
-    qact.HardSwishS8Params: qact.hard_swish_s8,
-    qact.LeakyReluS8Params: qact.leaky_relu_s8,
-    TanhS16Params: tanh_s16,
-    LogisticS16Params: logistic_s16,
-    LeakyReluS16Params: leaky_relu_s16,
-}
-
-
 def _elementwise(op: ir.Elementwise, x: Array) -> Array:
-    if op.params is not None:
-        kernel = FUNCTION_KERNELS[type(op.params)]
-        if type(op.params) in SINGLE_ROUNDING_KERNELS:
-            return kernel(x, op.params, op.rounding)  # type: ignore[call-arg]
-        return kernel(x, op.params)
+    if op.impl is not None:
+        return op.impl.reference(x)
     v = x.astype(np.float32)
     match op.function:
         case ir.Function.TANH:
@@ -216,14 +171,12 @@ def _activation(op: ir.Activation, x: Array) -> Array:
 
 
 def _softmax(op: ir.Softmax, x: Array) -> Array:
-    if op.params is None:
-        values = x.astype(np.float32)
-        exps = np.exp((values - values.max(axis=-1, keepdims=True)) * np.float32(op.beta))
-        probabilities: Array = (exps / exps.sum(axis=-1, keepdims=True)).astype(np.float32)
-        return probabilities
-    if isinstance(op.params, SoftmaxS16Params):
-        return softmax_s16(x, op.params)
-    return softmax_s8(x, op.params, op.rounding)  # type: ignore[arg-type]
+    if op.impl is not None:
+        return op.impl.reference(x)
+    values = x.astype(np.float32)
+    exps = np.exp((values - values.max(axis=-1, keepdims=True)) * np.float32(op.beta))
+    probabilities: Array = (exps / exps.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return probabilities
 
 
 def _batch_norm(op: ir.BatchNorm, x: Array) -> Array:

@@ -1,0 +1,359 @@
+"""Kernel records: each integer kernel variant, typed, with everything every stage needs to know of it.
+
+Lowering binds an op to one record, its parameters filled in. From then on
+- the NumPy backend calls ``kernel.reference(...)``: the :mod:`nndsl.qmath`
+  function, the one definition of the kernel's integer semantics;
+- the C backend emits ``kernel.c.function`` with ``kernel.c_args()`` after the
+  op's buffers and sizes (the order of the C parameters is written here, once),
+  pastes ``kernel.c.runtime`` and defines ``kernel.c.guard`` to compile it in;
+- the summary counts ``kernel.c.code`` once per program, however many ops call it.
+
+A record is a frozen dataclass: its fields are the parameters of one call, its
+class variables the facts of the kernel. The records of one op form a closed
+union (``AddKernel``...), so a backend holds no table keyed by type and the type
+checker sees every place a new variant is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from nndsl.qmath import activations as act8
+from nndsl.qmath import int16_functions as fn16
+from nndsl.qmath import int16_ops as ops16
+from nndsl.qmath.add import AddS8Params, add_s8
+from nndsl.qmath.pooling import MeanS8Params, mean_s8
+from nndsl.qmath.requant import Rounding
+from nndsl.qmath.shift import AddQParams, add_q
+from nndsl.qmath.softmax import SoftmaxS8Params, softmax_s8
+from nndsl.types import DType
+
+Array = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class RuntimeCode:
+    """A runtime helper's estimated Thumb-2 bytes (-Os, order of magnitude), counted once per program."""
+
+    name: str
+    bytes: int
+
+
+# The runtime helpers' estimated sizes (measured order-of-magnitude figures for nndsl's C at -Os).
+REQUANT = RuntimeCode("requant", 160)
+SHIFT = RuntimeCode("shift", 48)
+ADD_CODE = RuntimeCode("add", 200)
+MEAN_CODE = RuntimeCode("mean", 160)
+FUNCTION_S8_CODE = RuntimeCode("function_s8", 400)
+FUNCTION_S16_CODE = RuntimeCode("function_s16", 300 + 512)  # code and a 256-entry int16 table
+SOFTMAX_S8_CODE = RuntimeCode("softmax_s8", 720)
+SOFTMAX_S16_CODE = RuntimeCode("softmax_s16", 400 + 2 * 513 * 2)  # code and its two 513-entry int16 tables
+# Helpers of the loops the C templates write inline (no kernel record yet).
+AVG_POOL = RuntimeCode("avg_pool", 240)
+MBQM64 = RuntimeCode("mbqm64", 64)
+LIBM = RuntimeCode("libm", 1024)
+
+
+@dataclass(frozen=True)
+class CKernel:
+    """The C side of a kernel: the runtime function it calls (or none: the template writes the loop inline).
+
+    ``runtime`` names files of ``backends/c/runtime`` to paste (with what they
+    call); ``guard`` is the macro that compiles the function in, so a program
+    carries only the kernels it calls.
+    """
+
+    macro: str  # the ops.c.j2 macro laying out the call (or the inline loop)
+    function: str | None
+    runtime: tuple[str, ...]
+    guard: str | None
+    code: tuple[RuntimeCode, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A constant array argument of a C kernel (a lookup table made at build time)."""
+
+    key: str
+    values: tuple[int, ...]
+    dtype: DType
+    comment: str
+
+
+CArg = int | Table
+
+
+def _called(function: str, runtime: str, guard: str | None, *code: RuntimeCode, macro: str) -> CKernel:
+    """A kernel in a runtime file, which calls the requantisation helpers."""
+    return CKernel(macro, function, (runtime, "requant"), guard, (REQUANT, *code))
+
+
+# -- add -----------------------------------------------------------------------------------------------------
+
+
+def _add_args(p: AddS8Params | ops16.AddS16Params) -> tuple[int, ...]:
+    return (p.input1_offset, p.input1_multiplier, p.input1_shift, p.input2_offset, p.input2_multiplier,
+            p.input2_shift, p.output_offset, p.output_multiplier, p.output_shift, p.left_shift)
+
+
+@dataclass(frozen=True)
+class AddS8:
+    """TFLM's int8 ADD: both inputs rescaled to a shared scale, summed, rescaled to the output's."""
+
+    params: AddS8Params
+    act_min: int
+    act_max: int
+    rounding: Rounding
+    c: ClassVar[CKernel] = _called("nn_add_s8", "add", "NN_USE_ADD_S8", ADD_CODE, macro="add_q")
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return add_s8(a, b, self.params, self.act_min, self.act_max, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (*_add_args(self.params), self.act_min, self.act_max)
+
+
+@dataclass(frozen=True)
+class AddS16:
+    """TFLM's 16x8 ADD (double rounding only)."""
+
+    params: ops16.AddS16Params
+    act_min: int
+    act_max: int
+    c: ClassVar[CKernel] = _called("nn_add_s16", "int16_ops", "NN_USE_ADD_S16", ADD_CODE, macro="add_q")
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return ops16.add_s16(a, b, self.params, self.act_min, self.act_max)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (*_add_args(self.params), self.act_min, self.act_max)
+
+
+@dataclass(frozen=True)
+class AddQ:
+    """Fixed-point add: both inputs aligned to the larger fraction bits, summed, shifted to the output's."""
+
+    params: AddQParams
+    act_min: int
+    act_max: int
+    c: ClassVar[CKernel] = CKernel("add_shift_q", None, ("shift",), None, (REQUANT, SHIFT))
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return add_q(a, b, self.params, self.act_min, self.act_max)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        """The inline loop's constants: the two input scales (powers of two) and the output shift."""
+        return (1 << self.params.left_a, 1 << self.params.left_b, self.params.shift, self.act_min, self.act_max)
+
+
+AddKernel = AddS8 | AddS16 | AddQ
+
+
+# -- mean (global average pool) --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeanS8:
+    """TFLM's int8 MEAN over the spatial axes (``count`` values per output channel)."""
+
+    params: MeanS8Params
+    rounding: Rounding
+    c: ClassVar[CKernel] = _called("nn_mean_s8", "pooling", "NN_USE_MEAN_S8", MEAN_CODE, macro="mean_q")
+
+    def reference(self, positions: Array) -> Array:
+        return mean_s8(positions, self.params, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        return (p.input_zero_point, p.output_zero_point, p.multiplier, p.shift)
+
+
+@dataclass(frozen=True)
+class MeanS16:
+    """TFLM's 16x8 MEAN over the spatial axes."""
+
+    params: ops16.MeanS16Params
+    c: ClassVar[CKernel] = _called("nn_mean_s16", "int16_ops", "NN_USE_MEAN_S16", MEAN_CODE, macro="mean_q")
+
+    def reference(self, positions: Array) -> Array:
+        return ops16.mean_s16(positions, self.params)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        return (p.input_zero_point, p.output_zero_point, p.multiplier, p.shift)
+
+
+MeanKernel = MeanS8 | MeanS16
+
+
+# -- element-wise functions ------------------------------------------------------------------------------------
+
+
+def _function_s8(name: str) -> CKernel:
+    return _called(f"nn_{name}_s8", "activations", f"NN_USE_{name.upper()}_S8", FUNCTION_S8_CODE,
+                   macro="function_q")
+
+
+def _function_s16(name: str, runtime: str) -> CKernel:
+    return _called(f"nn_{name}_s16", runtime, f"NN_USE_{name.upper()}_S16", FUNCTION_S16_CODE, macro="function_q")
+
+
+def _q4_args(p: act8.TanhS8Params | act8.LogisticS8Params) -> tuple[CArg, ...]:
+    return (p.input_zero_point, p.input_range_radius, p.input_multiplier, p.input_left_shift)
+
+
+def _leaky_args(p: act8.LeakyReluS8Params | ops16.LeakyReluS16Params) -> tuple[CArg, ...]:
+    return (p.input_zero_point, p.output_zero_point, p.output_multiplier_identity, p.output_shift_identity,
+            p.output_multiplier_alpha, p.output_shift_alpha)
+
+
+def _sigmoid16_args(p: fn16.TanhS16Params | fn16.LogisticS16Params) -> tuple[CArg, ...]:
+    return (p.input_multiplier, p.input_left_shift)
+
+
+@dataclass(frozen=True)
+class TanhS8:
+    params: act8.TanhS8Params
+    rounding: Rounding
+    c: ClassVar[CKernel] = _function_s8("tanh")
+
+    def reference(self, x: Array) -> Array:
+        return act8.tanh_s8(x, self.params, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return _q4_args(self.params)
+
+
+@dataclass(frozen=True)
+class LogisticS8:
+    params: act8.LogisticS8Params
+    rounding: Rounding
+    c: ClassVar[CKernel] = _function_s8("logistic")
+
+    def reference(self, x: Array) -> Array:
+        return act8.logistic_s8(x, self.params, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return _q4_args(self.params)
+
+
+@dataclass(frozen=True)
+class HardSwishS8:
+    """TFLite's int8 HARD_SWISH; its rounding scheme only shapes the parameters (made by lowering)."""
+
+    params: act8.HardSwishS8Params
+    c: ClassVar[CKernel] = _function_s8("hard_swish")
+
+    def reference(self, x: Array) -> Array:
+        return act8.hard_swish_s8(x, self.params)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        return (p.input_zero_point, p.output_zero_point, p.reluish_multiplier_fixedpoint_int16,
+                p.reluish_multiplier_exponent, p.output_multiplier_fixedpoint_int16, p.output_multiplier_exponent)
+
+
+@dataclass(frozen=True)
+class LeakyReluS8:
+    params: act8.LeakyReluS8Params
+    rounding: Rounding
+    c: ClassVar[CKernel] = _function_s8("leaky_relu")
+
+    def reference(self, x: Array) -> Array:
+        return act8.leaky_relu_s8(x, self.params, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return _leaky_args(self.params)
+
+
+@dataclass(frozen=True)
+class TanhS16:
+    params: fn16.TanhS16Params
+    c: ClassVar[CKernel] = _function_s16("tanh", "int16_functions")
+
+    def reference(self, x: Array) -> Array:
+        return fn16.tanh_s16(x, self.params)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return _sigmoid16_args(self.params)
+
+
+@dataclass(frozen=True)
+class LogisticS16:
+    params: fn16.LogisticS16Params
+    c: ClassVar[CKernel] = _function_s16("logistic", "int16_functions")
+
+    def reference(self, x: Array) -> Array:
+        return fn16.logistic_s16(x, self.params)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return _sigmoid16_args(self.params)
+
+
+@dataclass(frozen=True)
+class LeakyReluS16:
+    params: ops16.LeakyReluS16Params
+    c: ClassVar[CKernel] = _function_s16("leaky_relu", "int16_ops")
+
+    def reference(self, x: Array) -> Array:
+        return ops16.leaky_relu_s16(x, self.params)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return _leaky_args(self.params)
+
+
+FunctionKernel = TanhS8 | LogisticS8 | HardSwishS8 | LeakyReluS8 | TanhS16 | LogisticS16 | LeakyReluS16
+
+
+# -- softmax ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SoftmaxS8:
+    """TFLM's int8 SOFTMAX (gemmlowp fixed-point exponentials and reciprocal)."""
+
+    params: SoftmaxS8Params
+    rounding: Rounding
+    c: ClassVar[CKernel] = _called("nn_softmax_s8", "softmax", None, SOFTMAX_S8_CODE, macro="softmax_q")
+
+    def reference(self, x: Array) -> Array:
+        return softmax_s8(x, self.params, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (self.params.multiplier, self.params.left_shift, self.params.diff_min)
+
+
+@dataclass(frozen=True)
+class SoftmaxS16:
+    """TFLM's 16x8 SOFTMAX: two lookup tables, made as its ``Prepare`` makes them."""
+
+    params: fn16.SoftmaxS16Params
+    c: ClassVar[CKernel] = _called("nn_softmax_s16", "int16_functions", "NN_USE_SOFTMAX_S16", SOFTMAX_S16_CODE,
+                                   macro="softmax_q")
+
+    def reference(self, x: Array) -> Array:
+        return fn16.softmax_s16(x, self.params)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        return (p.input_multiplier, p.input_left_shift,
+                Table("softmax_s16/exp", p.exp_lut, DType.I16,
+                      "int16 softmax: exp(x) table, as TFLM's Prepare makes it"),
+                Table("softmax_s16/reciprocal", p.one_over_one_plus_x_lut, DType.I16,
+                      "int16 softmax: 1 / (1 + x) table"))
+
+
+SoftmaxKernel = SoftmaxS8 | SoftmaxS16
+
+Kernel = AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel
+
+
+def table_array(table: Table) -> npt.NDArray[np.generic]:
+    return np.array(table.values, dtype=table.dtype.numpy)
+
+
+__all__ = ["AddKernel", "CKernel", "FunctionKernel", "Kernel", "MeanKernel", "RuntimeCode", "SoftmaxKernel", "Table"]
