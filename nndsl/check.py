@@ -19,11 +19,57 @@ from nndsl.ops import FIXED_POINT_OPS, SIGNATURES
 from nndsl.resolve import Array, BoundLayer, ResolvedProgram
 from nndsl.rules import RULES
 from nndsl.rules.base import Attrs, CheckFailed, quant_text, shape_text
-from nndsl.types import ACTIVATION_DTYPES, MAX_ACTIVATION_BITS, DType, QFormat, Quant, TensorType, as_float32
+from nndsl.types import (
+    ACTIVATION_DTYPES,
+    MAX_ACTIVATION_BITS,
+    MAX_NETWORK_ELEMENTS,
+    MAX_NETWORK_WORK,
+    MAX_OP_WORK,
+    MAX_RANK,
+    MAX_TENSOR_ELEMENTS,
+    MAX_WINDOW_TAPS,
+    DType,
+    QFormat,
+    Quant,
+    TensorType,
+    as_float32,
+    element_count,
+    power_text,
+)
 
 MAX_WEIGHT_FRAC_BITS = 31
 KERNEL_STORAGES = (DType.I8, DType.I16)  # fixed-point kernels: q-formats stored in int8 or int16
 BIAS_STORAGES = (DType.I8, DType.I16, DType.I32)
+INT8_TABLE = 256  # the range check of an int8 function evaluates it on every int8 value, for every element
+
+
+def _window_costs(op: ir.Conv | ir.Pool) -> list[tuple[int, str]]:
+    """What a window op costs the checks: its taps at every output, and its padded input."""
+    rank = op.window.rank
+    shape = op.input.type.shape
+    padded = element_count(tuple(n + before + after for n, (before, after) in zip(shape, op.window.pads,
+                                                                                   strict=False)))
+    padded *= element_count(shape[rank:])
+    taps, outputs = element_count(op.window.size), op.output.type.size
+    if isinstance(op, ir.Conv):
+        reads = (op.macs, f"multiply-accumulates ({taps} kernel taps at each of {outputs} outputs)")
+    else:
+        reads = (taps * outputs, f"window reads ({taps} taps at each of {outputs} outputs)")
+    return [reads, (padded, "elements in its padded input")]
+
+
+def _op_costs(op: ir.Op, integer: bool) -> list[tuple[int, str]]:
+    """The amounts of work an op asks of the range analysis and the NumPy backend, each with its name."""
+    match op:
+        case ir.Dense():
+            return [(op.macs, "multiply-accumulates")]
+        case ir.Conv() | ir.Pool():
+            return _window_costs(op)
+        case ir.Elementwise() if integer and op.input.type.dtype is DType.I8:
+            count = op.input.type.size
+            return [(count * INT8_TABLE, f"function evaluations for its range check ({INT8_TABLE} int8 values at "
+                     f"each of {count} elements)")]
+    return [(op.output.type.size, "output elements")]
 
 
 @dataclass
@@ -38,6 +84,8 @@ class Checker:
         self.consts: dict[str, ir.Tensor] = {}
         self.model_dtype = DType.F32
         self.fixed = False  # a power-of-two fixed-point network: every tensor has its own qM.N format
+        self.network_elements = 0  # the activation elements and the work of the layers so far (see types.py)
+        self.network_work = 0
 
     # -- diagnostics ---------------------------------------------------------------------------
 
@@ -95,6 +143,7 @@ class Checker:
             raise self.fail(expr.loc, f"input '{decl.name}' needs a shape, e.g. {expr.dtype}[64]")
         if any(d <= 0 for d in expr.shape):
             raise self.fail(expr.loc, f"input shape {shape_text(expr.shape)} has an empty dimension")
+        self.shape_within_limits(expr.loc, f"input '{decl.name}'", expr.shape)
         quant = Quant.of_format(fmt) if fmt is not None else self.required_quant(expr, dtype, decl.name)
         return TensorType(dtype, expr.shape, quant)
 
@@ -135,6 +184,47 @@ class Checker:
         if quant is None:
             quant = self.required_quant(expr, dtype, decl.name)
         return TensorType(dtype, shape, quant)
+
+    def shape_within_limits(self, loc: Loc, what: str, shape: tuple[int, ...]) -> None:
+        """No tensor beyond MAX_RANK axes or MAX_TENSOR_ELEMENTS elements reaches the analyses that hold it."""
+        if len(shape) > MAX_RANK:
+            raise self.fail(loc, f"{what} has {len(shape)} axes; nndsl takes tensors of at most {MAX_RANK}")
+        count = element_count(shape)
+        if count > MAX_TENSOR_ELEMENTS:
+            raise self.fail(loc, f"{what} has {count} elements (shape {shape_text(shape)}); nndsl takes tensors "
+                            f"of at most {power_text(MAX_TENSOR_ELEMENTS)} elements")
+
+    def window_within_limits(self, loc: Loc, op: str, name: str, window: ir.Window) -> None:
+        """A window's taps are visited one by one; strides and dilations must fit the generated C's int32."""
+        taps = element_count(window.size)
+        if taps > MAX_WINDOW_TAPS:
+            raise self.fail(loc, f"{op} '{name}' has a window of {taps} taps ({'x'.join(map(str, window.size))}); "
+                            f"nndsl takes windows of at most {power_text(MAX_WINDOW_TAPS)} taps")
+        for what, values in (("stride", window.stride), ("dilation", window.dilation)):
+            if max(values) > MAX_TENSOR_ELEMENTS:
+                raise self.fail(loc, f"{op} '{name}' has a {what} of {max(values)}; nndsl takes strides and "
+                                f"dilations of at most {power_text(MAX_TENSOR_ELEMENTS)}")
+
+    def within_limits(self, layer: BoundLayer, op: ir.Op) -> None:
+        """An op too large to check or run is an error before any array of its size exists."""
+        loc, name = layer.decl.call.loc, layer.decl.name
+        self.shape_within_limits(loc, f"'{name}'", op.output.type.shape)
+        if isinstance(op, ir.Conv | ir.Pool):
+            self.window_within_limits(loc, layer.decl.call.op, name, op.window)
+        costs = _op_costs(op, self.model_dtype.is_integer)
+        for amount, what in costs:
+            if amount > MAX_OP_WORK:
+                raise self.fail(loc, f"{layer.decl.call.op} '{name}' needs {amount} {what}; nndsl takes at most "
+                                f"{power_text(MAX_OP_WORK)} per layer")
+        self.network_elements += op.output.type.size
+        self.network_work += max(amount for amount, _ in costs)
+        if self.network_elements > MAX_NETWORK_ELEMENTS:
+            raise self.fail(loc, f"the network's tensors reach {self.network_elements} elements in all at '{name}'; "
+                            f"nndsl takes at most {power_text(MAX_NETWORK_ELEMENTS)} per network")
+        if self.network_work > MAX_NETWORK_WORK:
+            raise self.fail(loc, f"the network's layers reach {self.network_work} multiply-accumulates, window "
+                            f"reads or elements in all at '{name}'; nndsl takes at most "
+                            f"{power_text(MAX_NETWORK_WORK)} per network")
 
     # -- weights --------------------------------------------------------------------------------
 
@@ -308,6 +398,7 @@ class Checker:
             return None
         self.model_dtype = input_type.dtype
         self.fixed = input_type.fixed is not None
+        self.network_elements = input_type.size
         graph_input = ir.Tensor(resolved.input.name, input_type, resolved.input.loc)
         self.tensors[graph_input.name] = graph_input
         ops: list[ir.Op] = []
@@ -322,6 +413,7 @@ class Checker:
                 continue
             try:
                 op = rule(self, layer, *sources)
+                self.within_limits(layer, op)
             except CheckFailed:
                 continue
             ops.append(op)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import lark
 from lark import Lark, Token, Transformer, v_args
@@ -34,6 +35,14 @@ _TERMINAL_WORDS = {
 
 _QUANTITY = re.compile(r"([0-9.eE+-]+)\s*([A-Za-z]+)")
 
+MAX_SOURCE_CHARS = 2**18  # 256 KiB holds thousands of layers; parsing it takes about a second
+MAX_NESTING = 32  # parentheses within parentheses: a value needs 2 (pads); the tree is transformed recursively
+_BOM = "\ufeff"
+_N = TypeVar("_N", int, float)
+# Comments and strings, whose parentheses do not nest (a string ends at the line's end, as in the grammar).
+_NOT_CODE = re.compile(r'#[^\n]*|"[^"\n]*"?')
+_PARENTHESES = re.compile(r"[()]")
+
 # Statement keywords: never names, even where Lark's contextual lexer would take them as one.
 KEYWORDS = frozenset({"network", "target", "weights", "input", "output"})
 _TYPE_EXAMPLE = "such as f32[64], i8 @ scale(0.05) zero(0) or q7"
@@ -55,6 +64,18 @@ def _number(text: str) -> float | int:
     if value.is_integer() and all(c not in text for c in ".eE"):
         return int(text)
     return value
+
+
+def _converted(token: Token, path: str, convert: Callable[[str], _N]) -> _N:
+    """A number token converted; more digits than Python converts (4300) is an error, not a traceback."""
+    try:
+        return convert(str(token))
+    except ValueError:
+        raise NNError.at(_loc(path, token), f"syntax error: a number of {len(token)} digits") from None
+
+
+def _whole(token: Token, path: str) -> int:
+    return _converted(token, path, int)
 
 
 class _ToAst(Transformer[Token, Any]):
@@ -151,7 +172,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.KeywordArg(self.loc(meta), str(name), value)
 
     def number(self, children: list[Token]) -> float | int:
-        return _number(str(children[0]))
+        return _converted(children[0], self.path, _number)
 
     def name_value(self, children: list[Token]) -> str:
         return str(children[0])
@@ -174,13 +195,13 @@ class _ToAst(Transformer[Token, Any]):
         return ast.TypeExpr(self.loc(meta), str(dtype), shape, quant)
 
     def shape(self, children: list[Token]) -> tuple[int, ...]:
-        return tuple(int(t) for t in children)
+        return tuple(_whole(t, self.path) for t in children)
 
     @v_args(meta=True)
     def quant(self, meta: Any, children: list[Any]) -> ast.QuantSpec:
         numerator, denominator, zero = children
         scale = float(numerator) if denominator is None else self._ratio(meta, numerator, denominator)
-        return ast.QuantSpec(self.loc(meta), scale, int(zero))
+        return ast.QuantSpec(self.loc(meta), scale, _whole(zero, self.path))
 
     def _ratio(self, meta: Any, numerator: float, denominator: float) -> float:
         if float(denominator) == 0.0:
@@ -308,8 +329,35 @@ def _syntax_error(error: UnexpectedInput, source: str, path: str) -> NNError:
     return NNError([Diagnostic(Severity.ERROR, message, Loc(path, line, column), context)])
 
 
+def too_large(path: str) -> NNError:
+    """The error for a model beyond MAX_SOURCE_CHARS (characters of text, or bytes of a file)."""
+    return NNError.at(Loc.file(path), f"the model is over {MAX_SOURCE_CHARS // 1024} KiB; nndsl reads .nn files of "
+                      f"at most {MAX_SOURCE_CHARS} characters")
+
+
+def _too_deep(source: str, path: str) -> NNError | None:
+    """Parentheses nested beyond MAX_NESTING, at the first one too deep (comments and strings do not count)."""
+    code = _NOT_CODE.sub(lambda match: " " * len(match[0]), source)
+    depth = 0
+    for match in _PARENTHESES.finditer(code):
+        depth += 1 if match[0] == "(" else -1
+        if depth > MAX_NESTING:
+            line = code.count("\n", 0, match.start()) + 1
+            column = match.start() - (code.rfind("\n", 0, match.start()) + 1) + 1
+            message = f"syntax error: parentheses nested more than {MAX_NESTING} deep"
+            return NNError([Diagnostic(Severity.ERROR, message, Loc(path, line, column),
+                                       _context(source, line, column))])
+    return None
+
+
 def parse(source: str, path: str = "<string>") -> ast.Program:
-    """Parse `.nn` text; ``path`` only labels locations."""
+    """Parse `.nn` text (a leading UTF-8 byte order mark is ignored); ``path`` only labels locations."""
+    source = source.removeprefix(_BOM)
+    if len(source) > MAX_SOURCE_CHARS:
+        raise too_large(path)
+    deep = _too_deep(source, path)
+    if deep is not None:
+        raise deep
     try:
         tree = _parser().parse(source)
     except UnexpectedInput as error:

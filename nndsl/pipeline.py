@@ -9,10 +9,10 @@ from nndsl import ir
 from nndsl.check import check
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, NNError
 from nndsl.lower import lower
-from nndsl.parser import parse
+from nndsl.parser import MAX_SOURCE_CHARS, parse, too_large
 from nndsl.passes import fold_batch_norms, fuse_activations, plan_memory
 from nndsl.ranges import RangeReport, analyse, report_diagnostics
-from nndsl.resolve import resolve
+from nndsl.resolve import absolute_path, open_regular_file, resolve
 from nndsl.summary import Summary, check_budget, summarize
 
 
@@ -51,7 +51,7 @@ def compile_source(source: str, path: str = "<string>") -> Compiled:
     summary = summarize(graph)
     check_budget(graph, summary, sink)
     sink.raise_if_errors()
-    dependencies = [Path(path).resolve()] if not path.startswith("<") else []
+    dependencies = [absolute_path(Path(path))] if not path.startswith("<") else []
     if resolved.weights_path is not None:
         dependencies.append(resolved.weights_path)
     return Compiled(graph, summary, tuple(sink.warnings), tuple(dependencies), ranges)
@@ -63,9 +63,18 @@ def compile_file(path: str | Path) -> Compiled:
 
 
 def read_source(path: str | Path) -> str:
-    """A `.nn` file's text; a missing or non-UTF-8 file is an ``NNError``."""
+    """A `.nn` file's text; a missing, non-regular (FIFO, device), oversized or non-UTF-8 file is an ``NNError``.
+
+    At most one byte beyond the parser's limit is read.
+    """
+    if "\0" in str(path):
+        raise NNError.at(None, f"cannot read {str(path)!r}: a file name has no NUL character")
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open_regular_file(Path(path)) as stream:
+            data = stream.read(MAX_SOURCE_CHARS + 1)
+        if len(data) > MAX_SOURCE_CHARS:
+            raise too_large(str(path))
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise NNError.at(None, f"cannot read '{path}': {reason}") from None

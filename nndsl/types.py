@@ -14,6 +14,7 @@ whose ``fixed`` names the :class:`QFormat`, stored in int8 or int16.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +126,29 @@ class QFormat:
 
 MAX_ACTIVATION_BITS = 16  # qM.N activations live in int8 or int16
 
+# Limits on what one model may ask the compiler to hold or compute. A microcontroller's RAM and flash are a
+# few MiB at most, so each is far beyond any real model, and each keeps the checks (above all the range
+# analysis, which holds int64 bounds per element and per kernel tap) within a few hundred MB and seconds.
+MAX_LAYERS = 2048  # layers the output depends on (memory planning compares every pair of tensors)
+MAX_RANK = 8  # axes of a tensor
+MAX_TENSOR_ELEMENTS = 2**22  # one activation tensor: 4 MiB of int8, 16 MiB of f32
+MAX_NETWORK_ELEMENTS = 2**23  # all the activation tensors of a network together
+MAX_WINDOW_TAPS = 2**12  # one conv or pool window (64x64): the checks visit its taps one by one
+MAX_OP_WORK = 2**23  # one op: MACs, window taps x outputs, padded input elements (see nndsl.check)
+MAX_NETWORK_WORK = 2**26  # all the ops of a network together
+MAX_WEIGHT_ELEMENTS = 2**24  # the weight arrays a model uses, together: 16 MiB of int8, 64 MiB of f32
+
+
+def element_count(shape: tuple[int, ...]) -> int:
+    """The number of elements of a shape, exactly (Python integers never wrap, unlike an int64 product)."""
+    return math.prod(int(d) for d in shape)
+
+
+def power_text(limit: int) -> str:
+    """A limit as messages write it: ``4194304 (2^22)``."""
+    exponent = limit.bit_length() - 1
+    return f"{limit} (2^{exponent})" if limit == 1 << exponent else str(limit)
+
 
 def as_float32(value: float) -> float:
     """The float32 nearest ``value``, as a Python float (TensorFlow Lite stores float32 scales)."""
@@ -176,7 +200,7 @@ class TensorType:
     @property
     def size(self) -> int:
         """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64))
+        return element_count(self.shape)
 
     @property
     def nbytes(self) -> int:
