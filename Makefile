@@ -14,9 +14,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The host C compiler the tests and the demo compile generated code with.
+# The C compilers the tests and the demo build generated code with: the host's, and
+# arm-none-eabi-gcc with newlib for the Cortex-M4 emulator tests and the benchmark.
 tools:
-	@command -v gcc >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }
+	@command -v gcc >/dev/null && command -v arm-none-eabi-gcc >/dev/null \
+	  && test -e /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc.a \
+	  || { apt-get update -qq && apt-get install -y -qq gcc libc6-dev gcc-arm-none-eabi libnewlib-arm-none-eabi; }
 
 demo: $(VENV)/.installed tools
 	$(BIN)/python examples/demo.py
@@ -37,7 +40,6 @@ test-all: PYTEST_ARGS = -n 2
 test-all: test
 
 bench: $(VENV)/.installed tools
-	@command -v arm-none-eabi-gcc >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc-arm-none-eabi; }
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -11,12 +11,20 @@ For each bundled example:
   flash/arena figures (when the cross compiler is installed:
   `apt-get install gcc-arm-none-eabi`, which `make bench` does);
 - the NumPy backend's throughput on a batch.
-Results go to a Markdown table (and the same numbers as JSON beside it).
+- Cortex-M4, emulated (``benchmarks/m4``): each example cross-compiled with
+  the project's start-up code and harness, in the default ("dsp") and
+  ``-DNNDSL_PORTABLE`` variants at -O2 and -Os, run in unicorn: instructions
+  and estimated cycles per inference, per MAC and per layer, flash (code and
+  weights), static RAM, arena and worst-case stack; emlearn, keras2c and
+  TensorFlow Lite Micro's arena beside them. Skipped, with the reason printed,
+  without arm-none-eabi-gcc or the unicorn/pyelftools/capstone packages.
+Results go to Markdown tables (and the same numbers as JSON beside them).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import re
 import shutil
@@ -31,6 +39,8 @@ import numpy as np
 import nndsl
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
+    sys.path.insert(0, str(ROOT))
 EXAMPLES = ROOT / "examples"
 HOST_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 M4_FLAGS = ["-std=c99", "-Os", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
@@ -169,19 +179,38 @@ def markdown(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def m4_results() -> dict[str, object] | None:
+    """The emulated Cortex-M4 figures, or None (with the reason printed) where this machine cannot make them."""
+    from benchmarks.m4 import report
+
+    reason = report.missing()
+    if reason is not None:
+        print(f"Cortex-M4 emulator benchmark skipped: {reason}")
+        return None
+    return report.measure_all(examples())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.md"))
+    parser.add_argument("--no-m4", action="store_true", help="skip the emulated Cortex-M4 part")
     args = parser.parse_args()
     rows = [measure(path) for path in examples()]
+    m4 = None if args.no_m4 else m4_results()
     out = Path(args.out)
+    date = datetime.date.today().isoformat()
     header = (
-        "# Benchmark results\n\nMade by `make bench` (`benchmarks/run.py`). Host figures: gcc -O2 on the machine "
-        "that ran it; Cortex-M4 sizes: arm-none-eabi-gcc -Os, object file of the generated model alone.\n\n"
+        f"# Benchmark results\n\nMade by `make bench` (`benchmarks/run.py`) on {date}. Host figures: gcc -O2 on the "
+        "machine that ran it; Cortex-M4 sizes: arm-none-eabi-gcc -Os, object file of the generated model alone.\n\n"
     )
-    out.write_text(header + markdown(rows))
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(markdown(rows))
+    text = header + markdown(rows)
+    if m4 is not None:
+        from benchmarks.m4 import report
+
+        text += "\n" + report.markdown(m4)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps({"date": date, "host": rows, "cortex_m4": m4}, indent=2) + "\n")
+    print(text)
     return 0
 
 
