@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +109,21 @@ class _Header:
         return element_count(self.shape) * self.dtype.itemsize
 
 
+def read_npy_header(stream: IO[bytes]) -> _Header | None:
+    """The ``.npy`` header at the stream's position (None for a format version nndsl does not read).
+
+    Raises ``ValueError`` for a stream that is not a ``.npy`` array; reads nothing beyond the header.
+    """
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        return None
+    return _Header(tuple(int(d) for d in shape), np.dtype(dtype), stream.tell())
+
+
 class WeightsArchive:
     """An open ``.npz``: the names of its arrays, each read only when the model uses it.
 
@@ -168,14 +183,7 @@ class WeightsArchive:
     def header(self, info: zipfile.ZipInfo) -> _Header | None:
         """The member's ``.npy`` header (None for a format version nndsl does not read)."""
         with self.zip.open(info) as member:
-            version = np.lib.format.read_magic(member)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-            else:
-                return None
-            return _Header(tuple(int(d) for d in shape), np.dtype(dtype), member.tell())
+            return read_npy_header(member)
 
     def header_problem(self, key: str, info: zipfile.ZipInfo, header: _Header) -> str | None:
         """Why the declared array must not be read: its dtype, its size, or a member too short to hold it."""

@@ -137,6 +137,7 @@ MAX_WINDOW_TAPS = 2**12  # one conv or pool window (64x64): the checks visit its
 MAX_OP_WORK = 2**23  # one op: MACs, window taps x outputs, padded input elements (see nndsl.check)
 MAX_NETWORK_WORK = 2**26  # all the ops of a network together
 MAX_WEIGHT_ELEMENTS = 2**24  # the weight arrays a model uses, together: 16 MiB of int8, 64 MiB of f32
+MAX_ARRAY_FILE_ELEMENTS = 2**26  # a .npy file of inputs (run --input, --calibrate, --labels): 256 MiB of f32
 
 
 def element_count(shape: tuple[int, ...]) -> int:

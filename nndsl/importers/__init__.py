@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nndsl.diagnostics import Loc, NNError
+from nndsl.importers.files import read_flatbuffer
 from nndsl.importers.writer import ImportedModel
 
 
@@ -23,7 +24,7 @@ def import_model(source: str | Path, *, calibrate: str | Path | None = None, int
                              "--calibrate and --int16 apply to Keras models")
         from nndsl.importers.tflite import import_tflite
 
-        return import_tflite(path.read_bytes(), str(source), name=name)
+        return import_tflite(read_flatbuffer(path), str(source), name=name)
     from nndsl.importers.keras import import_keras
 
     return import_keras(path, calibrate=calibrate, int16=int16, name=name, progress=progress)

@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from nndsl.arrayfile import ArrayFileError, read_npy
 from nndsl.diagnostics import Loc, NNError
+from nndsl.importers.files import refuse_special_file
 from nndsl.importers.tf import quiet, tensorflow
 from nndsl.importers.tflite import import_tflite
 from nndsl.importers.writer import ImportedModel
@@ -134,6 +136,7 @@ def _layers(model: Any) -> Iterator[Any]:
 
 def load_keras(path: Path) -> Any:
     """The Keras model in ``path``, or a located error."""
+    refuse_special_file(path)
     tf = tensorflow()
     try:
         with quiet():
@@ -145,9 +148,9 @@ def load_keras(path: Path) -> Any:
 
 def _calibration_data(path: Path, input_shape: tuple[int, ...], source: str) -> np.ndarray:
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise NNError.at(Loc.file(str(path)), f"cannot read the calibration data ({error})") from None
+        data = read_npy(path)
+    except ArrayFileError as error:
+        raise NNError.at(Loc.file(str(path)), f"cannot read the calibration data: {error}") from None
     if data.shape[1:] != input_shape:
         raise NNError.at(Loc.file(str(path)), f"calibration data has shape {list(data.shape)}, the model "
                          f"'{source}' takes [N, {', '.join(map(str, input_shape))}]")
