@@ -77,6 +77,94 @@ def test_depfile_escapes_what_make_would_misread(tmp_path: Path) -> None:
         assert shown.stdout.strip().endswith(f"{folder}/mlp.npz")
 
 
+def _previous_build(out: Path) -> dict[str, bytes]:
+    """Outputs of an earlier build that differ from what a build of MLP writes."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("mlp.c", "mlp.h", "mlp.d"):
+        (out / name).write_text(f"/* the previous {name} */\n")
+    return {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+def test_a_failed_replace_restores_every_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header cannot be replaced (as on a full or read-only disk): the .c already replaced is put back."""
+    import nndsl as package
+    from nndsl import files
+
+    out = tmp_path / "out"
+    before = _previous_build(out)
+    replace = os.replace
+
+    def fail_on_header(source: str, target: str | Path) -> None:
+        if str(target).endswith("mlp.h"):
+            raise OSError(28, "No space left on device")
+        replace(source, target)
+
+    monkeypatch.setattr(files.os, "replace", fail_on_header)
+    with pytest.raises(OSError, match="cannot be replaced") as raised:
+        package.load(MLP).build(out)
+    assert raised.value.filename == str(out / "mlp.h")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary or backup left either
+
+
+def test_a_failed_replace_removes_the_new_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nndsl as package
+    from nndsl import files
+
+    replace = os.replace
+
+    def fail_on_depfile(source: str, target: str | Path) -> None:
+        if str(target).endswith("mlp.d"):
+            raise OSError(5, "Input/output error")
+        replace(source, target)
+
+    monkeypatch.setattr(files.os, "replace", fail_on_depfile)
+    with pytest.raises(OSError, match="cannot be replaced"):
+        package.load(MLP).build(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_that_is_a_folder_stops_the_build_before_any_write(tmp_path: Path) -> None:
+    before = _previous_build(tmp_path)
+    (tmp_path / "mlp.h").unlink()
+    (tmp_path / "mlp.h").mkdir()
+    result = nndsl("build", str(MLP), "-o", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr == f"{tmp_path / 'mlp.h'}: error: is a folder; nndsl would replace it with a file\n"
+    assert (tmp_path / "mlp.c").read_bytes() == before["mlp.c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.c", "mlp.d", "mlp.h"]
+
+
+@pytest.mark.parametrize("below", ["", "sub/dir"])
+def test_an_output_folder_that_is_a_file(tmp_path: Path, below: str) -> None:
+    (tmp_path / "afile").write_text("text\n")
+    out = tmp_path / "afile" / below if below else tmp_path / "afile"
+    result = nndsl("build", str(MLP), "-o", str(out))
+    assert result.returncode == 1
+    where = f" (the outputs go into {out})" if below else ""
+    assert result.stderr == f"{tmp_path / 'afile'}: error: is a file, not a folder to write into{where}\n"
+    assert (tmp_path / "afile").read_text() == "text\n"
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs a folder nobody may write (sysfs)")
+def test_an_output_folder_that_cannot_be_written() -> None:
+    result = nndsl("build", str(MLP), "-o", "/sys/kernel")
+    assert result.returncode == 1
+    assert result.stderr.startswith("/sys/kernel: error: cannot write into this folder ("), result.stderr
+
+
+def test_a_symbolic_link_among_the_outputs_is_replaced_not_written_through(tmp_path: Path) -> None:
+    """Nothing is written outside the output folder, even where an output's name points out of it."""
+    outside = tmp_path / "outside.c"
+    outside.write_text("/* not nndsl's */\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mlp.c").symlink_to(outside)
+    assert nndsl("build", str(MLP), "-o", str(out)).returncode == 0
+    assert outside.read_text() == "/* not nndsl's */\n"
+    assert not (out / "mlp.c").is_symlink() and "mlp_run" in (out / "mlp.c").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "outside.c"]
+
+
 def test_import_creates_missing_folders(tmp_path: Path) -> None:
     """`nndsl import -o some/new/dir/m.nn` as a compiler would: the folders appear."""
     pytest.importorskip("tensorflow")
@@ -85,6 +173,18 @@ def test_import_creates_missing_folders(tmp_path: Path) -> None:
                    "-q")
     assert result.returncode == 0, result.stderr
     assert out.exists() and out.with_suffix(".npz").exists()
+
+
+def test_import_never_replaces_its_source(tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow")
+    source = tmp_path / "m.tflite"
+    shutil.copy(EXAMPLES.parent / "tests" / "data" / "mlp" / "model_int8.tflite", source)
+    before = source.read_bytes()
+    result = nndsl("import", str(source), "-o", str(source), "-q")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == f"{source}: error: this output would replace the file it is made from; choose another " \
+                            "output name\n"
+    assert source.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.tflite"]
 
 
 def test_run_output_is_the_file_named(tmp_path: Path) -> None:

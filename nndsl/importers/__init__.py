@@ -24,10 +24,13 @@ def import_model(source: str | Path, *, calibrate: str | Path | None = None, int
                              "--calibrate and --int16 apply to Keras models")
         from nndsl.importers.tflite import import_tflite
 
-        return import_tflite(read_flatbuffer(path), str(source), name=name)
-    from nndsl.importers.keras import import_keras
+        imported = import_tflite(read_flatbuffer(path), str(source), name=name)
+    else:
+        from nndsl.importers.keras import import_keras
 
-    return import_keras(path, calibrate=calibrate, int16=int16, name=name, progress=progress)
+        imported = import_keras(path, calibrate=calibrate, int16=int16, name=name, progress=progress)
+    imported.sources = (path,) if calibrate is None else (path, Path(calibrate))
+    return imported
 
 
 __all__ = ["ImportedModel", "import_model"]

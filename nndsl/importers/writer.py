@@ -43,6 +43,7 @@ class ImportedModel:
     notes: list[str] = field(default_factory=list)
     used_names: set[str] = field(default_factory=set)
     tflite: bytes | None = None  # the flatbuffer a Keras model was converted to, when there was one
+    sources: tuple[Path, ...] = ()  # the files it was made from, which writing it must not replace
 
     def fresh_name(self, base: str) -> str:
         name = identifier(base)
@@ -69,5 +70,5 @@ class ImportedModel:
         npz = nn.with_suffix(".npz")
         buffer = io.BytesIO()
         np.savez(buffer, **self.weights)  # type: ignore[arg-type]
-        write_files({npz: buffer.getvalue(), nn: self.text(npz.name)})
+        write_files({npz: buffer.getvalue(), nn: self.text(npz.name)}, keep=self.sources)
         return nn, npz
