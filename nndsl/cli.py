@@ -22,6 +22,7 @@ from nndsl.files import write_files
 from nndsl.model import InputError, Model, load
 from nndsl.ranges import format_report
 from nndsl.summary import Summary
+from nndsl.validate import FLOAT_TOLERANCE
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -221,6 +222,32 @@ def cmd_to_fixed(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from nndsl.validate import Options, format_report, validate
+
+    model = _load(args.model)
+    try:
+        x = _load_input(args.input)
+    except InputError as error:
+        return _user_error(args.input, str(error))
+    try:
+        labels = _load_input(args.labels) if args.labels else None
+    except InputError as error:
+        return _user_error(args.labels, str(error))
+    options = Options(reference=Path(args.reference) if args.reference else None, labels=labels,
+                      sources=Path(args.sources) if args.sources else None,
+                      work_dir=Path(args.work_dir) if args.work_dir else None, compiler=args.cc,
+                      tolerance=args.tolerance, min_accuracy=args.min_accuracy)
+    try:
+        report = validate(model, x, options)
+    except InputError as error:
+        return _user_error(args.labels if args.labels and "labels" in str(error) else args.input, str(error))
+    print(format_report(report))
+    for failure in report.failures:
+        _user_error(args.model, f"validation failed: {failure}")
+    return EXIT_ERROR if report.failures else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nndsl", description="Compile small neural networks (.nn files) to dependency-free C."
@@ -288,7 +315,36 @@ def build_parser() -> argparse.ArgumentParser:
     comparer.add_argument("--labels", help=".npy of integer labels, for the accuracy difference")
     comparer.add_argument("--plot", help="also draw the per-layer error to this .png (needs matplotlib)")
     comparer.set_defaults(handler=cmd_compare)
+    _add_validate(commands)
     return parser
+
+
+def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    validator = commands.add_parser(
+        "validate", help="compile the C on this host, run it on every input, compare with NumPy and a reference",
+        description="Compile the generated C with the host's C compiler and run it on every input. The C must "
+                    "equal the NumPy backend exactly, an integer network must equal TensorFlow Lite Micro exactly "
+                    "(--reference model.tflite), and an f32 network must be within --tolerance of its reference. "
+                    "On the first input where C and NumPy differ, a trace build names the first differing layer. "
+                    "Exit status 0 only if everything agrees.",
+        epilog="example: nndsl validate mlp.nn --input inputs.npy --reference model_int8.tflite --labels labels.npy")
+    validator.add_argument("model", help="the .nn file")
+    validator.add_argument("--input", required=True, metavar="X.npy",
+                           help="inputs [N, ...]: quantised integers in the model's input type, or real values "
+                                "(float), which are quantised as TensorFlow Lite does")
+    validator.add_argument("--reference", metavar="MODEL",
+                           help="model.tflite (run by tflite-micro: integer outputs must be equal) or model.keras / "
+                                "model.h5 (float outputs: error figures)")
+    validator.add_argument("--labels", metavar="Y.npy", help="integer class labels: report the accuracy")
+    validator.add_argument("--min-accuracy", type=float, metavar="A", help="fail below this accuracy (with --labels)")
+    validator.add_argument("--tolerance", type=float, metavar="T",
+                           help="largest |C - reference| allowed, as a share of each output row's largest value "
+                                f"(default {FLOAT_TOLERANCE:g} for f32 networks; none for quantised ones vs Keras)")
+    validator.add_argument("--sources", metavar="DIR",
+                           help="validate the C already in DIR (as nndsl build wrote it) instead of generating it")
+    validator.add_argument("--work-dir", metavar="DIR", help="build here and keep it (default: a temporary folder)")
+    validator.add_argument("--cc", help="the host C compiler (default: $CC, else cc, gcc or clang)")
+    validator.set_defaults(handler=cmd_validate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -87,6 +87,54 @@ class Model:
         values: dict[str, Array] = backend("numpy").run(self.graph, batch, trace=True)
         return values if batched else {name: v[0] for name, v in values.items()}
 
+    def quantize(self, x: npt.ArrayLike) -> Array:
+        """Real-valued input in the model's input type, as TensorFlow Lite quantises it.
+
+        ``q = clamp(round(x / scale) + zero_point)``, halves rounded away from
+        zero (the division in float64); a qM.N input is clamped to its format's
+        range. An f32 model takes the values as float32.
+        """
+        array = np.asarray(x)
+        in_type = self.graph.input.type
+        if array.dtype.kind not in "fiu":
+            raise InputError(f"input is {array.dtype}, not real numbers")
+        if in_type.quant is None:
+            return array.astype(np.float32)
+        if not np.all(np.isfinite(array)):
+            raise InputError("input holds NaN or infinite values, which have no quantised value")
+        scaled = array.astype(np.float64) / in_type.quant.scale
+        rounded = np.copysign(np.floor(np.abs(scaled) + 0.5), scaled) + in_type.quant.zero_point
+        low, high = in_type.bounds
+        quantized: Array = np.clip(rounded, low, high).astype(in_type.dtype.numpy)
+        return quantized
+
+    def dequantize(self, values: npt.ArrayLike, tensor: str | None = None) -> npt.NDArray[np.float64]:
+        """Real values of a tensor's integers (default: the output): ``scale * (q - zero_point)``.
+
+        ``tensor`` names any tensor of the network (a key of :meth:`trace`); f32
+        values come back as they are.
+        """
+        array = np.asarray(values)
+        tensor_type = self._tensor(tensor).type
+        quant = tensor_type.quant
+        if quant is None:
+            return array.astype(np.float64)
+        scales = np.asarray(quant.scales, dtype=np.float64)
+        zeros = np.asarray(quant.zero_points, dtype=np.float64)
+        if quant.axis is not None:  # per channel (weights): along that axis, counted from the end
+            from_end = len(tensor_type.shape) - quant.axis
+            shape = (-1, *([1] * (from_end - 1)))
+            scales, zeros = scales.reshape(shape), zeros.reshape(shape)
+        return (array.astype(np.float64) - zeros) * scales
+
+    def _tensor(self, name: str | None) -> ir.Tensor:
+        if name is None:
+            return self.graph.output
+        for tensor in self.graph.tensors:
+            if tensor.name == name:
+                return tensor
+        raise KeyError(f"network {self.name} has no tensor '{name}'")
+
     def c_sources(self) -> tuple[str, str]:
         """The generated ``(.c, .h)`` text."""
         sources = backend("c").compile(self.graph)

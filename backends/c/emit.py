@@ -159,6 +159,8 @@ class _Emitter:
             "ctype": op.output.type.dtype.c_type,
             "in_ctype": op.input.type.dtype.c_type,
             "type_min": op.output.type.dtype.bounds[0] if op.output.type.dtype.is_integer else None,
+            "trace_name": _c_string(op.output.name),  # the layer's name for the <NAME>_TRACE hook
+            "trace_data": self.pointer(op.output, const=True),
         }
         match op:
             case ir.Dense():
@@ -412,6 +414,11 @@ def _window_view(window: ir.Window2D, in_shape: tuple[int, ...], out_shape: tupl
         "s_h": window.stride[0], "s_w": window.stride[1], "pad_top": window.pads[0][0],
         "pad_left": window.pads[1][0],
     }
+
+
+def _c_string(text: str) -> str:
+    """A C string literal of ``text`` (tensor names are identifiers; quotes and backslashes escaped anyway)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _opt_float(value: float | None) -> str | None:
