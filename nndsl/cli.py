@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from nndsl import __version__
+from nndsl.arrayfile import ArrayFileError, read_npy
 from nndsl.diagnostics import Diagnostic, NNError
 from nndsl.files import write_files
 from nndsl.model import InputError, Model, load
@@ -49,7 +50,7 @@ def _user_error(where: str, message: str) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     model = _load(args.model)
-    files = model.build(args.output, depfile=not args.no_depfile)
+    files = model.build(args.output, depfile=not args.no_depfile, prefix=args.prefix)
     if not args.quiet:
         for path in files:
             print(path)
@@ -69,22 +70,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _load_input(path: str) -> np.ndarray:
-    """The input array of ``nndsl run``: a ``.npy`` file, read without unpickling."""
+    """An array the command line reads (``--input``, ``--calibrate``, ``--labels``): a regular ``.npy`` file.
+
+    Its header is checked against the file's size and the limits before any data is read; nothing is unpickled.
+    """
     try:
-        with open(path, "rb") as stream:
-            if stream.read(6) != b"\x93NUMPY":
-                raise InputError("not a .npy array file (save the input with numpy.save)")
-        return np.asarray(np.load(path, allow_pickle=False))
-    except InputError:
-        raise
-    except OSError as error:
-        raise InputError(f"cannot read the input ({error.strerror or error})") from None
-    except ValueError as error:
-        if "pickle" in str(error) or "Object arrays" in str(error):
-            raise InputError("holds an object array, which nndsl does not load (it would need unpickling)") from None
-        raise InputError(f"cannot read a .npy array ({error})") from None
-    except EOFError as error:
-        raise InputError(f"cannot read a .npy array ({error or 'the file ends early'})") from None
+        return read_npy(path)
+    except ArrayFileError as error:
+        raise InputError(str(error)) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -259,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("model", help="the .nn file")
     build.add_argument("-o", "--output", default=".", help="output folder (created if missing; default: .)")
     build.add_argument("--no-depfile", action="store_true", help="do not write <name>.d")
+    build.add_argument("--prefix", default="", metavar="P",
+                       help="begin every C name and the file names with P (P<name>_run, P<NAME>_INPUT_SIZE, "
+                            "P<name>.c), so that models with the same network name link into one program")
     build.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     build.set_defaults(handler=cmd_build)
 

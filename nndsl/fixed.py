@@ -31,6 +31,7 @@ import numpy.typing as npt
 from nndsl import ast, ir
 from nndsl.backend import backend
 from nndsl.check import MAX_WEIGHT_FRAC_BITS, check
+from nndsl.cnames import c_name_problem, network_name_from
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, Loc, NNError
 from nndsl.files import write_files
 from nndsl.ops import FIXED_POINT_OPS
@@ -101,10 +102,12 @@ def convert(path: Path, calibration: Array, output: Path, options: FixedOptions 
 
     ``NNError`` when the network has none, or when writing it would replace the model or its weights.
     """
-    network_name = name or _network_name(output.stem)
+    network_name = name or network_name_from(output.stem)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", network_name) or network_name in KEYWORDS:
         raise NNError.at(Loc.file(str(output)), f"'{network_name}' is not a network name (letters, digits and "
                          f"underscores, not starting with a digit, not a keyword)")
+    if (problem := c_name_problem(network_name)) is not None:
+        raise NNError.at(Loc.file(str(output)), f"the network name '{network_name}' {problem}")
     source = read_source(path)
     program = parse(source, str(path))
     sink = DiagnosticSink()
@@ -131,12 +134,6 @@ def convert(path: Path, calibration: Array, output: Path, options: FixedOptions 
     conversion = Conversion(text, converter.weights, converter.formats, converter.largest, has_weights=has_weights)
     conversion.warnings = _check_result(conversion, output)
     return conversion
-
-
-def _network_name(stem: str) -> str:
-    """A network name from a file name: ``small-q`` -> ``small_q``, ``2q`` -> ``m_2q``."""
-    name = re.sub(r"\W", "_", stem) or "model"
-    return f"m_{name}" if name[0].isdigit() or name in KEYWORDS else name
 
 
 def _convertible(graph: ir.Graph, layers: tuple[Any, ...], sink: DiagnosticSink) -> None:

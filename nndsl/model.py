@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from nndsl import ir
 from nndsl.backend import backend
+from nndsl.cnames import prefix_problem
 from nndsl.diagnostics import Diagnostic, Loc, NNError
 from nndsl.files import write_files
 from nndsl.pipeline import Compiled, compile_file, compile_source
@@ -135,19 +136,27 @@ class Model:
                 return tensor
         raise KeyError(f"network {self.name} has no tensor '{name}'")
 
-    def c_sources(self) -> tuple[str, str]:
-        """The generated ``(.c, .h)`` text."""
-        sources = backend("c").compile(self.graph)
-        return sources.source, sources.header
+    def c_sources(self, prefix: str = "") -> tuple[str, str]:
+        """The generated ``(.c, .h)`` text; ``prefix`` begins every C name (see :meth:`build`)."""
+        source, header, _ = self._c_sources(prefix)
+        return source, header
 
-    def build(self, out_dir: str | Path, depfile: bool = True) -> list[Path]:
+    def _c_sources(self, prefix: str) -> tuple[str, str, str]:
+        """``(.c text, .h text, the C name files and symbols take)``, or an error for a prefix C cannot take."""
+        problem = prefix_problem(prefix, self.name) if prefix else None
+        if problem is not None:
+            raise NNError.at(None, f"symbol prefix '{prefix}': {problem}")
+        sources = backend("c").compile(self.graph, prefix)
+        return str(sources.source), str(sources.header), str(sources.name)
+
+    def build(self, out_dir: str | Path, depfile: bool = True, prefix: str = "") -> list[Path]:
         """Write ``<name>.c``, ``<name>.h`` (and ``<name>.d`` for make) into ``out_dir``.
 
-        Each file is written to a temporary name and renamed into place, so a
-        failure leaves any earlier build untouched.
+        A ``prefix`` goes before the network's name in every C name and in the file names
+        (``prefix="left_"``: ``left_mlp_run``, ``LEFT_MLP_INPUT_SIZE``, ``left_mlp.c``), so that two models,
+        even two with the same network name, link into one program. All files are replaced or none.
         """
-        source, header = self.c_sources()
-        name = backend("c").emit.identifier(self.name)
+        source, header, name = self._c_sources(prefix)
         out = Path(out_dir)
         files = {out / f"{name}.c": source, out / f"{name}.h": header}
         if depfile:

@@ -18,6 +18,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from nndsl import ast
+from nndsl.cnames import LANGUAGE_KEYWORDS, c_name_problem
 from nndsl.diagnostics import Diagnostic, Loc, NNError, Severity
 
 # Terminals described the way a user would name them in an error message.
@@ -44,7 +45,7 @@ _NOT_CODE = re.compile(r'#[^\n]*|"[^"\n]*"?')
 _PARENTHESES = re.compile(r"[()]")
 
 # Statement keywords: never names, even where Lark's contextual lexer would take them as one.
-KEYWORDS = frozenset({"network", "target", "weights", "input", "output"})
+KEYWORDS = LANGUAGE_KEYWORDS
 _TYPE_EXAMPLE = "such as f32[64], i8 @ scale(0.05) zero(0) or q7"
 
 
@@ -95,7 +96,11 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Program(self.loc(meta), str(name_token), tuple(children[1:]), self.source)
 
     def network_decl(self, children: list[Token]) -> Token:
-        return self.not_keyword(children[0], "the network")
+        name = self.not_keyword(children[0], "the network")
+        problem = c_name_problem(str(name))
+        if problem is not None:  # the generated C names begin with it
+            raise NNError.at(_loc(self.path, name), f"the network name '{name}' {problem}; rename the network")
+        return name
 
     def not_keyword(self, name: Token, what: str) -> Token:
         if str(name) in KEYWORDS:

@@ -8,7 +8,6 @@ The output depends only on the graph: the same model gives the same bytes.
 
 from __future__ import annotations
 
-import keyword
 import math
 import re
 from dataclasses import dataclass
@@ -26,12 +25,6 @@ from nndsl.qmath.requant import Rounding
 from nndsl.summary import model_weight_bytes
 from nndsl.types import DType
 
-C_KEYWORDS = frozenset({
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
-    "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
-    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool",
-    "_Complex", "_Imaginary", "main",
-})
 VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
@@ -66,10 +59,18 @@ def c_array_body(data: npt.NDArray[np.generic], dtype: DType) -> str:
     return ",\n    ".join(lines) if lines else "0"
 
 
+MAX_ARRAY_NAME = 63  # the initial characters of an identifier that C99 compilers must tell apart
+
+
 def identifier(name: str) -> str:
-    """A C identifier made from a model name (dots and dashes become underscores)."""
-    text = re.sub(r"\W", "_", name)
-    return f"m_{text}" if text[0].isdigit() or text in C_KEYWORDS or keyword.iskeyword(text) else text
+    """A C name part made from a name: other characters become underscores, a run of them one, none at the ends.
+
+    Every C name is this after a prefix and before a suffix (``mlp_run``, ``mlp_fc_kernel``), so a keyword is
+    harmless, and no double underscore (reserved in C++) or leading underscore (reserved in C) can appear.
+    A network name the parser accepts is its own identifier.
+    """
+    text = re.sub(r"[\W_]+", "_", name).strip("_") or "m"
+    return f"m_{text}" if text[0].isdigit() else text
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,9 @@ class CArray:
 
 
 class _Emitter:
-    def __init__(self, graph: ir.Graph) -> None:
+    def __init__(self, graph: ir.Graph, prefix: str = "") -> None:
         self.graph = graph
-        self.prefix = identifier(graph.name)
+        self.prefix = prefix + identifier(graph.name)
         self.arrays: list[CArray] = []
         self.array_names: dict[str, list[tuple[npt.NDArray[np.generic], DType, str]]] = {}
         self.runtime: set[str] = set()
@@ -108,7 +109,7 @@ class _Emitter:
         for cached, cached_dtype, name in self.array_names.get(key, []):
             if cached_dtype is dtype and np.array_equal(cached, flat):
                 return name
-        base = f"{self.prefix}_{identifier(key)}"
+        base = f"{self.prefix}_{identifier(key)}"[: MAX_ARRAY_NAME - 7].rstrip("_")  # room for a suffix
         name = base
         taken = {a.name for a in self.arrays} | self.reserved
         suffix = 1
@@ -488,6 +489,6 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def compile(graph: ir.Graph) -> CSources:
-    """C sources for a lowered graph whose memory is planned."""
-    return _Emitter(graph).render()
+def compile(graph: ir.Graph, prefix: str = "") -> CSources:
+    """C sources for a lowered graph whose memory is planned; every public C name starts with ``prefix``."""
+    return _Emitter(graph, prefix).render()

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from nndsl.cnames import network_name_from
 from nndsl.diagnostics import Loc, NNError
 from nndsl.importers.tf import tensorflow
 from nndsl.importers.writer import ImportedModel, identifier, scale_text, shape_text
@@ -200,7 +201,7 @@ class Importer:
     def __init__(self, graph: TfGraph, source: str, name: str) -> None:
         self.graph = graph
         self.source = source
-        self.out = ImportedModel(identifier(name, "model"))
+        self.out = ImportedModel(network_name_from(name))
         self.bindings: dict[int, Binding] = {}
         self.reshaped: dict[tuple[int, tuple[int, ...]], str] = {}
         self.integer = False
