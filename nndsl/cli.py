@@ -18,6 +18,7 @@ import numpy as np
 
 from nndsl import __version__
 from nndsl.arrayfile import ArrayFileError, read_npy
+from nndsl.buildsys import PrintShareDir
 from nndsl.diagnostics import Diagnostic, NNError
 from nndsl.files import write_files
 from nndsl.model import InputError, Model, load
@@ -246,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nndsl", description="Compile small neural networks (.nn files) to dependency-free C."
     )
     parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
+    parser.add_argument("--cmake-dir", action=PrintShareDir, kind="cmake",
+                        help="print the folder of nndsl's CMake package (nndsl_add_model) and exit")
+    parser.add_argument("--make-dir", action=PrintShareDir, kind="make",
+                        help="print the folder of nndsl's Make snippet (nndsl.mk) and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser("build", help="check a model and write <name>.c, <name>.h and a make depfile")

@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from nndsl import ir
 from nndsl.backend import backend
+from nndsl.buildsys import depfile_text
 from nndsl.cnames import prefix_problem
 from nndsl.diagnostics import Diagnostic, Loc, NNError
 from nndsl.files import write_files
@@ -160,9 +161,7 @@ class Model:
         out = Path(out_dir)
         files = {out / f"{name}.c": source, out / f"{name}.h": header}
         if depfile:
-            targets = " ".join(_make_escape(p) for p in files)
-            deps = " ".join(_make_escape(p) for p in self.compiled.dependencies)
-            files[out / f"{name}.d"] = f"{targets}: {deps}\n"
+            files[out / f"{name}.d"] = depfile_text(list(files), self.compiled.dependencies)
         self._refuse_overwriting_inputs(files)
         write_files(files)
         return list(files)
@@ -174,14 +173,6 @@ class Model:
             if path.resolve() in inputs:
                 raise NNError.at(Loc.file(str(path)), "this output would overwrite one of the model's own files; "
                                  "choose another output folder (-o)")
-
-
-def _make_escape(path: Path) -> str:
-    """A path as make reads it in a rule: spaces, '#' and ':' escaped, '$' doubled."""
-    text = str(path).replace("$", "$$")
-    for special in " #:":
-        text = text.replace(special, "\\" + special)
-    return text
 
 
 def load(path: str | Path) -> Model:

@@ -27,7 +27,7 @@ from tests.test_to_fixed import float_mlp
 
 # Top-level folders of the repository that install inside the nndsl package.
 INSTALLED_INSIDE_NNDSL = ("grammar", "backends")
-DATA_SUFFIXES = (".lark", ".j2", ".c", ".h")
+DATA_SUFFIXES = (".lark", ".j2", ".c", ".h", ".cmake", ".mk")
 
 
 def source_files() -> dict[str, Path]:
@@ -136,6 +136,12 @@ def test_installed_wheel_works_from_an_unrelated_folder(dist: Path, tmp_path: Pa
         cwd=work)
     run(bin_dir, command, "build", "q/mlp_q.nn", "-o", "q_out", cwd=work)
     assert (work / "q_out" / "mlp_q.c").exists()
+    validated = run(bin_dir, command, "validate", mlp, "--input", EXAMPLES / "mlp" / "inputs.npy", cwd=work).stdout
+    assert "C vs NumPy backend: 0 differing values" in validated
+    for option, helper in (("--cmake-dir", "nndsl.cmake"), ("--make-dir", "nndsl.mk")):
+        folder = Path(run(bin_dir, command, option, cwd=work).stdout.strip())
+        assert folder.is_relative_to(tmp_path / "venv") and (folder / helper).is_file()
+    assert "dist-info" in (work / "out" / "mlp.d").read_text()  # the depfile names the installed version
 
 
 @pytest.mark.tensorflow
