@@ -82,19 +82,25 @@ def _load_input(path: str) -> np.ndarray:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from nndsl.layers import dump_layers, format_stats, layer_stats
+
     model = _load(args.model)
     try:
         x = _load_input(args.input)
-        if args.trace:
-            values = model.trace(x)
-            for name, value in values.items():
-                print(f"{name}: {value.dtype}{list(value.shape)}")
-                print(np.array2string(value, threshold=64, max_line_width=100))
+        if args.trace or args.dump:
+            values = model.trace(x, quantize=args.quantize)
+            if args.trace:
+                print(format_stats(layer_stats(model, values)))
+            if args.dump:
+                dump_layers(model, values, Path(args.dump))
             result = values[model.graph.output.name]
         else:
-            result = model.run(x)
+            result = model.run(x, quantize=args.quantize)
     except InputError as error:
-        return _user_error(args.input, str(error))
+        hint = "; --quantize does that" if "quantise it first" in str(error) and not args.quantize else ""
+        return _user_error(args.input, f"{error}{hint}")
+    if args.real:
+        result = model.dequantize(result)
     if args.output:
         _save_array(Path(args.output), result)
     elif not args.trace:
@@ -141,10 +147,18 @@ def _format_summary(summary: Summary) -> str:
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
-    model = _load(args.model)
+    """The table (or JSON) even over budget, so that it shows what to shrink; then the budget errors."""
+    model = load(args.model, budget=False)
+    _print_diagnostics(model.warnings)
     summary = model.summary()
-    print(json.dumps(summary.to_json(), indent=2) if args.json else _format_summary(summary))
-    return EXIT_OK
+    if args.json:
+        data = summary.to_json() | {"errors": [error.format() for error in model.budget_errors]}
+        print(json.dumps(data, indent=2))
+    else:
+        print(_format_summary(summary))
+    sys.stdout.flush()  # the table before the errors, also when both go to one terminal or file
+    _print_diagnostics(model.budget_errors)
+    return EXIT_ERROR if model.budget_errors else EXIT_OK
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -269,7 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help=".npy input in the model's input type (integer models take it quantised: int8, int16), "
                           "shaped as the input or with a leading batch axis")
     run.add_argument("--output", help="write the result here (.npy) instead of printing it")
-    run.add_argument("--trace", action="store_true", help="print every layer's output")
+    run.add_argument("--trace", action="store_true",
+                     help="print every layer's shape, min/max/mean in real units and its saturated share")
+    run.add_argument("--quantize", action="store_true",
+                     help="the input holds real values: quantise them to the model's input type first "
+                          "(round(x / scale) + zero_point, clamped, as TensorFlow Lite does)")
+    run.add_argument("--real", action="store_true",
+                     help="the output in real units (scale * (q - zero_point)) instead of integers")
+    run.add_argument("--dump", metavar="DIR",
+                     help="write every layer to DIR as <layer>.npy (as computed) and, for quantised layers, "
+                          "<layer>.real.npy (real units)")
+    run.epilog = ("example: nndsl run mlp.nn --input x_float.npy --quantize --real --trace --dump layers/")
     run.set_defaults(handler=cmd_run)
 
     check = commands.add_parser("check", help="check a model: syntax, names, shapes, types, budget")

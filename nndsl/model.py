@@ -58,6 +58,11 @@ class Model:
     def warnings(self) -> tuple[Diagnostic, ...]:
         return self.compiled.warnings
 
+    @property
+    def budget_errors(self) -> tuple[Diagnostic, ...]:
+        """Where the model exceeds its target (only when loaded with ``budget=False``; else they are raised)."""
+        return self.compiled.budget_errors
+
     def summary(self) -> Summary:
         return self.compiled.summary
 
@@ -77,17 +82,26 @@ class Model:
         shape = ", ".join(map(str, in_type.shape))
         raise InputError(f"input has shape {list(array.shape)}, the model takes [{shape}] or [N, {shape}]")
 
-    def run(self, x: npt.ArrayLike) -> Array:
-        """The output for one input (the model's input shape) or a batch (a leading axis)."""
-        batch, batched = self._batch(x)
-        result: Array = backend("numpy").run(self.graph, batch)
-        return result if batched else result[0]
+    def run(self, x: npt.ArrayLike, *, quantize: bool = False, real: bool = False) -> Array:
+        """The output for one input (the model's input shape) or a batch (a leading axis).
 
-    def trace(self, x: npt.ArrayLike) -> dict[str, Array]:
-        """Every tensor's value, by name in execution order, for one input or a batch."""
-        batch, batched = self._batch(x)
+        ``quantize``: ``x`` holds real values, quantised first (:meth:`quantize`);
+        ``real``: the output as real values (:meth:`dequantize`), not integers.
+        """
+        batch, batched = self._batch(self.quantize(x) if quantize else x)
+        result: Array = backend("numpy").run(self.graph, batch)
+        result = result if batched else result[0]
+        return self.dequantize(result) if real else result
+
+    def trace(self, x: npt.ArrayLike, *, quantize: bool = False, real: bool = False) -> dict[str, Array]:
+        """Every tensor's value, the input first, by tensor name in execution order, for one input or a batch.
+
+        ``quantize`` and ``real`` as for :meth:`run` (``real``: each tensor dequantised with its own scale).
+        """
+        batch, batched = self._batch(self.quantize(x) if quantize else x)
         values: dict[str, Array] = backend("numpy").run(self.graph, batch, trace=True)
-        return values if batched else {name: v[0] for name, v in values.items()}
+        values = values if batched else {name: v[0] for name, v in values.items()}
+        return {name: self.dequantize(v, name) for name, v in values.items()} if real else values
 
     def quantize(self, x: npt.ArrayLike) -> Array:
         """Real-valued input in the model's input type, as TensorFlow Lite quantises it.
@@ -175,9 +189,12 @@ class Model:
                                  "choose another output folder (-o)")
 
 
-def load(path: str | Path) -> Model:
-    """Parse, check and lower a `.nn` file; raises :class:`NNError` with located diagnostics."""
-    return Model(compile_file(path))
+def load(path: str | Path, *, budget: bool = True) -> Model:
+    """Parse, check and lower a `.nn` file; raises :class:`NNError` with located diagnostics.
+
+    ``budget=False``: a model over its target's budget loads anyway, the errors in ``model.budget_errors``.
+    """
+    return Model(compile_file(path, budget=budget))
 
 
 def loads(source: str, path: str = "<string>") -> Model:

@@ -23,6 +23,7 @@ class Compiled:
     warnings: tuple[Diagnostic, ...]
     dependencies: tuple[Path, ...]  # files the result depends on (the .nn and its weights)
     ranges: RangeReport | None  # the fixed-point range analysis (integer networks)
+    budget_errors: tuple[Diagnostic, ...] = ()  # the target's budget exceeded, when not raised (summarize)
 
     def range_warnings(self) -> list[Diagnostic]:
         """Where an output format clips values the worst-case input reaches (``nndsl check``)."""
@@ -32,8 +33,12 @@ class Compiled:
         return sink.warnings
 
 
-def compile_source(source: str, path: str = "<string>") -> Compiled:
-    """Compile `.nn` text; ``path`` labels locations and anchors the weights file. Raises NNError."""
+def compile_source(source: str, path: str = "<string>", *, budget: bool = True) -> Compiled:
+    """Compile `.nn` text; ``path`` labels locations and anchors the weights file. Raises NNError.
+
+    With ``budget=False`` a model over its target's budget still compiles, its
+    budget errors kept in ``budget_errors`` (``nndsl summarize`` shows what to shrink).
+    """
     program = parse(source, path)
     sink = DiagnosticSink()
     resolved = resolve(program, path, sink)
@@ -49,17 +54,18 @@ def compile_source(source: str, path: str = "<string>") -> Compiled:
     if ranges is not None:
         report_diagnostics(ranges, sink, warnings=False)
     summary = summarize(graph)
-    check_budget(graph, summary, sink)
+    over_budget = DiagnosticSink()
+    check_budget(graph, summary, sink if budget else over_budget)
     sink.raise_if_errors()
     dependencies = [absolute_path(Path(path))] if not path.startswith("<") else []
     if resolved.weights_path is not None:
         dependencies.append(resolved.weights_path)
-    return Compiled(graph, summary, tuple(sink.warnings), tuple(dependencies), ranges)
+    return Compiled(graph, summary, tuple(sink.warnings), tuple(dependencies), ranges, tuple(over_budget.errors))
 
 
-def compile_file(path: str | Path) -> Compiled:
-    """Compile a `.nn` file (weights paths in it are relative to the file)."""
-    return compile_source(read_source(path), str(path))
+def compile_file(path: str | Path, *, budget: bool = True) -> Compiled:
+    """Compile a `.nn` file (weights paths in it are relative to the file); ``budget`` as in :func:`compile_source`."""
+    return compile_source(read_source(path), str(path), budget=budget)
 
 
 def read_source(path: str | Path) -> str:
