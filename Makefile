@@ -16,11 +16,13 @@ $(VENV)/.installed: pyproject.toml
 
 # The C compilers the tests and the demo build generated code with: the host's, and
 # arm-none-eabi-gcc with newlib for the Cortex-M4 emulator tests and the benchmark;
-# cmake for the firmware example's CMake build.
+# cmake for the firmware example's CMake build; g++, clang and cppcheck for the strict-warning tests.
 tools:
 	@command -v gcc >/dev/null && command -v arm-none-eabi-gcc >/dev/null && command -v cmake >/dev/null \
+	  && command -v g++ >/dev/null && command -v clang >/dev/null && command -v cppcheck >/dev/null \
 	  && test -e /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc.a \
-	  || { apt-get update -qq && apt-get install -y -qq gcc libc6-dev gcc-arm-none-eabi libnewlib-arm-none-eabi cmake; }
+	  || { apt-get update -qq && apt-get install -y -qq gcc g++ clang cppcheck libc6-dev gcc-arm-none-eabi \
+	       libnewlib-arm-none-eabi cmake; }
 
 demo: $(VENV)/.installed tools
 	$(BIN)/python examples/demo.py

@@ -130,7 +130,8 @@ class _Emitter:
             return "input"
         if storage is ir.Storage.OUTPUT:
             return "output"
-        return f"({qualifier}{c_type} *)(arena + {offset})"
+        # Through void *: the plan aligns every offset for its type (-Wcast-align cannot know it).
+        return f"({qualifier}{c_type} *)({qualifier}void *)(arena + {offset})"
 
     # -- ops -----------------------------------------------------------------------------------------
 
@@ -402,7 +403,7 @@ class _Emitter:
             "defines": sorted(self.defines),
             "c_float": c_float,
         }
-        source = env.get_template("model.c.j2").render(context)
+        source = _drop_unused_functions(env.get_template("model.c.j2").render(context))
         header = env.get_template("model.h.j2").render(context)
         return CSources(self.prefix, _tidy(source), _tidy(header))
 
@@ -424,6 +425,34 @@ def _c_string(text: str) -> str:
 
 def _opt_float(value: float | None) -> str | None:
     return None if value is None else c_float(value)
+
+
+# A runtime function: the comment right before it, then ``static ... nn_name(`` at a line's start, to the
+# first line that is only ``}`` (the runtime's layout). The comment pattern cannot run past its own ``*/``.
+_RUNTIME_FUNCTION = re.compile(r"(?:/\*[^*]*\*+(?:[^/*][^*]*\*+)*/\n)?^static [^\n(]*\b(nn_\w+)\(.*?^\}\n",
+                               re.MULTILINE | re.DOTALL)
+
+
+def _drop_unused_functions(source: str) -> str:
+    """``source`` without the runtime functions nothing calls (``-Wunused-function`` would reject them).
+
+    A runtime file is pasted whole, but a model may call only part of it (a fixed-point model only
+    ``nn_rdbpot`` of ``requant.c``; single rounding none of its double-rounding helpers). A function is kept
+    when the model's own code calls it, or a kept function does. The arithmetic is unchanged.
+    """
+    functions = {match[1]: match[0] for match in _RUNTIME_FUNCTION.finditer(source)}
+    rest = _RUNTIME_FUNCTION.sub("", source)
+    kept: set[str] = set()
+    pending = [name for name in functions if re.search(rf"\b{name}\b", rest)]
+    while pending:
+        name = pending.pop()
+        if name not in kept:
+            kept.add(name)
+            pending.extend(other for other in functions if re.search(rf"\b{other}\(", functions[name]))
+    for name, text in functions.items():
+        if name not in kept:
+            source = source.replace(text, "", 1)
+    return source
 
 
 def _tidy(text: str) -> str:

@@ -108,7 +108,8 @@ static void nn_mean_s16(const int16_t *in, int16_t *out, int32_t positions, int3
         int32_t shifted;
         int32_t output;
         for (position = 0; position < positions; ++position) {
-            sum += (uint32_t)(int32_t)in[position * channels + channel];
+            const int32_t value = in[position * channels + channel];
+            sum += (uint32_t)value; /* one cast: gcc's -Wsign-conversion misreads a cast of a cast */
         }
         shifted = (int32_t)(sum - (uint32_t)input_zero_point * (uint32_t)positions);
         output = (int32_t)((uint32_t)nn_mbqm(shifted, multiplier, shift) + (uint32_t)output_zero_point);
