@@ -28,9 +28,12 @@ from nndsl.types import DType
 VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
-    "requant", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops", "int16_functions",
+    "requant", "matmul", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops", "int16_functions",
 )
-RUNTIME_NEEDS = {"shift": "requant"}  # nn_shift_round rounds with requant.c's nn_rdbpot
+RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant"}  # both round with requant.c's nn_rdbpot
+# The taps of one output position a convolution gathers on the stack for the matrix kernel (two positions
+# at a time: at most 1 KiB of stack); a larger window runs the plain loops.
+MAX_GATHERED_TAPS = 512
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,15 @@ class _Emitter:
                                   DType.I32, f"{key}: per-channel shifts")
         return {"multiplier": multipliers, "shift": shifts, "per_channel": True}
 
+    def requant_tables(self, op: ir.Op, requant: ir.Requant) -> dict[str, Any]:
+        """The multipliers and shifts as arrays (one entry, step 0, per tensor) for the runtime kernels."""
+        key = op.output.name
+        multipliers = self.const_array(f"{key}/multiplier", np.array(requant.multipliers, dtype=np.int32),
+                                       DType.I32, f"{key}: requantisation multipliers")
+        shifts = self.const_array(f"{key}/shift", np.array(requant.shifts, dtype=np.int32),
+                                  DType.I32, f"{key}: shifts")
+        return {"multiplier": multipliers, "shift": shifts, "step": int(requant.per_channel)}
+
     def view(self, op: ir.Op) -> dict[str, Any]:
         common = {
             "comment": self.source_line(op),
@@ -230,19 +242,51 @@ class _Emitter:
         size = window.size
         channels, out_channels = in_shape[-1], out_shape[-1]
         kernel = op.kernel.data.reshape((size[0], size[1], channels, -1))
+        view = _window_view(window, in_shape, out_shape) | {
+            "channels": channels, "out_channels": out_channels, "d_h": window.dilation[0], "d_w": window.dilation[1],
+            "depthwise": op.depthwise,
+        }
         if op.depthwise:  # [KH][KW][C * M], TensorFlow Lite's depthwise layout
             data = kernel.reshape((size[0], size[1], out_channels))
             layout = f"[{size[0]}][{size[1]}][{out_channels}]"
         else:  # [O][KH][KW][C]: each output channel's weights contiguous
             data = np.ascontiguousarray(kernel.transpose(3, 0, 1, 2))
             layout = f"[{out_channels}][{size[0]}][{size[1]}][{channels}]"
+            matrix_layout = conv_matrix_layout(window, view)
+            matrix = None if matrix_layout is None else self.matrix_view(op, data.reshape((out_channels, -1)))
+            if matrix is not None and matrix_layout is not None:
+                return view | matrix | matrix_layout
         kernel_name = self.const_array(op.kernel.name, data, op.kernel.type.dtype, f"{op.kernel.name}: {layout}")
-        view = _window_view(window, in_shape, out_shape) | {
-            "channels": channels, "out_channels": out_channels, "d_h": window.dilation[0], "d_w": window.dilation[1],
-            "kernel": kernel_name, "bias": self.bias_array(op.bias, out_channels), "depthwise": op.depthwise,
-        }
         output_stage = self.requant_view(op, op.requant, op.activation, "conv_s8", "conv_f32")
-        return view | output_stage | {"depth_multiplier": out_channels // channels}
+        return view | output_stage | {"kernel": kernel_name, "depth_multiplier": out_channels // channels,
+                                      "bias": self.bias_array(op.bias, out_channels)}
+
+    def matrix_view(self, op: ir.Dense | ir.Conv, weights: npt.NDArray[np.generic]) -> dict[str, Any] | None:
+        """The int8 matrix kernel (``runtime/matmul.c``) for a dense or convolution layer, or None.
+
+        It needs int8 values and weights, TFLM's requantisation, and a bias with the input offset folded
+        in whose partial sums cannot leave int32; ``weights`` is ``[units][depth]`` in the kernel's order.
+        """
+        requant = op.requant
+        int8 = all(t.type.dtype is DType.I8 for t in (op.input, op.output, op.kernel))
+        if not (int8 and isinstance(requant, ir.Requant)):
+            return None
+        bias = op.bias.data if op.bias is not None else None
+        folded = folded_bias(weights, bias, requant.input_offset)
+        if folded is None:
+            return None
+        key = op.output.name  # '/' keeps these keys apart from weight names
+        units, depth = weights.shape
+        self.use("matmul")
+        kernel = self.const_array(op.kernel.name, interleave_row_pairs(weights), DType.I8,
+                                  f"{op.kernel.name}: [{units}][{depth}], pairs of rows interleaved by fours")
+        return {
+            "q": requant, "kernel": kernel, "units": units, "depth": depth,
+            "folded_bias": self.const_array(f"{key}/folded_bias", folded, DType.I32,
+                                            f"{key}: bias + input offset x weight row sums [{units}]"),
+        } | self.requant_tables(op, requant)
+
+
 
     def pool_view(self, op: ir.Pool) -> dict[str, Any]:
         in_shape, out_shape = op.input.type.shape, op.output.type.shape
@@ -319,15 +363,15 @@ class _Emitter:
     def dense_view(self, op: ir.Dense) -> dict[str, Any]:
         assert op.kernel.data is not None
         features, units = op.kernel.type.shape
-        kernel = self.const_array(op.kernel.name, np.ascontiguousarray(op.kernel.data.T), op.kernel.type.dtype,
+        weights = np.ascontiguousarray(op.kernel.data.T)
+        rows = op.input.type.size // features
+        matrix = self.matrix_view(op, weights)
+        if matrix is not None:
+            return matrix | {"macro": "matrix_s8", "positions": rows, "in_stride": features}
+        kernel = self.const_array(op.kernel.name, weights, op.kernel.type.dtype,
                                   f"{op.kernel.name}: [{units}][{features}], transposed from [inputs, outputs]")
-        bias = None
-        if op.bias is not None and op.bias.data is not None:
-            bias = self.const_array(op.bias.name, op.bias.data, op.bias.type.dtype, f"{op.bias.name}: [{units}]")
-        view: dict[str, Any] = {
-            "rows": op.input.type.size // features, "features": features, "units": units,
-            "kernel": kernel, "bias": bias,
-        }
+        view = {"rows": rows, "features": features, "units": units, "kernel": kernel,
+                "bias": self.bias_array(op.bias, units)}
         return view | self.requant_view(op, op.requant, op.activation, "dense_s8", "dense_f32")
 
     def activation_view(self, op: ir.Activation) -> dict[str, Any]:
@@ -406,6 +450,46 @@ class _Emitter:
         source = _drop_unused_functions(env.get_template("model.c.j2").render(context))
         header = env.get_template("model.h.j2").render(context)
         return CSources(self.prefix, _tidy(source), _tidy(header))
+
+
+def conv_matrix_layout(window: ir.Window2D, view: dict[str, Any]) -> dict[str, Any] | None:
+    """How a convolution feeds the matrix kernel: its input as it is (a 1x1 window over every position),
+    or each position's taps gathered on the stack, two positions at a time; None for too many taps."""
+    if window.size == (1, 1) and window.stride == (1, 1) and window.pads == ((0, 0), (0, 0)):
+        return {"macro": "matrix_s8", "positions": view["out_h"] * view["out_w"], "in_stride": view["channels"]}
+    if window.size[0] * window.size[1] * view["channels"] > MAX_GATHERED_TAPS:
+        return None
+    return {"macro": "conv_matrix_s8", "row_taps": window.size[1] * view["channels"]}
+
+
+def interleave_row_pairs(weights: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+    """``[units][depth]`` weights in the matrix kernel's order: each pair of rows interleaved four values at a
+    time (then the first row's remaining values, then the second's); an odd last row as it is."""
+    units, depth = weights.shape
+    whole = depth - depth % 4
+    parts = []
+    for u in range(0, units - 1, 2):
+        pair = weights[u : u + 2]
+        groups = pair[:, :whole].reshape(2, -1, 4).transpose(1, 0, 2)  # [group][row][4]
+        parts += [groups.reshape(-1), pair[0, whole:], pair[1, whole:]]
+    if units % 2:
+        parts.append(weights[-1])
+    return np.concatenate(parts) if parts else weights.reshape(-1)
+
+
+def folded_bias(weights: npt.NDArray[np.generic], bias: npt.NDArray[np.generic] | None,
+                input_offset: int) -> npt.NDArray[np.int32] | None:
+    """``bias + input_offset * row sums``: the input offset taken out of the inner loop, or None.
+
+    ``weights`` is ``[units][depth]``. The sum of products then starts from this bias; None when a partial
+    sum could leave int32 (``|bias'| + 128 * sum |w|`` bounds them, int8 inputs being at most 128 in size).
+    """
+    rows = weights.astype(np.int64)
+    start = np.zeros(rows.shape[0], np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
+    folded: npt.NDArray[np.int64] = start + input_offset * rows.sum(axis=1)
+    if int((np.abs(folded) + 128 * np.abs(rows).sum(axis=1)).max(initial=0)) >= 2**31:
+        return None
+    return folded.astype(np.int32)
 
 
 def _window_view(window: ir.Window2D, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> dict[str, Any]:
