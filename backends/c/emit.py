@@ -28,9 +28,11 @@ from nndsl.types import DType
 VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
-    "requant", "matmul", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops", "int16_functions",
+    "requant", "matmul", "depthwise", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops",
+    "int16_functions",
 )
-RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant"}  # both round with requant.c's nn_rdbpot
+# What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
+RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}
 # The taps of one output position a convolution gathers on the stack for the matrix kernel (two positions
 # at a time: at most 1 KiB of stack); a larger window runs the plain loops.
 MAX_GATHERED_TAPS = 512
@@ -205,9 +207,11 @@ class _Emitter:
 
     def use(self, runtime: str, define: str | None = None) -> None:
         """Include a runtime file, and what it calls (and enable one of its guarded kernels)."""
-        self.runtime.add(runtime)
-        if runtime in RUNTIME_NEEDS:
-            self.runtime.add(RUNTIME_NEEDS[runtime])
+        while True:
+            self.runtime.add(runtime)
+            if runtime not in RUNTIME_NEEDS:
+                break
+            runtime = RUNTIME_NEEDS[runtime]
         if define is not None:
             self.defines.add(define)
 
@@ -249,6 +253,9 @@ class _Emitter:
         if op.depthwise:  # [KH][KW][C * M], TensorFlow Lite's depthwise layout
             data = kernel.reshape((size[0], size[1], out_channels))
             layout = f"[{size[0]}][{size[1]}][{out_channels}]"
+            depthwise = self.depthwise_view(op, data, layout) if channels == out_channels else None
+            if depthwise is not None:
+                return view | depthwise
         else:  # [O][KH][KW][C]: each output channel's weights contiguous
             data = np.ascontiguousarray(kernel.transpose(3, 0, 1, 2))
             layout = f"[{out_channels}][{size[0]}][{size[1]}][{channels}]"
@@ -261,19 +268,41 @@ class _Emitter:
         return view | output_stage | {"kernel": kernel_name, "depth_multiplier": out_channels // channels,
                                       "bias": self.bias_array(op.bias, out_channels)}
 
+    @staticmethod
+    def int8_requant(op: ir.Dense | ir.Conv) -> ir.Requant | None:
+        """The requantisation of a layer the int8 runtime kernels serve: int8 values and weights, TFLM's scheme."""
+        int8 = all(t.type.dtype is DType.I8 for t in (op.input, op.output, op.kernel))
+        return op.requant if int8 and isinstance(op.requant, ir.Requant) else None
+
+    def depthwise_view(self, op: ir.Conv, data: npt.NDArray[np.generic], layout: str) -> dict[str, Any] | None:
+        """The int8 depthwise kernel (``runtime/depthwise.c``) for a layer with one channel out per channel in,
+        or None. Its sums are the plain loops' (input offset added per value, |input + offset| <= 255)."""
+        requant = self.int8_requant(op)
+        channels = op.output.type.shape[-1]
+        bias = op.bias.data if op.bias is not None and op.bias.data is not None else np.zeros(channels, np.int32)
+        per_channel = data.reshape(-1, channels).T
+        if requant is None or not rounding_fits(accumulator_bounds(per_channel, bias, 255), requant):
+            return None
+        self.use("depthwise")
+        return {
+            "macro": "depthwise_s8", "q": requant,
+            "kernel": self.const_array(op.kernel.name, data, DType.I8, f"{op.kernel.name}: {layout}"),
+            "q_bias": self.const_array(op.bias.name if op.bias is not None else f"{op.output.name}/bias", bias,
+                                       DType.I32, f"bias of {op.output.name}: [{channels}]"),
+        } | self.requant_tables(op, requant)
+
     def matrix_view(self, op: ir.Dense | ir.Conv, weights: npt.NDArray[np.generic]) -> dict[str, Any] | None:
         """The int8 matrix kernel (``runtime/matmul.c``) for a dense or convolution layer, or None.
 
         It needs int8 values and weights, TFLM's requantisation, and a bias with the input offset folded
         in whose partial sums cannot leave int32; ``weights`` is ``[units][depth]`` in the kernel's order.
         """
-        requant = op.requant
-        int8 = all(t.type.dtype is DType.I8 for t in (op.input, op.output, op.kernel))
-        if not (int8 and isinstance(requant, ir.Requant)):
+        requant = self.int8_requant(op)
+        if requant is None:
             return None
         bias = op.bias.data if op.bias is not None else None
         folded = folded_bias(weights, bias, requant.input_offset)
-        if folded is None:
+        if folded is None or not rounding_fits(accumulator_bounds(weights, folded, 128), requant):
             return None
         key = op.output.name  # '/' keeps these keys apart from weight names
         units, depth = weights.shape
@@ -282,8 +311,8 @@ class _Emitter:
                                   f"{op.kernel.name}: [{units}][{depth}], pairs of rows interleaved by fours")
         return {
             "q": requant, "kernel": kernel, "units": units, "depth": depth,
-            "folded_bias": self.const_array(f"{key}/folded_bias", folded, DType.I32,
-                                            f"{key}: bias + input offset x weight row sums [{units}]"),
+            "q_bias": self.const_array(f"{key}/folded_bias", folded, DType.I32,
+                                       f"{key}: bias + input offset x weight row sums [{units}]"),
         } | self.requant_tables(op, requant)
 
 
@@ -477,19 +506,41 @@ def interleave_row_pairs(weights: npt.NDArray[np.generic]) -> npt.NDArray[np.gen
     return np.concatenate(parts) if parts else weights.reshape(-1)
 
 
+def accumulator_bounds(weights: npt.NDArray[np.generic], start: npt.NDArray[np.generic],
+                       largest_input: int) -> npt.NDArray[np.int64]:
+    """The largest size any partial sum of each row can reach: ``|start| + largest_input * sum |w|``."""
+    rows: npt.NDArray[np.int64] = np.abs(weights.astype(np.int64)).sum(axis=1)
+    return np.abs(start.astype(np.int64).reshape(-1)) + largest_input * rows
+
+
 def folded_bias(weights: npt.NDArray[np.generic], bias: npt.NDArray[np.generic] | None,
                 input_offset: int) -> npt.NDArray[np.int32] | None:
     """``bias + input_offset * row sums``: the input offset taken out of the inner loop, or None.
 
     ``weights`` is ``[units][depth]``. The sum of products then starts from this bias; None when a partial
-    sum could leave int32 (``|bias'| + 128 * sum |w|`` bounds them, int8 inputs being at most 128 in size).
+    sum could leave int32 (int8 inputs are at most 128 in size).
     """
     rows = weights.astype(np.int64)
     start = np.zeros(rows.shape[0], np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
     folded: npt.NDArray[np.int64] = start + input_offset * rows.sum(axis=1)
-    if int((np.abs(folded) + 128 * np.abs(rows).sum(axis=1)).max(initial=0)) >= 2**31:
+    if int(accumulator_bounds(weights, folded, 128).max(initial=0)) >= 2**31:
         return None
     return folded.astype(np.int32)
+
+
+def rounding_fits(bounds: npt.NDArray[np.int64], requant: ir.Requant) -> bool:
+    """Whether the runtime kernels' branch-free rounding (``nn_mat_scale``) stays inside int32 for
+    accumulators up to ``bounds`` (one per channel): ``high + 2^(right-1)`` must, where ``high`` is the
+    product with the multiplier, rounded to its upper 32 bits."""
+    for channel, bound in enumerate(bounds.tolist()):
+        index = channel if requant.per_channel else 0
+        shift = requant.shifts[index]
+        left, right = max(shift, 0), max(-shift, 0)
+        scaled = int(bound) << left
+        high = ((scaled * requant.multipliers[index]) >> 31) + 1
+        if scaled >= 2**31 or (right and high + (1 << (right - 1)) >= 2**31):
+            return False
+    return True
 
 
 def _window_view(window: ir.Window2D, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> dict[str, Any]:

@@ -47,13 +47,17 @@ static inline int32_t nn_mat_scale(int32_t acc, int32_t multiplier, int32_t shif
 /* nn_mbqm (double rounding) for a multiplier that is not INT32_MIN, as no
  * dense or convolution multiplier is (they lie in [2^30, 2^31) or are 0):
  * nn_srdhm cannot saturate then, and its rounding of the doubled high half
- * equals adding 2^30 to the product and shifting it right by 31, no branch. */
+ * equals adding 2^30 to the product and shifting it right by 31. nn_rdbpot's
+ * rounding half away from zero is then (high + 2^(right-1) - (high < 0)) >>
+ * right, no branch; the emitter checks that this sum cannot leave int32 for
+ * any accumulator the layer can produce. */
 static inline int32_t nn_mat_scale(int32_t acc, int32_t multiplier, int32_t shift)
 {
     const int32_t left = shift > 0 ? shift : 0;
     const int32_t right = shift > 0 ? 0 : -shift;
     const int64_t product = (int64_t)(int32_t)((uint32_t)acc << left) * multiplier;
-    return nn_rdbpot((int32_t)((product + ((int64_t)1 << 30)) >> 31), right);
+    const int32_t high = (int32_t)((product + ((int64_t)1 << 30)) >> 31);
+    return right > 0 ? (high + ((int32_t)1 << (right - 1)) - (high < 0)) >> right : high;
 }
 #endif
 

@@ -1,6 +1,6 @@
-"""The int8 matrix kernel (``backends/c/runtime/matmul.c``) equals the plain loops, bit for bit.
+"""The int8 runtime kernels (``backends/c/runtime/matmul.c``, ``depthwise.c``) equal the plain loops, bit for bit.
 
-Dense and convolution layers of random shapes (odd channel and unit counts,
+Dense, convolution and depthwise layers of random shapes (odd channel and unit counts,
 depths not a multiple of 2 or 4, strides, dilation, padding, 1x1 windows,
 per-channel and per-tensor quantisation, extreme zero points, inputs at -128
 and 127) are built to C and run: on the host (the portable C), and on an
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from nndsl.backends.c.emit import MAX_GATHERED_TAPS, folded_bias, interleave_row_pairs
+from nndsl.backends.c.emit import MAX_GATHERED_TAPS, folded_bias, interleave_row_pairs, rounding_fits
 
 import nndsl
 from tests.c_harness import find_compiler, run_in_c
@@ -50,7 +50,7 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], units: int, per_c
 
 
 def random_layer(rng: np.random.Generator, kind: str) -> Layer:
-    """A dense, conv1d or conv2d layer with a random shape and quantisation."""
+    """A dense, conv or depthwise layer (1-D or 2-D) with a random shape and quantisation."""
     in_q = f"@ scale({rng.uniform(0.01, 0.1):.6f}) zero({_zero_point(rng)})"
     out_q = f"@ scale({rng.uniform(0.05, 0.5):.6f}) zero({_zero_point(rng)})"
     activation = str(rng.choice(["", " -> relu", " -> relu6"]))
@@ -62,8 +62,11 @@ def random_layer(rng: np.random.Generator, kind: str) -> Layer:
         call = "dense(x, w, b)"
         weights = _weights(rng, (features, units), units, per_channel)
     else:
-        rank = 1 if kind == "conv1d" else 2
+        rank = int(kind[-2])
         channels = int(rng.integers(1, 10))
+        depthwise = kind.startswith("depthwise")
+        if depthwise:
+            units = channels  # one output channel per input channel: the depthwise kernel's case
         window = tuple(int(v) for v in rng.integers(1, 5, size=rank))
         if rng.integers(0, 3) == 0:
             window = (1,) * rank  # a pointwise convolution
@@ -80,8 +83,9 @@ def random_layer(rng: np.random.Generator, kind: str) -> Layer:
             spatial = tuple(max(s, (w - 1) * d + 1) for s, w, d in zip(spatial, window, dilation, strict=True))
             shape = (*spatial, channels)
         fmt = (lambda t: str(t[0])) if rank == 1 else (lambda t: f"({t[0]}, {t[1]})")
-        call = (f"conv{rank}d(x, w, b, stride={fmt(stride)}, dilation={fmt(dilation)}, padding={padding})")
-        weights = _weights(rng, (*window, channels, units), units, per_channel)
+        op = "depthwise_conv" if depthwise else "conv"
+        call = f"{op}{rank}d(x, w, b, stride={fmt(stride)}, dilation={fmt(dilation)}, padding={padding})"
+        weights = _weights(rng, (*window, channels, 1 if depthwise else units), units, per_channel)
     dims = ", ".join(map(str, shape))
     text = (f"network layer\nweights \"layer.npz\"\ninput x : i8[{dims}] {in_q}\n"
             f"output y = {call}{activation} : i8 {out_q}\n")
@@ -102,27 +106,29 @@ def load(layer: Layer, folder: Path) -> nndsl.Model:
     return nndsl.load(folder / "layer.nn")
 
 
-def matrix_source(model: nndsl.Model) -> str:
+def c_source(model: nndsl.Model) -> str:
     return model.c_sources()[0]
 
 
-KINDS = ("dense", "conv1d", "conv2d")
+KINDS = ("dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d")
+KERNEL_CALLS = {"dense": "nn_mat_s8(", "conv1d": "nn_mat_s8(", "conv2d": "nn_mat_s8(",
+                "depthwise_conv1d": "nn_depthwise_s8(", "depthwise_conv2d": "nn_depthwise_s8("}
 
 
 @pytest.mark.skipif(find_compiler() is None, reason="no C compiler")
 @pytest.mark.parametrize("kind", KINDS)
 def test_host_c_equals_numpy(kind: str, tmp_path: Path) -> None:
-    """The portable C of the matrix kernel on random layers equals the NumPy backend exactly."""
+    """The portable C of the kernels on random layers equals the NumPy backend exactly."""
     rng = np.random.default_rng(sum(map(ord, kind)))
     used = 0
     for case in range(CASES):
         layer = random_layer(rng, kind)
         model = load(layer, tmp_path / str(case))
-        used += "nn_mat_s8(" in matrix_source(model)
+        used += KERNEL_CALLS[kind] in c_source(model)
         x = extreme_inputs(rng, layer.input_shape, 6)
         got = run_in_c(model, x, work_dir=tmp_path / str(case))
         assert np.array_equal(got, np.asarray(model.run(x))), (case, layer.text)
-    assert used == CASES  # every layer took the matrix kernel
+    assert used == CASES  # every layer took the runtime kernel
 
 
 def test_interleaved_rows_hold_every_weight_once() -> None:
@@ -151,9 +157,21 @@ def test_folded_bias_refuses_what_could_overflow() -> None:
     assert folded_bias(weights, huge, input_offset=0) is None  # 2^31 - 100 + 128 * 512 leaves int32
 
 
+def test_branch_free_rounding_only_where_it_stays_in_int32() -> None:
+    from nndsl import ir
+
+    quarter = ir.Requant(0, 0, (2**31 - 1,), (-2,), -128, 127)  # a multiplier of ~1, right shift 2
+    assert rounding_fits(np.array([2**30], np.int64), quarter)
+    assert not rounding_fits(np.array([2**31 - 2], np.int64), quarter)  # high + 2 would reach 2^31
+    left = ir.Requant(0, 0, (2**30,), (2,), -128, 127)
+    assert rounding_fits(np.array([2**28], np.int64), left)
+    assert not rounding_fits(np.array([2**29], np.int64), left)  # the left shift alone leaves int32
+
+
 @pytest.mark.skipif(find_compiler() is None, reason="no C compiler")
 def test_layers_outside_the_kernel_keep_the_plain_loops(tmp_path: Path) -> None:
-    """A window with more taps than the gather buffer holds, and a bias near the int32 limit."""
+    """A window with more taps than the gather buffer holds, a bias near the int32 limit, and a depthwise
+    layer with a depth multiplier of 2."""
     rng = np.random.default_rng(7)
     channels = MAX_GATHERED_TAPS // 9 + 1  # a 3x3 window of these has more taps than the buffer
     wide = Layer(
@@ -167,9 +185,13 @@ def test_layers_outside_the_kernel_keep_the_plain_loops(tmp_path: Path) -> None:
         "output y = dense(x, w, b) : i8 @ scale(1000000.0) zero(0)\n",
         {"w": np.full((6, 2), 127, np.int8), "w.scale": np.array([0.01], np.float32),
          "b": np.array([2**31 - 194500, -(2**31) + 194500], np.int32)}, (6,))
-    for index, layer in enumerate((wide, near_limit)):
+    multiplier = Layer(
+        "network layer\nweights \"layer.npz\"\ninput x : i8[6, 5, 3] @ scale(0.05) zero(-128)\n"
+        "output y = depthwise_conv2d(x, w, b, padding=same) : i8 @ scale(0.2) zero(5)\n",
+        _weights(rng, (3, 3, 3, 2), 6, per_channel=True), (6, 5, 3))
+    for index, layer in enumerate((wide, near_limit, multiplier)):
         model = load(layer, tmp_path / str(index))
-        assert "nn_mat_s8(" not in matrix_source(model)
+        assert "nn_mat_s8(" not in c_source(model) and "nn_depthwise_s8(" not in c_source(model)
         x = extreme_inputs(rng, layer.input_shape, 4)
         assert np.array_equal(run_in_c(model, x, work_dir=tmp_path / str(index)), np.asarray(model.run(x)))
 
