@@ -29,7 +29,7 @@ from nndsl.qmath.add import AddS8Params, add_s8
 from nndsl.qmath.pooling import MeanS8Params, mean_s8
 from nndsl.qmath.requant import Rounding
 from nndsl.qmath.shift import AddQParams, add_q
-from nndsl.qmath.softmax import SoftmaxS8Params, softmax_s8
+from nndsl.qmath.softmax import SoftmaxS8Params, softmax_s8, softmax_s8_exp_table
 from nndsl.types import DType
 
 Array = npt.NDArray[Any]
@@ -50,10 +50,12 @@ ADD_CODE = RuntimeCode("add", 200)
 MEAN_CODE = RuntimeCode("mean", 160)
 FUNCTION_S8_CODE = RuntimeCode("function_s8", 400)
 FUNCTION_S16_CODE = RuntimeCode("function_s16", 300 + 512)  # code and a 256-entry int16 table
-SOFTMAX_S8_CODE = RuntimeCode("softmax_s8", 720)
-SOFTMAX_S16_CODE = RuntimeCode("softmax_s16", 400 + 2 * 513 * 2)  # code and its two 513-entry int16 tables
+SOFTMAX_S8_CODE = RuntimeCode("softmax_s8", 400)  # its exponential table is counted from its Table argument
+SOFTMAX_S16_CODE = RuntimeCode("softmax_s16", 400)  # and its two 513-entry int16 tables from theirs
 # Helpers of the loops the C templates write inline (no kernel record yet).
 AVG_POOL = RuntimeCode("avg_pool", 240)
+MATMUL = RuntimeCode("matmul", 850)  # runtime/matmul.c: int8 dense and convolution
+DEPTHWISE = RuntimeCode("depthwise", 950)  # runtime/depthwise.c
 MBQM64 = RuntimeCode("mbqm64", 64)
 LIBM = RuntimeCode("libm", 1024)
 
@@ -324,7 +326,11 @@ class SoftmaxS8:
         return softmax_s8(x, self.params, self.rounding)
 
     def c_args(self) -> tuple[CArg, ...]:
-        return (self.params.multiplier, self.params.left_shift, self.params.diff_min)
+        p = self.params
+        table = softmax_s8_exp_table(p, self.rounding)
+        return (p.diff_min, Table(f"softmax_s8/exp/{p.multiplier}/{p.left_shift}/{self.rounding.value}", table,
+                                  DType.I32, f"int8 softmax: exp of the differences 0..-{len(table) - 1} from the "
+                                  "row maximum"))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from nndsl import ir
 from nndsl.diagnostics import DiagnosticSink
-from nndsl.kernels import AVG_POOL, LIBM, MBQM64, REQUANT, SHIFT, RuntimeCode
+from nndsl.kernels import AVG_POOL, DEPTHWISE, LIBM, MATMUL, MBQM64, REQUANT, SHIFT, RuntimeCode, Table
 from nndsl.types import DType
 
 # Estimated code bytes: the entry point and arena, then per op and per runtime helper.
@@ -74,12 +74,18 @@ class Summary:
 
 
 def _code_bytes(graph: ir.Graph) -> int:
-    """Estimated bytes of code: the entry point, each op's loop, each runtime helper once."""
+    """Estimated bytes of code: the entry point, each op's loop, each runtime helper once, and the lookup
+    tables the kernels are given (each once)."""
     total = CODE_BYTES_BASE + sum(CODE_BYTES_PER_OP[_op_family(op)] for op in graph.ops)
     helpers: set[RuntimeCode] = set()
+    tables: dict[str, int] = {}
     for op in graph.ops:
         helpers.update(_runtime_helpers(op, graph.dtype.is_integer))
-    return total + sum(helper.bytes for helper in helpers)
+        kernel = ir.op_kernel(op)
+        for arg in kernel.c_args() if kernel is not None else ():
+            if isinstance(arg, Table):
+                tables[arg.key] = len(arg.values) * arg.dtype.size
+    return total + sum(helper.bytes for helper in helpers) + sum(tables.values())
 
 
 def _runtime_helpers(op: ir.Op, integer: bool) -> tuple[RuntimeCode, ...]:
@@ -98,7 +104,11 @@ def _runtime_helpers(op: ir.Op, integer: bool) -> tuple[RuntimeCode, ...]:
             return (REQUANT, SHIFT)
         case ir.Dense() | ir.Conv() if op.output.type.dtype is DType.I16:
             return (REQUANT, MBQM64)
-        case ir.Dense() | ir.Conv() | ir.Activation():
+        case ir.Conv() if op.depthwise:  # the runtime kernels (the emitter may keep plain loops for a few)
+            return (REQUANT, MATMUL, DEPTHWISE)
+        case ir.Dense() | ir.Conv():
+            return (REQUANT, MATMUL)
+        case ir.Activation():
             return (REQUANT,)
     return ()
 

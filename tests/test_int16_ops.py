@@ -1043,7 +1043,7 @@ OTHER_MACROS = [
     "NN_USE_MEAN_S8",
 ]
 OTHER_CALLS = [
-    "nn_softmax_s8(in8, out8, 1, 4, 1 << 30, 20, -100);",
+    "nn_softmax_s8(in8, out8, 1, 4, -100, exp_table);",
     "nn_tanh_s8(in8, out8, 4, 0, 1, 1 << 30, 0);",
     "nn_logistic_s8(in8, out8, 4, 0, 1, 1 << 30, 0);",
     "nn_hard_swish_s8(in8, out8, 4, 0, 0, 1, 0, 1, 0);",
@@ -1057,7 +1057,8 @@ OTHER_CALLS = [
 def test_c_shares_a_unit_with_the_other_kernels(compiler: str, tmp_path: Path) -> None:
     """requant.c, the int8 runtime files and int16_ops.c in one unit, every kernel used: no clashing names."""
     user = entry_point(
-        "const int8_t *in8, int8_t *out8, const int16_t *in, int16_t *out", *OTHER_CALLS, *C_CALLS.values()
+        "const int8_t *in8, int8_t *out8, const int16_t *in, int16_t *out, const int32_t *exp_table",
+        *OTHER_CALLS, *C_CALLS.values(),
     )
     unit = runtime_unit("requant.c", *OTHER_RUNTIME, "int16_ops.c", user, macros=[*OTHER_MACROS, *ALL_MACROS])
     proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)

@@ -18,7 +18,6 @@ import pytest
 
 from nndsl.qmath.fixedpoint import (
     count_leading_zeros,
-    exp_on_interval_between_negative_one_quarter_and_0_excl,
     exp_on_negative_values,
     get_reciprocal,
     one_over_one_plus_x_for_x_in_0_1,
@@ -32,7 +31,13 @@ from nndsl.qmath.requant import (
     saturating_rounding_doubling_high_mul,
     wrap_int32,
 )
-from nndsl.qmath.softmax import MAX_SAFE_DEPTH, SoftmaxS8Params, softmax_s8, softmax_s8_params
+from nndsl.qmath.softmax import (
+    MAX_SAFE_DEPTH,
+    SoftmaxS8Params,
+    softmax_s8,
+    softmax_s8_exp_table,
+    softmax_s8_params,
+)
 from tests.c_harness import build_harness, run_harness
 from tests.tflite_models import convert_keras, model_quantization, run_tflm
 
@@ -198,11 +203,11 @@ def test_numpy_raises_exactly_where_tflite_micro_aborts(tflite: Any, tmp_path: P
 RUN_CASES = r"""
 static int8_t in_buf[1 << 20];
 static int8_t out_buf[1 << 20];
+static int32_t exp_table[256];
 
 /* One row of int32 results per (a, b) pair: see fixed_point_columns in the test. */
 static int run_fixed(FILE *in, FILE *out, int32_t count)
 {
-    static const int32_t exp_integer_bits[5] = {0, 2, 5, 6, 10};
     static const int32_t pot_exponents[7] = {-31, -12, -1, 1, 2, 12, 30};
     int32_t i;
     int32_t j;
@@ -213,10 +218,6 @@ static int run_fixed(FILE *in, FILE *out, int32_t count)
         if (!read_i32(in, &a) || !read_i32(in, &b)) {
             return 4;
         }
-        for (j = 0; j < 5; ++j) {
-            r[k++] = nn_exp_on_negative_values(a, exp_integer_bits[j]);
-        }
-        r[k++] = nn_exp_on_interval_between_negative_one_quarter_and_0_excl(b);
         r[k++] = nn_one_over_one_plus_x_for_x_in_0_1(a);
         r[k++] = nn_get_reciprocal(a, 12, &bits);
         r[k++] = bits;
@@ -233,14 +234,14 @@ static int run_fixed(FILE *in, FILE *out, int32_t count)
     return 0;
 }
 
-/* Per case an op code: 0 (softmax) then rows, depth, multiplier, left_shift, diff_min (int32) and
- * rows x depth int8 values -> as many int8 outputs; 1 (the fixed-point primitives) then a count
- * and that many (a, b) int32 pairs -> run_fixed's rows. */
+/* Per case an op code: 0 (softmax) then rows, depth, diff_min, a table length n (int32), n int32
+ * exponentials (softmax_s8_exp_table) and rows x depth int8 values -> as many int8 outputs;
+ * 1 (the fixed-point primitives) then a count and that many (a, b) int32 pairs -> run_fixed's rows. */
 static int run_cases(FILE *in, FILE *out, int32_t cases)
 {
     int32_t k;
     for (k = 0; k < cases; ++k) {
-        int32_t op, rows, depth, multiplier, left_shift, diff_min;
+        int32_t op, rows, depth, diff_min, entries;
         size_t count;
         if (!read_i32(in, &op)) {
             return 4;
@@ -257,8 +258,9 @@ static int run_cases(FILE *in, FILE *out, int32_t cases)
             }
             continue;
         }
-        if (op != 0 || !read_i32(in, &rows) || !read_i32(in, &depth) || !read_i32(in, &multiplier)
-            || !read_i32(in, &left_shift) || !read_i32(in, &diff_min)) {
+        if (op != 0 || !read_i32(in, &rows) || !read_i32(in, &depth) || !read_i32(in, &diff_min)
+            || !read_i32(in, &entries) || entries < 1 || entries > 256
+            || fread(exp_table, sizeof exp_table[0], (size_t)entries, in) != (size_t)entries) {
             return 4;
         }
         count = (size_t)rows * (size_t)depth;
@@ -266,7 +268,7 @@ static int run_cases(FILE *in, FILE *out, int32_t cases)
             return 5;
         }
         memset(out_buf, 0x55, count);
-        nn_softmax_s8(in_buf, out_buf, rows, depth, multiplier, left_shift, diff_min);
+        nn_softmax_s8(in_buf, out_buf, rows, depth, diff_min, exp_table);
         if (fwrite(out_buf, 1, count, out) != count) {
             return 6;
         }
@@ -289,7 +291,8 @@ Case = tuple[np.ndarray, SoftmaxS8Params]
 def run_c(binary: Path, cases: list[Case], work: Path) -> list[np.ndarray]:
     chunks = [np.array([len(cases)], dtype="<i4").tobytes()]
     for rows, p in cases:
-        header = [SOFTMAX_OP, rows.shape[0], rows.shape[1], p.multiplier, p.left_shift, p.diff_min]
+        table = softmax_s8_exp_table(p)
+        header = [SOFTMAX_OP, rows.shape[0], rows.shape[1], p.diff_min, len(table), *table]
         chunks.append(np.array(header, dtype="<i4").tobytes())
         chunks.append(np.ascontiguousarray(rows, dtype=np.int8).tobytes())
     flat = np.frombuffer(run_harness(binary, b"".join(chunks), work), dtype=np.int8)
@@ -348,9 +351,7 @@ def test_c_row_of_ties_past_the_safe_depth(c_softmax: Path, tmp_path: Path) -> N
 
 def fixed_point_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The NumPy side of the harness's fixed-point op, column for column."""
-    columns = [exp_on_negative_values(a, bits) for bits in (0, 2, 5, 6, 10)]
-    columns.append(exp_on_interval_between_negative_one_quarter_and_0_excl(b))
-    columns.append(one_over_one_plus_x_for_x_in_0_1(a))
+    columns = [one_over_one_plus_x_for_x_in_0_1(a)]
     columns.extend(get_reciprocal(a, 12))
     columns.append(rounding_half_sum(a, b))
     columns.extend(saturating_rounding_multiply_by_pot(a, e) for e in (-31, -12, -1, 1, 2, 12, 30))

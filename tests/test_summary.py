@@ -40,9 +40,10 @@ def test_summarize_json_matches_hand_computed_values(tmp_path: Path) -> None:
     assert data["weight_bytes"] == 40 + 4 * 4
     assert data["macs"] == 40
     assert data["arena_bytes"] == 4
-    # Code estimate: entry 128 + dense 160 + softmax 120 + requantisation 160 + int8 softmax runtime 720.
-    assert data["code_bytes_estimate"] == 128 + 160 + 120 + 160 + 720
-    assert data["flash_bytes"] == 56 + 1288
+    # Code estimate: entry 128 + dense 160 + softmax 120 + requantisation 160 + matrix kernel 850 + int8 softmax
+    # runtime 400 + its exponential table (scale 0.1: differences 0..-248, 249 int32 entries).
+    assert data["code_bytes_estimate"] == 128 + 160 + 120 + 160 + 850 + 400 + 249 * 4
+    assert data["flash_bytes"] == 56 + 2814
     assert data["cycles"] == 400
     assert data["latency_ms"] == pytest.approx(400 / 48e6 * 1e3)
     layers = {layer["name"]: layer for layer in data["layers"]}
@@ -57,7 +58,7 @@ def test_summarize_json_matches_hand_computed_values(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("block, message", [
-    ("{ flash = 1 KiB }", "model needs 1344 bytes of flash (56 of weights + about 1288 of code), target 'cortex_m0' "
+    ("{ flash = 1 KiB }", "model needs 2870 bytes of flash (56 of weights + about 2814 of code), target 'cortex_m0' "
                           "has 1024"),
     ("{ ram = 2 B }", "model needs 4 bytes of RAM for its arena, target 'cortex_m0' has 2"),
     ("{ latency <= 5 us }", "estimated latency 0.00833 ms (40 MACs x 10 cycles at 48 MHz) exceeds the budget of "

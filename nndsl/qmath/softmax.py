@@ -90,6 +90,18 @@ def softmax_s8_params(
     return SoftmaxS8Params(multiplier=multiplier, left_shift=left_shift, diff_min=diff_min)
 
 
+def softmax_s8_exp_table(params: SoftmaxS8Params, rounding: Rounding = Rounding.DOUBLE) -> tuple[int, ...]:
+    """The exponential :func:`softmax_s8` takes of each difference from the row maximum it keeps.
+
+    Entry ``k`` is ``exp_in_0`` for ``input_diff = -k``, for ``k`` from 0 to ``-diff_min`` (at most 255:
+    int8 differences go no further). The exponential depends on nothing else, so a C kernel can look it
+    up instead of evaluating the fixed-point polynomial and barrel shifter.
+    """
+    diffs = -np.arange(min(-params.diff_min, INT8_MAX - INT8_MIN) + 1, dtype=np.int64)
+    rescaled = multiply_by_quantized_multiplier(diffs, params.multiplier, params.left_shift, rounding)
+    return tuple(int(v) for v in exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS))
+
+
 def softmax_s8(
     x: npt.ArrayLike, params: SoftmaxS8Params, rounding: Rounding = Rounding.DOUBLE
 ) -> npt.NDArray[np.int8]:
