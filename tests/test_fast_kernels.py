@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from nndsl.backends.c.emit import MAX_GATHERED_TAPS, folded_bias, interleave_row_pairs, rounding_fits
+from nndsl.backends.c.emit import MAX_GATHERED_TAPS, folded_bias, interleave_row_pairs, scaling_fits
 
 import nndsl
 from tests.c_harness import find_compiler, run_in_c
@@ -157,15 +157,14 @@ def test_folded_bias_refuses_what_could_overflow() -> None:
     assert folded_bias(weights, huge, input_offset=0) is None  # 2^31 - 100 + 128 * 512 leaves int32
 
 
-def test_branch_free_rounding_only_where_it_stays_in_int32() -> None:
+def test_the_kernels_requantise_only_what_their_formula_covers() -> None:
     from nndsl import ir
 
-    quarter = ir.Requant(0, 0, (2**31 - 1,), (-2,), -128, 127)  # a multiplier of ~1, right shift 2
-    assert rounding_fits(np.array([2**30], np.int64), quarter)
-    assert not rounding_fits(np.array([2**31 - 2], np.int64), quarter)  # high + 2 would reach 2^31
-    left = ir.Requant(0, 0, (2**30,), (2,), -128, 127)
-    assert rounding_fits(np.array([2**28], np.int64), left)
-    assert not rounding_fits(np.array([2**29], np.int64), left)  # the left shift alone leaves int32
+    typical = ir.Requant(0, 0, (1500000000, 1100000000), (-7, -1), -128, 127)
+    assert scaling_fits(np.array([2**29, 5], np.int64), typical)
+    assert not scaling_fits(np.array([2**30, 5], np.int64), typical)  # twice the accumulator leaves int32
+    for multipliers, shifts in (((2**30,), (-3,)), ((0,), (0,)), ((1500000000,), (0,)), ((1500000000,), (2,))):
+        assert not scaling_fits(np.array([7], np.int64), ir.Requant(0, 0, multipliers, shifts, -128, 127))
 
 
 @pytest.mark.skipif(find_compiler() is None, reason="no C compiler")

@@ -33,9 +33,10 @@ RUNTIME_FILES = (
 )
 # What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
 RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}
-# The taps of one output position a convolution gathers on the stack for the matrix kernel (two positions
-# at a time: at most 1 KiB of stack); a larger window runs the plain loops.
-MAX_GATHERED_TAPS = 512
+# The stack a convolution gathers window taps in for the matrix kernel: as many positions as fit (two at
+# least, so a window of more than half of it runs the plain loops instead).
+GATHER_BYTES = 1024
+MAX_GATHERED_TAPS = GATHER_BYTES // 2
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ class _Emitter:
         channels = op.output.type.shape[-1]
         bias = op.bias.data if op.bias is not None and op.bias.data is not None else np.zeros(channels, np.int32)
         per_channel = data.reshape(-1, channels).T
-        if requant is None or not rounding_fits(accumulator_bounds(per_channel, bias, 255), requant):
+        if requant is None or not scaling_fits(accumulator_bounds(per_channel, bias, 255), requant):
             return None
         self.use("depthwise")
         return {
@@ -302,7 +303,7 @@ class _Emitter:
             return None
         bias = op.bias.data if op.bias is not None else None
         folded = folded_bias(weights, bias, requant.input_offset)
-        if folded is None or not rounding_fits(accumulator_bounds(weights, folded, 128), requant):
+        if folded is None or not scaling_fits(accumulator_bounds(weights, folded, 128), requant):
             return None
         key = op.output.name  # '/' keeps these keys apart from weight names
         units, depth = weights.shape
@@ -482,13 +483,26 @@ class _Emitter:
 
 
 def conv_matrix_layout(window: ir.Window2D, view: dict[str, Any]) -> dict[str, Any] | None:
-    """How a convolution feeds the matrix kernel: its input as it is (a 1x1 window over every position),
-    or each position's taps gathered on the stack, two positions at a time; None for too many taps."""
+    """How a convolution feeds the matrix kernel, or None for a window of too many taps.
+
+    A 1x1 window over every position reads the input as it is. Otherwise each position's taps are gathered
+    on the stack, a batch of positions at a time, except where a window one row high lies wholly inside
+    the input with its taps adjacent: there consecutive windows are runs of the input itself, ``stride``
+    pixels apart, so the interior of each output row is read in place.
+    """
+    channels = view["channels"]
     if window.size == (1, 1) and window.stride == (1, 1) and window.pads == ((0, 0), (0, 0)):
-        return {"macro": "matrix_s8", "positions": view["out_h"] * view["out_w"], "in_stride": view["channels"]}
-    if window.size[0] * window.size[1] * view["channels"] > MAX_GATHERED_TAPS:
+        return {"macro": "matrix_s8", "positions": view["out_h"] * view["out_w"], "in_stride": channels}
+    depth = window.size[0] * window.size[1] * channels
+    if depth > MAX_GATHERED_TAPS:
         return None
-    return {"macro": "conv_matrix_s8", "row_taps": window.size[1] * view["channels"]}
+    layout = {"macro": "conv_matrix_s8", "row_taps": window.size[1] * channels,
+              "batch": min(GATHER_BYTES // depth, view["out_h"] * view["out_w"])}
+    stride, pad, span = window.stride[1], window.pads[1][0], window.dilation[1] * (window.size[1] - 1) + 1
+    inside = [ox for ox in range(view["out_w"]) if ox * stride - pad >= 0 and ox * stride - pad + span <= view["in_w"]]
+    if window.size[0] == 1 and window.dilation[1] == 1 and inside:
+        layout |= {"run_start": inside[0], "run": len(inside), "run_stride": stride * channels}
+    return layout
 
 
 def interleave_row_pairs(weights: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
@@ -528,19 +542,15 @@ def folded_bias(weights: npt.NDArray[np.generic], bias: npt.NDArray[np.generic] 
     return folded.astype(np.int32)
 
 
-def rounding_fits(bounds: npt.NDArray[np.int64], requant: ir.Requant) -> bool:
-    """Whether the runtime kernels' branch-free rounding (``nn_mat_scale``) stays inside int32 for
-    accumulators up to ``bounds`` (one per channel): ``high + 2^(right-1)`` must, where ``high`` is the
-    product with the multiplier, rounded to its upper 32 bits."""
-    for channel, bound in enumerate(bounds.tolist()):
-        index = channel if requant.per_channel else 0
-        shift = requant.shifts[index]
-        left, right = max(shift, 0), max(-shift, 0)
-        scaled = int(bound) << left
-        high = ((scaled * requant.multipliers[index]) >> 31) + 1
-        if scaled >= 2**31 or (right and high + (1 << (right - 1)) >= 2**31):
-            return False
-    return True
+def scaling_fits(bounds: npt.NDArray[np.int64], requant: ir.Requant) -> bool:
+    """Whether the runtime kernels' requantisation (``nn_mat_scale``: one multiply-accumulate, two shifts)
+    serves a layer whose accumulators stay within ``bounds`` (one per channel): every multiplier above
+    2^30, every shift a right shift, twice every accumulator inside int32. Anything else (a scale of 1/2
+    or more, an exact power of two, a zero multiplier) keeps the plain loops."""
+    if requant.rounding is Rounding.SINGLE:
+        return True  # the kernels call nn_mbqm itself
+    simple = all(m > 2**30 for m in requant.multipliers) and all(shift < 0 for shift in requant.shifts)
+    return simple and 2 * int(bounds.max(initial=0)) < 2**31
 
 
 def _window_view(window: ir.Window2D, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> dict[str, Any]:

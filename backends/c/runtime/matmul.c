@@ -44,20 +44,21 @@ static inline int32_t nn_mat_scale(int32_t acc, int32_t multiplier, int32_t shif
     return nn_mbqm(acc, multiplier, shift);
 }
 #else
-/* nn_mbqm (double rounding) for a multiplier that is not INT32_MIN, as no
- * dense or convolution multiplier is (they lie in [2^30, 2^31) or are 0):
- * nn_srdhm cannot saturate then, and its rounding of the doubled high half
- * equals adding 2^30 to the product and shifting it right by 31. nn_rdbpot's
- * rounding half away from zero is then (high + 2^(right-1) - (high < 0)) >>
- * right, no branch; the emitter checks that this sum cannot leave int32 for
- * any accumulator the layer can produce. */
+/* nn_mbqm (double rounding) as one multiply-accumulate and two shifts, for
+ * the layers the emitter gives these kernels: every multiplier above 2^30
+ * (not 0, not exactly 2^30), every shift a right shift r >= 1, and twice any
+ * reachable accumulator inside int32. With p = acc * multiplier, nn_mbqm is
+ * round-half-away(round-half-up(p / 2^31) / 2^r), which equals
+ *   floor((p + 2^30 + (2^(r-1) - [p < -2^30]) * 2^31) / 2^(31+r))
+ * (nested floor divisions merge; the inner result is negative exactly when
+ * p < -2^30, which for such a multiplier is acc < 0). Doubling p puts the
+ * division by 2^31 at the high word of the 64-bit sum: */
 static inline int32_t nn_mat_scale(int32_t acc, int32_t multiplier, int32_t shift)
 {
-    const int32_t left = shift > 0 ? shift : 0;
-    const int32_t right = shift > 0 ? 0 : -shift;
-    const int64_t product = (int64_t)(int32_t)((uint32_t)acc << left) * multiplier;
-    const int32_t high = (int32_t)((product + ((int64_t)1 << 30)) >> 31);
-    return right > 0 ? (high + ((int32_t)1 << (right - 1)) - (high < 0)) >> right : high;
+    const int32_t twice = acc * 2;
+    const int32_t right = -shift;
+    const int64_t high = (int64_t)(((int32_t)1 << (right - 1)) - (twice < 0)) * ((int64_t)1 << 32);
+    return (int32_t)(((int64_t)twice * multiplier + high + ((int64_t)1 << 31)) >> 32) >> right;
 }
 #endif
 
