@@ -356,10 +356,13 @@ class MemoryPlan:
     Views (reshapes) share the bytes of their ``root``; roots other than the
     graph input and the tensor the output is a view of get an arena offset.
     ``output_copies_input`` marks a network whose output is just the input
-    reshaped, so the C code must copy it.
+    reshaped, so the C code must copy it. ``in_place`` names the outputs of
+    ops whose output shares its input's bytes (the op's kernel allows it,
+    :func:`nndsl.fast_kernels.runs_in_place`, and nothing reads the input later).
     """
 
     roots: dict[str, str] = field(default_factory=dict)
+    in_place: set[str] = field(default_factory=set)
     offsets: dict[str, int] = field(default_factory=dict)
     storage: dict[str, Storage] = field(default_factory=dict)
     arena_size: int = 0

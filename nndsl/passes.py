@@ -6,14 +6,16 @@
 - :func:`fold_batch_norms`: batch norm into the conv or dense before it
   (:mod:`nndsl.fold` holds the arithmetic).
 - :func:`plan_memory`: arena offsets from tensor lifetimes, so peak RAM is the
-  least that the op order allows with first-fit placement.
+  least that the op order allows with first-fit placement, and less where
+  layers write over their own input (pointwise and depthwise convolutions
+  whose kernels allow it, :mod:`nndsl.fast_kernels`).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from nndsl import ir
+from nndsl import fast_kernels, ir
 from nndsl.diagnostics import DiagnosticSink
 from nndsl.fold import batch_norm_as_depthwise, fold_into
 from nndsl.types import DType
@@ -85,7 +87,9 @@ def fold_batch_norms(graph: ir.Graph, sink: DiagnosticSink) -> ir.Graph:
     return replace(graph, ops=folded)
 
 
-def plan_memory(graph: ir.Graph) -> ir.MemoryPlan:
+def plan_memory(graph: ir.Graph, in_place: bool = True) -> ir.MemoryPlan:
+    """Arena offsets from tensor lifetimes; with ``in_place``, layers whose kernels allow it share their
+    input's bytes (tests compare the two plans)."""
     plan = ir.MemoryPlan()
     roots = plan.roots
     roots[graph.input.name] = graph.input.name
@@ -96,6 +100,8 @@ def plan_memory(graph: ir.Graph) -> ir.MemoryPlan:
     plan.storage[graph.input.name] = ir.Storage.INPUT
     if not plan.output_copies_input:
         plan.storage[output_root] = ir.Storage.OUTPUT
+    if in_place:
+        _share_in_place(graph, plan, output_root)
 
     birth: dict[str, int] = {}
     death: dict[str, int] = {}
@@ -123,6 +129,26 @@ def plan_memory(graph: ir.Graph) -> ir.MemoryPlan:
         plan.storage[name] = ir.Storage.ARENA
     plan.arena_size = max((end for _, end, _ in placed), default=0)
     return plan
+
+
+def _share_in_place(graph: ir.Graph, plan: ir.MemoryPlan, output_root: str) -> None:
+    """Let an op whose kernel may write over its input (:func:`fast_kernels.runs_in_place`) share its input's
+    bytes when nothing reads the input afterwards and both live in the arena: its output's root becomes its
+    input's. Below the op-order minimum: a chain of such layers needs one buffer, not two."""
+    last_read: dict[str, int] = {}
+    for index, op in enumerate(graph.ops):
+        for tensor in op.inputs:
+            last_read[plan.roots[tensor.name]] = index
+    aliased: dict[str, str] = {}
+    for index, op in enumerate(graph.ops):
+        source = plan.roots[op.input.name]
+        own = plan.roots[op.output.name]
+        arena = source != graph.input.name and own == op.output.name and own != output_root
+        if arena and last_read[source] == index and fast_kernels.runs_in_place(op):
+            aliased[own] = aliased.get(source, source)
+            plan.in_place.add(op.output.name)
+    for name, root in plan.roots.items():
+        plan.roots[name] = aliased.get(root, root)
 
 
 def _align(offset: int) -> int:

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from nndsl.backends.c.emit import MAX_GATHERED_TAPS, folded_bias, interleave_row_pairs, scaling_fits
+from nndsl.backends.c.emit import interleave_row_pairs
 
 import nndsl
+from nndsl.fast_kernels import MAX_GATHERED_TAPS, folded_bias, scaling_fits
 from tests.c_harness import find_compiler, run_in_c
 
 Array = npt.NDArray[np.generic]

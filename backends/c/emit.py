@@ -18,7 +18,7 @@ import jinja2
 import numpy as np
 import numpy.typing as npt
 
-from nndsl import ir
+from nndsl import fast_kernels, ir
 from nndsl.kernels import CArg, Kernel, Table, table_array
 from nndsl.lower import IDENTITY_MULTIPLIER
 from nndsl.qmath.requant import Rounding
@@ -33,10 +33,6 @@ RUNTIME_FILES = (
 )
 # What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
 RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}
-# The stack a convolution gathers window taps in for the matrix kernel: as many positions as fit (two at
-# least, so a window of more than half of it runs the plain loops instead).
-GATHER_BYTES = 1024
-MAX_GATHERED_TAPS = GATHER_BYTES // 2
 
 
 @dataclass(frozen=True)
@@ -260,51 +256,38 @@ class _Emitter:
         else:  # [O][KH][KW][C]: each output channel's weights contiguous
             data = np.ascontiguousarray(kernel.transpose(3, 0, 1, 2))
             layout = f"[{out_channels}][{size[0]}][{size[1]}][{channels}]"
-            matrix_layout = conv_matrix_layout(window, view)
-            matrix = None if matrix_layout is None else self.matrix_view(op, data.reshape((out_channels, -1)))
-            if matrix is not None and matrix_layout is not None:
-                return view | matrix | matrix_layout
+            matrix = self.matrix_view(op)
+            if matrix is not None:
+                in_place = op.output.name in self.graph.plan.in_place
+                return view | matrix | conv_matrix_layout(window, view, in_place)
         kernel_name = self.const_array(op.kernel.name, data, op.kernel.type.dtype, f"{op.kernel.name}: {layout}")
         output_stage = self.requant_view(op, op.requant, op.activation, "conv_s8", "conv_f32")
         return view | output_stage | {"kernel": kernel_name, "depth_multiplier": out_channels // channels,
                                       "bias": self.bias_array(op.bias, out_channels)}
 
-    @staticmethod
-    def int8_requant(op: ir.Dense | ir.Conv) -> ir.Requant | None:
-        """The requantisation of a layer the int8 runtime kernels serve: int8 values and weights, TFLM's scheme."""
-        int8 = all(t.type.dtype is DType.I8 for t in (op.input, op.output, op.kernel))
-        return op.requant if int8 and isinstance(op.requant, ir.Requant) else None
-
     def depthwise_view(self, op: ir.Conv, data: npt.NDArray[np.generic], layout: str) -> dict[str, Any] | None:
-        """The int8 depthwise kernel (``runtime/depthwise.c``) for a layer with one channel out per channel in,
-        or None. Its sums are the plain loops' (input offset added per value, |input + offset| <= 255)."""
-        requant = self.int8_requant(op)
-        channels = op.output.type.shape[-1]
-        bias = op.bias.data if op.bias is not None and op.bias.data is not None else np.zeros(channels, np.int32)
-        per_channel = data.reshape(-1, channels).T
-        if requant is None or not scaling_fits(accumulator_bounds(per_channel, bias, 255), requant):
+        """The int8 depthwise kernel (``runtime/depthwise.c``), or None where it does not serve the layer."""
+        bias = fast_kernels.depthwise_bias(op)
+        requant = fast_kernels.int8_requant(op)
+        if bias is None or requant is None:
             return None
         self.use("depthwise")
+        channels = op.output.type.shape[-1]
         return {
-            "macro": "depthwise_s8", "q": requant,
+            "macro": "depthwise_s8", "q": requant, "in_place": op.output.name in self.graph.plan.in_place,
             "kernel": self.const_array(op.kernel.name, data, DType.I8, f"{op.kernel.name}: {layout}"),
             "q_bias": self.const_array(op.bias.name if op.bias is not None else f"{op.output.name}/bias", bias,
                                        DType.I32, f"bias of {op.output.name}: [{channels}]"),
         } | self.requant_tables(op, requant)
 
-    def matrix_view(self, op: ir.Dense | ir.Conv, weights: npt.NDArray[np.generic]) -> dict[str, Any] | None:
-        """The int8 matrix kernel (``runtime/matmul.c``) for a dense or convolution layer, or None.
-
-        It needs int8 values and weights, TFLM's requantisation, and a bias with the input offset folded
-        in whose partial sums cannot leave int32; ``weights`` is ``[units][depth]`` in the kernel's order.
-        """
-        requant = self.int8_requant(op)
-        if requant is None:
+    def matrix_view(self, op: ir.Dense | ir.Conv) -> dict[str, Any] | None:
+        """The int8 matrix kernel (``runtime/matmul.c``) for a dense or convolution layer, or None where it
+        does not serve the layer (:func:`nndsl.fast_kernels.matrix_bias`)."""
+        folded = fast_kernels.matrix_bias(op)
+        requant = fast_kernels.int8_requant(op)
+        if folded is None or requant is None:
             return None
-        bias = op.bias.data if op.bias is not None else None
-        folded = folded_bias(weights, bias, requant.input_offset)
-        if folded is None or not scaling_fits(accumulator_bounds(weights, folded, 128), requant):
-            return None
+        weights = fast_kernels.unit_rows(op)
         key = op.output.name  # '/' keeps these keys apart from weight names
         units, depth = weights.shape
         self.use("matmul")
@@ -315,8 +298,6 @@ class _Emitter:
             "q_bias": self.const_array(f"{key}/folded_bias", folded, DType.I32,
                                        f"{key}: bias + input offset x weight row sums [{units}]"),
         } | self.requant_tables(op, requant)
-
-
 
     def pool_view(self, op: ir.Pool) -> dict[str, Any]:
         in_shape, out_shape = op.input.type.shape, op.output.type.shape
@@ -395,7 +376,7 @@ class _Emitter:
         features, units = op.kernel.type.shape
         weights = np.ascontiguousarray(op.kernel.data.T)
         rows = op.input.type.size // features
-        matrix = self.matrix_view(op, weights)
+        matrix = self.matrix_view(op)
         if matrix is not None:
             return matrix | {"macro": "matrix_s8", "positions": rows, "in_stride": features}
         kernel = self.const_array(op.kernel.name, weights, op.kernel.type.dtype,
@@ -482,25 +463,25 @@ class _Emitter:
         return CSources(self.prefix, _tidy(source), _tidy(header))
 
 
-def conv_matrix_layout(window: ir.Window2D, view: dict[str, Any]) -> dict[str, Any] | None:
-    """How a convolution feeds the matrix kernel, or None for a window of too many taps.
+def conv_matrix_layout(window: ir.Window2D, view: dict[str, Any], in_place: bool) -> dict[str, Any]:
+    """How a convolution feeds the matrix kernel.
 
     A 1x1 window over every position reads the input as it is. Otherwise each position's taps are gathered
     on the stack, a batch of positions at a time, except where a window one row high lies wholly inside
     the input with its taps adjacent: there consecutive windows are runs of the input itself, ``stride``
-    pixels apart, so the interior of each output row is read in place.
+    pixels apart, so the interior of each output row is read in place. A layer writing over its input
+    gathers every position (it reads each before writing over it).
     """
     channels = view["channels"]
-    if window.size == (1, 1) and window.stride == (1, 1) and window.pads == ((0, 0), (0, 0)):
+    pointwise = window.size == (1, 1) and window.stride == (1, 1) and window.pads == ((0, 0), (0, 0))
+    if pointwise and not in_place:
         return {"macro": "matrix_s8", "positions": view["out_h"] * view["out_w"], "in_stride": channels}
     depth = window.size[0] * window.size[1] * channels
-    if depth > MAX_GATHERED_TAPS:
-        return None
     layout = {"macro": "conv_matrix_s8", "row_taps": window.size[1] * channels,
-              "batch": min(GATHER_BYTES // depth, view["out_h"] * view["out_w"])}
+              "batch": min(fast_kernels.GATHER_BYTES // depth, view["out_h"] * view["out_w"])}
     stride, pad, span = window.stride[1], window.pads[1][0], window.dilation[1] * (window.size[1] - 1) + 1
     inside = [ox for ox in range(view["out_w"]) if ox * stride - pad >= 0 and ox * stride - pad + span <= view["in_w"]]
-    if window.size[0] == 1 and window.dilation[1] == 1 and inside:
+    if window.size[0] == 1 and window.dilation[1] == 1 and inside and not in_place:
         layout |= {"run_start": inside[0], "run": len(inside), "run_stride": stride * channels}
     return layout
 
@@ -518,39 +499,6 @@ def interleave_row_pairs(weights: npt.NDArray[np.generic]) -> npt.NDArray[np.gen
     if units % 2:
         parts.append(weights[-1])
     return np.concatenate(parts) if parts else weights.reshape(-1)
-
-
-def accumulator_bounds(weights: npt.NDArray[np.generic], start: npt.NDArray[np.generic],
-                       largest_input: int) -> npt.NDArray[np.int64]:
-    """The largest size any partial sum of each row can reach: ``|start| + largest_input * sum |w|``."""
-    rows: npt.NDArray[np.int64] = np.abs(weights.astype(np.int64)).sum(axis=1)
-    return np.abs(start.astype(np.int64).reshape(-1)) + largest_input * rows
-
-
-def folded_bias(weights: npt.NDArray[np.generic], bias: npt.NDArray[np.generic] | None,
-                input_offset: int) -> npt.NDArray[np.int32] | None:
-    """``bias + input_offset * row sums``: the input offset taken out of the inner loop, or None.
-
-    ``weights`` is ``[units][depth]``. The sum of products then starts from this bias; None when a partial
-    sum could leave int32 (int8 inputs are at most 128 in size).
-    """
-    rows = weights.astype(np.int64)
-    start = np.zeros(rows.shape[0], np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
-    folded: npt.NDArray[np.int64] = start + input_offset * rows.sum(axis=1)
-    if int(accumulator_bounds(weights, folded, 128).max(initial=0)) >= 2**31:
-        return None
-    return folded.astype(np.int32)
-
-
-def scaling_fits(bounds: npt.NDArray[np.int64], requant: ir.Requant) -> bool:
-    """Whether the runtime kernels' requantisation (``nn_mat_scale``: one multiply-accumulate, two shifts)
-    serves a layer whose accumulators stay within ``bounds`` (one per channel): every multiplier above
-    2^30, every shift a right shift, twice every accumulator inside int32. Anything else (a scale of 1/2
-    or more, an exact power of two, a zero multiplier) keeps the plain loops."""
-    if requant.rounding is Rounding.SINGLE:
-        return True  # the kernels call nn_mbqm itself
-    simple = all(m > 2**30 for m in requant.multipliers) and all(shift < 0 for shift in requant.shifts)
-    return simple and 2 * int(bounds.max(initial=0)) < 2**31
 
 
 def _window_view(window: ir.Window2D, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> dict[str, Any]:

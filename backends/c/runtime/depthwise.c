@@ -5,7 +5,12 @@
  * extension (unless NNDSL_PORTABLE is defined) a tap's four input values are
  * loaded as one word and widened with the input offset added by SXTAB16, and
  * the weights by SXTB16; SMLABB/SMLATT multiply the matching halves. The
- * integer sums are the plain loops' exactly. */
+ * integer sums are the plain loops' exactly.
+ *
+ * Channel groups are independent, so a layer whose output has its input's
+ * shape may write over its input (the memory planner decides): given a
+ * scratch buffer, each group's input channels are copied there first, and
+ * the group's outputs overwrite only those channels. */
 
 /* The geometry of a windowed layer ([H][W][C] input and output, TFLM's padding). */
 typedef struct {
@@ -38,8 +43,9 @@ static inline int32_t nn_dw_odd_plus(int32_t offset, int32_t word)
 }
 #endif
 
-/* Four channels of one output position: acc[j] += sum over the taps of (input + offset) * weight. */
-static inline void nn_dw_4(const int8_t *in, const int8_t *weights, const nn_window_t *g, int32_t y0,
+/* Four channels of one output position: acc[j] += sum over the taps of (input + offset) * weight. The
+ * input's pixels are `pixel` bytes apart, the weights' taps g->channels. */
+static inline void nn_dw_4(const int8_t *in, int32_t pixel, const int8_t *weights, const nn_window_t *g, int32_t y0,
                            int32_t x0, int32_t ky_lo, int32_t ky_hi, int32_t kx_lo, int32_t kx_hi,
                            int32_t input_offset, int32_t acc[4])
 {
@@ -49,7 +55,7 @@ static inline void nn_dw_4(const int8_t *in, const int8_t *weights, const nn_win
     const int32_t offsets = (int32_t)(((uint32_t)input_offset << 16) | ((uint32_t)input_offset & 0xFFFFu));
     int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
     for (ky = ky_lo; ky < ky_hi; ++ky) {
-        const int8_t *px = in + ((y0 + ky * g->d_h) * g->in_w + x0 + kx_lo * g->d_w) * channels;
+        const int8_t *px = in + ((y0 + ky * g->d_h) * g->in_w + x0 + kx_lo * g->d_w) * pixel;
         const int8_t *pw = weights + (ky * g->k_w + kx_lo) * channels;
         for (kx = kx_lo; kx < kx_hi; ++kx) {
             const int32_t x = nn_mat_word(px), w = nn_mat_word(pw);
@@ -59,7 +65,7 @@ static inline void nn_dw_4(const int8_t *in, const int8_t *weights, const nn_win
             s2 = __smlatt(x_even, w_even, s2);
             s1 = __smlabb(x_odd, w_odd, s1);
             s3 = __smlatt(x_odd, w_odd, s3);
-            px += g->d_w * channels;
+            px += g->d_w * pixel;
             pw += channels;
         }
     }
@@ -69,14 +75,14 @@ static inline void nn_dw_4(const int8_t *in, const int8_t *weights, const nn_win
     acc[3] = s3;
 #else
     for (ky = ky_lo; ky < ky_hi; ++ky) {
-        const int8_t *px = in + ((y0 + ky * g->d_h) * g->in_w + x0 + kx_lo * g->d_w) * channels;
+        const int8_t *px = in + ((y0 + ky * g->d_h) * g->in_w + x0 + kx_lo * g->d_w) * pixel;
         const int8_t *pw = weights + (ky * g->k_w + kx_lo) * channels;
         for (kx = kx_lo; kx < kx_hi; ++kx) {
             acc[0] += ((int32_t)px[0] + input_offset) * (int32_t)pw[0];
             acc[1] += ((int32_t)px[1] + input_offset) * (int32_t)pw[1];
             acc[2] += ((int32_t)px[2] + input_offset) * (int32_t)pw[2];
             acc[3] += ((int32_t)px[3] + input_offset) * (int32_t)pw[3];
-            px += g->d_w * channels;
+            px += g->d_w * pixel;
             pw += channels;
         }
     }
@@ -84,17 +90,17 @@ static inline void nn_dw_4(const int8_t *in, const int8_t *weights, const nn_win
 }
 
 /* One channel of one output position (the channels left over after the groups of four). */
-static inline int32_t nn_dw_1(const int8_t *in, const int8_t *weights, const nn_window_t *g, int32_t y0,
-                              int32_t x0, int32_t ky_lo, int32_t ky_hi, int32_t kx_lo, int32_t kx_hi,
+static inline int32_t nn_dw_1(const int8_t *in, int32_t pixel, const int8_t *weights, const nn_window_t *g,
+                              int32_t y0, int32_t x0, int32_t ky_lo, int32_t ky_hi, int32_t kx_lo, int32_t kx_hi,
                               int32_t input_offset, int32_t acc)
 {
     int32_t ky, kx;
     for (ky = ky_lo; ky < ky_hi; ++ky) {
-        const int8_t *px = in + ((y0 + ky * g->d_h) * g->in_w + x0 + kx_lo * g->d_w) * g->channels;
+        const int8_t *px = in + ((y0 + ky * g->d_h) * g->in_w + x0 + kx_lo * g->d_w) * pixel;
         const int8_t *pw = weights + (ky * g->k_w + kx_lo) * g->channels;
         for (kx = kx_lo; kx < kx_hi; ++kx) {
             acc += ((int32_t)*px + input_offset) * (int32_t)*pw;
-            px += g->d_w * g->channels;
+            px += g->d_w * pixel;
             pw += g->channels;
         }
     }
@@ -116,11 +122,25 @@ static inline nn_taps_t nn_taps(const nn_window_t *g, int32_t oy, int32_t ox)
     return t;
 }
 
+/* The input of channels [c, c + width) from `in` (pixels g->channels apart) to `scratch` (width apart). */
+static void nn_dw_copy_group(const int8_t *in, const nn_window_t *g, int32_t c, int32_t width, int8_t *scratch)
+{
+    const int32_t pixels = g->in_h * g->in_w;
+    int32_t i;
+    for (i = 0; i < pixels; ++i) {
+        if (width == 4) {
+            memcpy(scratch + i * 4, in + i * g->channels + c, 4);
+        } else {
+            scratch[i] = in[i * g->channels + c];
+        }
+    }
+}
+
 /* weights: [k_h][k_w][channels] (TensorFlow Lite's layout with a depth multiplier of 1); q->bias is the
  * layer's own bias (no offset folded in). Channel groups outside, positions inside: a group's constants
- * stay loaded over the whole output. */
+ * stay loaded over the whole output. `scratch` (4 * in_h * in_w bytes) is given when `out` is `in`. */
 static void nn_depthwise_s8(const int8_t *in, const nn_window_t *g, const int8_t *weights, int32_t input_offset,
-                            const nn_mat_requant_t *q, int8_t *out)
+                            const nn_mat_requant_t *q, int8_t *out, int8_t *scratch)
 {
     const int32_t channels = g->channels, groups = channels & ~3;
     const int32_t step = q->step, out_offset = q->out_offset, act_min = q->act_min, act_max = q->act_max;
@@ -130,7 +150,14 @@ static void nn_depthwise_s8(const int8_t *in, const nn_window_t *g, const int8_t
         const int32_t m2 = q->multiplier[(c + 2) * step], m3 = q->multiplier[(c + 3) * step];
         const int32_t s0 = q->shift[c * step], s1 = q->shift[(c + 1) * step];
         const int32_t s2 = q->shift[(c + 2) * step], s3 = q->shift[(c + 3) * step];
+        const int8_t *source = in + c;
+        int32_t pixel = channels;
         int8_t *o = out + c;
+        if (scratch != NULL) {
+            nn_dw_copy_group(in, g, c, 4, scratch);
+            source = scratch;
+            pixel = 4;
+        }
         for (oy = 0; oy < g->out_h; ++oy) {
             for (ox = 0; ox < g->out_w; ++ox) {
                 const nn_taps_t t = nn_taps(g, oy, ox);
@@ -139,7 +166,8 @@ static void nn_depthwise_s8(const int8_t *in, const nn_window_t *g, const int8_t
                 acc[1] = q->bias[c + 1];
                 acc[2] = q->bias[c + 2];
                 acc[3] = q->bias[c + 3];
-                nn_dw_4(in + c, weights + c, g, t.y0, t.x0, t.ky_lo, t.ky_hi, t.kx_lo, t.kx_hi, input_offset, acc);
+                nn_dw_4(source, pixel, weights + c, g, t.y0, t.x0, t.ky_lo, t.ky_hi, t.kx_lo, t.kx_hi,
+                        input_offset, acc);
                 o[0] = nn_mat_out(acc[0], m0, s0, out_offset, act_min, act_max);
                 o[1] = nn_mat_out(acc[1], m1, s1, out_offset, act_min, act_max);
                 o[2] = nn_mat_out(acc[2], m2, s2, out_offset, act_min, act_max);
@@ -150,11 +178,18 @@ static void nn_depthwise_s8(const int8_t *in, const nn_window_t *g, const int8_t
     }
     for (c = groups; c < channels; ++c) {
         const int32_t m = q->multiplier[c * step], s = q->shift[c * step];
+        const int8_t *source = in + c;
+        int32_t pixel = channels;
         int8_t *o = out + c;
+        if (scratch != NULL) {
+            nn_dw_copy_group(in, g, c, 1, scratch);
+            source = scratch;
+            pixel = 1;
+        }
         for (oy = 0; oy < g->out_h; ++oy) {
             for (ox = 0; ox < g->out_w; ++ox) {
                 const nn_taps_t t = nn_taps(g, oy, ox);
-                const int32_t acc = nn_dw_1(in + c, weights + c, g, t.y0, t.x0, t.ky_lo, t.ky_hi, t.kx_lo,
+                const int32_t acc = nn_dw_1(source, pixel, weights + c, g, t.y0, t.x0, t.ky_lo, t.ky_hi, t.kx_lo,
                                             t.kx_hi, input_offset, q->bias[c]);
                 *o = nn_mat_out(acc, m, s, out_offset, act_min, act_max);
                 o += channels;
