@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from nndsl import ir
+from nndsl import fast_kernels, ir
 from nndsl.diagnostics import DiagnosticSink
 from nndsl.kernels import AVG_POOL, DEPTHWISE, LIBM, MATMUL, MBQM64, REQUANT, SHIFT, RuntimeCode, Table
+from nndsl.target import Target
 from nndsl.types import DType
 
 # Estimated code bytes: the entry point and arena, then per op and per runtime helper.
@@ -142,11 +143,23 @@ def _op_family(op: ir.Op) -> str:
     raise AssertionError(f"summary: unhandled op {type(op).__name__}")
 
 
+def layer_cycles_per_mac(target: Target, graph: ir.Graph, op: ir.Op) -> float:
+    """The cycles per MAC of one layer on the target: the core's measured figure for the runtime kernel
+    that computes it, else the core's figure for the model's arithmetic (or the target's own figure)."""
+    core = target.core
+    if target.cycles_per_mac is None and graph.dtype is DType.I8:
+        if isinstance(op, ir.Dense | ir.Conv) and fast_kernels.matrix_bias(op) is not None:
+            return core.cycles_per_mac_matrix or core.cycles_per_mac_i8
+        if isinstance(op, ir.Conv) and fast_kernels.depthwise_bias(op) is not None:
+            return core.cycles_per_mac_depthwise or core.cycles_per_mac_i8
+    return target.cycles_per_mac_for(graph.dtype)
+
+
 def summarize(graph: ir.Graph) -> Summary:
     target = graph.target
-    cycles_per_mac = target.cycles_per_mac_for(graph.dtype) if target is not None else None
     layers = []
     for op in graph.ops:
+        layer_cycles = op.macs * layer_cycles_per_mac(target, graph, op) if target is not None else 0.0
         owns_bytes = graph.plan.roots[op.output.name] == op.output.name
         in_arena = graph.plan.place(op.output.name)[0] is ir.Storage.ARENA
         arena = op.output.type.nbytes if owns_bytes and in_arena else 0
@@ -159,17 +172,18 @@ def summarize(graph: ir.Graph) -> Summary:
             weight_bytes=op_weight_bytes(op),
             macs=op.macs,
             arena_bytes=arena,
-            cycles=op.macs * (cycles_per_mac or 0.0),
-            latency_ms=None if target is None else op.macs * (cycles_per_mac or 0.0) / target.clock_hz * 1e3,
+            cycles=layer_cycles,
+            latency_ms=None if target is None else layer_cycles / target.clock_hz * 1e3,
         ))
     consts = graph.consts
     weight_bytes = model_weight_bytes(graph)
     code = _code_bytes(graph)
     macs = sum(op.macs for op in graph.ops)
-    cycles = macs * (cycles_per_mac or 0.0)
+    cycles = sum(layer.cycles for layer in layers)
     latency_ms = None
     target_summary = None
-    if target is not None and cycles_per_mac is not None:
+    if target is not None:
+        cycles_per_mac = cycles / macs if macs else target.cycles_per_mac_for(graph.dtype)
         latency_ms = cycles / target.clock_hz * 1e3
         budget_ms = None if target.latency_s is None else target.latency_s * 1e3
         target_summary = TargetSummary(

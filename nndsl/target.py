@@ -1,9 +1,12 @@
 """Devices a model is built for: memory, clock and a speed estimate.
 
 A ``target`` statement names a built-in part and may override any of its
-figures, or describes a new part in full. The cycles-per-MAC figures are
-estimates for nndsl's portable C on each core (int8 without SIMD, f32 on the
-FPU where the core has one, soft-float otherwise); a target may set its own.
+figures, or describes a new part in full. The cycles-per-MAC figures of the
+Cortex-M4's int8 matrix and depthwise kernels are measured (``make bench``:
+estimated cycles on the emulated core at -O2, DSP path, over the examples'
+layers that use them); the others are estimates (int8 without SIMD, f32 on
+the FPU where the core has one, soft-float otherwise). A target may set its
+own figure, which then applies to every layer.
 """
 
 from __future__ import annotations
@@ -16,17 +19,25 @@ from nndsl.diagnostics import DiagnosticSink, Loc
 from nndsl.qmath.requant import Rounding
 from nndsl.types import DType
 
+# Measured by benchmarks/run.py (emulated Cortex-M4, arm-none-eabi-gcc -O2, DSP path): estimated cycles per
+# MAC of the examples' layers on each runtime kernel, all such layers' cycles over all their MACs.
+CYCLES_M4_MATRIX = 2.5
+CYCLES_M4_DEPTHWISE = 10.0
+
 
 @dataclass(frozen=True)
 class Core:
     name: str
-    cycles_per_mac_i8: float
+    cycles_per_mac_i8: float  # int8 layers on the plain loops
     cycles_per_mac_f32: float
+    cycles_per_mac_matrix: float | None = None  # int8 dense/conv on runtime/matmul.c (None: cycles_per_mac_i8)
+    cycles_per_mac_depthwise: float | None = None  # int8 depthwise on runtime/depthwise.c
 
 
 CORES = {
     "cortex-m0": Core("cortex-m0", cycles_per_mac_i8=10.0, cycles_per_mac_f32=60.0),
-    "cortex-m4": Core("cortex-m4", cycles_per_mac_i8=4.0, cycles_per_mac_f32=6.0),
+    "cortex-m4": Core("cortex-m4", cycles_per_mac_i8=11.0, cycles_per_mac_f32=6.0,
+                      cycles_per_mac_matrix=CYCLES_M4_MATRIX, cycles_per_mac_depthwise=CYCLES_M4_DEPTHWISE),
     "cortex-m7": Core("cortex-m7", cycles_per_mac_i8=2.0, cycles_per_mac_f32=3.0),
 }
 
