@@ -55,11 +55,12 @@ def emlearn_figures(keras_path: Path, x: np.ndarray, expected: np.ndarray, macs:
         import emlearn  # type: ignore[import-untyped]
         import keras  # type: ignore[import-untyped]
 
-        converted = emlearn.convert(keras.models.load_model(keras_path), method="loadable")
-        code = converted.save(name="emnet", inference=["loadable"])
+        work.mkdir(parents=True, exist_ok=True)
+        with contextlib.chdir(work):  # emlearn compiles in ./tmp
+            converted = emlearn.convert(keras.models.load_model(keras_path), method="loadable")
+            code = converted.save(name="emnet", inference=["loadable"])
     except Exception as error:  # any failure of the tool is a finding, not a crash of the benchmark
         return _failure("emlearn", error)
-    work.mkdir(parents=True, exist_ok=True)
     (work / "emnet.h").write_text(code)
     fields = {"name": "emlearn_net", "NAME": "EMLEARN_NET", "net": "emnet", "inputs": x.size,
               "outputs": expected.size}
