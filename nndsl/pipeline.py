@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nndsl import ir
+from nndsl import ast, ir
 from nndsl.check import check
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, NNError
 from nndsl.lower import lower
@@ -33,15 +33,22 @@ class Compiled:
         return sink.warnings
 
 
-def compile_source(source: str, path: str = "<string>", *, budget: bool = True) -> Compiled:
+def compile_source(source: str, path: str = "<string>", *, archive: bytes | None = None, budget: bool = True
+                   ) -> Compiled:
     """Compile `.nn` text; ``path`` labels locations and anchors the weights file. Raises NNError.
 
     With ``budget=False`` a model over its target's budget still compiles, its
-    budget errors kept in ``budget_errors`` (``nndsl summarize`` shows what to shrink).
+    budget errors kept in ``budget_errors`` (``nndsl summarize`` shows what to shrink). ``archive``: the
+    weights as ``.npz`` bytes, read instead of the file the text names.
     """
-    program = parse(source, path)
+    return compile_program(parse(source, path), path, archive=archive, budget=budget)
+
+
+def compile_program(program: ast.Program, path: str, *, archive: bytes | None = None, budget: bool = True
+                    ) -> Compiled:
+    """Compile a syntax tree (parsed, or made by :class:`nndsl.Network`); ``archive`` as in :func:`resolve`."""
     sink = DiagnosticSink()
-    resolved = resolve(program, path, sink)
+    resolved = resolve(program, path, sink, archive)
     sink.raise_if_errors()
     assert resolved is not None
     graph = check(resolved, sink)

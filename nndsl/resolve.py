@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import io
 import os
 import stat
 import zipfile
@@ -256,10 +257,11 @@ def open_weights(path: Path, loc: Loc, sink: DiagnosticSink, shown: str | None =
 
 
 class _Resolver:
-    def __init__(self, program: ast.Program, path: str, sink: DiagnosticSink) -> None:
+    def __init__(self, program: ast.Program, path: str, sink: DiagnosticSink, archive: bytes | None) -> None:
         self.program = program
         self.path = path
         self.sink = sink
+        self.in_memory = archive
         self.definitions: dict[str, ast.InputDecl | ast.LayerDecl] = {}
         self.archive: WeightsArchive | None = None
         self.weights: dict[str, Array] = {}  # the arrays the model uses, read once it is bound
@@ -339,6 +341,9 @@ class _Resolver:
             self.sink.error(decl.loc, f"a network has one weights file (first at line {self.weights_decl.loc.line})")
             return
         self.weights_decl = decl
+        if self.in_memory is not None:  # checked as a file's would be, but never written out
+            self.archive = WeightsArchive(io.BytesIO(self.in_memory), decl.path, decl.loc)
+            return
         base = Path(self.path).parent if self.path and not self.path.startswith("<") else Path.cwd()
         self.weights_path = absolute_path(base / decl.path)
         self.archive = open_weights(self.weights_path, decl.loc, self.sink, decl.path)
@@ -473,6 +478,11 @@ class _Resolver:
         return order
 
 
-def resolve(program: ast.Program, path: str, sink: DiagnosticSink) -> ResolvedProgram | None:
-    """Bind the program's names; None (with errors in ``sink``) when that fails."""
-    return _Resolver(program, path, sink).run()
+def resolve(program: ast.Program, path: str, sink: DiagnosticSink, archive: bytes | None = None
+            ) -> ResolvedProgram | None:
+    """Bind the program's names; None (with errors in ``sink``) when that fails.
+
+    ``archive``: the ``.npz`` bytes the ``weights`` statement stands for (a model built in Python), read
+    instead of the file it names.
+    """
+    return _Resolver(program, path, sink, archive).run()
