@@ -23,7 +23,6 @@ line that made it, so the checker's errors point at the user's code.
 
 from __future__ import annotations
 
-import difflib
 import io
 import math
 import re
@@ -39,7 +38,7 @@ import numpy.typing as npt
 
 from nndsl import ast
 from nndsl.cnames import LANGUAGE_KEYWORDS, c_name_problem
-from nndsl.diagnostics import Loc, NNError
+from nndsl.diagnostics import Loc, NNError, did_you_mean
 from nndsl.files import write_files
 from nndsl.model import Model
 from nndsl.ops import SIGNATURES, OpSignature
@@ -103,11 +102,6 @@ def _caller() -> Loc:
 
 def _error(loc: Loc, message: str) -> NNError:
     return NNError.at(loc, message)
-
-
-def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _name(loc: Loc, name: str, what: str) -> str:
@@ -225,7 +219,7 @@ class Network:
         loc = _caller()
         signature = SIGNATURES.get(op)
         if signature is None:
-            raise _error(loc, f"unknown operator '{op}'{_did_you_mean(op, list(SIGNATURES))}")
+            raise _error(loc, f"unknown operator '{op}'{did_you_mean(op, list(SIGNATURES))}")
         layer_name = self._fresh(loc, name, op)
         refs = [self._tensor_ref(loc, tensor) for tensor in inputs]
         refs += self._weight_refs(loc, signature, layer_name, arguments)
@@ -245,7 +239,7 @@ class Network:
         """``net.conv2d(x, kernel=k, stride=2)``: :meth:`layer` for each operator the language has."""
         signature = SIGNATURES.get(op)
         if signature is None or op.startswith("_"):
-            hint = _did_you_mean(op, list(SIGNATURES)) if not op.startswith("_") else ""
+            hint = did_you_mean(op, list(SIGNATURES)) if not op.startswith("_") else ""
             raise AttributeError(f"'Network' object has no attribute or operator '{op}'{hint}")
 
         def method(*inputs: Tensor, **keywords: Any) -> Tensor:
@@ -329,7 +323,7 @@ class Network:
             if key not in known:
                 listed = ", ".join(known) or "none"
                 raise _error(loc, f"'{signature.name}' has no weight or attribute '{key}'"
-                             f"{_did_you_mean(key, known)} (it takes: {listed})")
+                             f"{did_you_mean(key, known)} (it takes: {listed})")
         refs = []
         for role in roles:
             if role not in arguments:

@@ -11,7 +11,7 @@ from nndsl.diagnostics import Diagnostic, DiagnosticSink, NNError
 from nndsl.lower import lower
 from nndsl.parser import MAX_SOURCE_CHARS, parse, too_large
 from nndsl.passes import fold_batch_norms, fuse_activations, plan_memory
-from nndsl.ranges import RangeReport, analyse, report_diagnostics
+from nndsl.ranges import Observed, RangeReport, analyse, report_diagnostics
 from nndsl.resolve import absolute_path, open_regular_file, resolve
 from nndsl.summary import Summary, check_budget, summarize
 
@@ -25,11 +25,12 @@ class Compiled:
     ranges: RangeReport | None  # the fixed-point range analysis (integer networks)
     budget_errors: tuple[Diagnostic, ...] = ()  # the target's budget exceeded, when not raised (summarize)
 
-    def range_warnings(self) -> list[Diagnostic]:
-        """Where an output format clips values the worst-case input reaches (``nndsl check``)."""
+    def range_warnings(self, observed: Observed | None = None) -> list[Diagnostic]:
+        """Where an output format clips values the worst-case input reaches (``nndsl check``); ``observed``:
+        the layers' outputs on calibration inputs, which each warning then says reach it or not."""
         sink = DiagnosticSink()
         if self.ranges is not None:
-            report_diagnostics(self.ranges, sink, warnings=True)
+            report_diagnostics(self.ranges, sink, warnings=True, observed=observed)
         return sink.warnings
 
 

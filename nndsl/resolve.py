@@ -7,7 +7,6 @@ duplicate names, wrong arity, cycles and unused inputs, all at once.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import io
 import os
@@ -22,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl import ast
-from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.diagnostics import DiagnosticSink, Loc, WarningFlag, did_you_mean
 from nndsl.ops import SIGNATURES, OpSignature
 from nndsl.target import Target, resolve_target
 from nndsl.types import MAX_LAYERS, MAX_WEIGHT_ELEMENTS, element_count, power_text
@@ -51,11 +50,6 @@ class ResolvedProgram:
     weights: dict[str, Array]
     weights_path: Path | None
     target: Target | None
-
-
-def _did_you_mean(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 WEIGHT_COMPANIONS = (".scale", ".zero_point", ".frac_bits")  # arrays check.py reads next to a weight NAME
@@ -300,7 +294,8 @@ class _Resolver:
         used = {layer.decl.name for layer in order}
         for name, decl in self.definitions.items():
             if isinstance(decl, ast.LayerDecl) and name not in used:
-                self.sink.warning(decl.loc, f"'{name}' is computed but never used by the output '{output[0]}'")
+                self.sink.warning(decl.loc, f"'{name}' is computed but never used by the output '{output[0]}'",
+                                  WarningFlag.UNUSED)
         return ResolvedProgram(
             self.program,
             self.path,
@@ -399,7 +394,7 @@ class _Resolver:
         call = decl.call
         signature = SIGNATURES.get(call.op)
         if signature is None:
-            hint = _did_you_mean(call.op, list(SIGNATURES))
+            hint = did_you_mean(call.op, list(SIGNATURES))
             self.sink.error(call.loc, f"unknown operator '{call.op}'{hint}")
             return None
         count = len(call.args)
@@ -429,7 +424,7 @@ class _Resolver:
         if ref.name in self.weight_names:
             self.sink.error(ref.loc, f"'{ref.name}' is a weight array, but a tensor is expected here")
         else:
-            hint = _did_you_mean(ref.name, list(self.definitions))
+            hint = did_you_mean(ref.name, list(self.definitions))
             self.sink.error(ref.loc, f"unknown tensor '{ref.name}'{hint}")
         return False
 
@@ -441,7 +436,7 @@ class _Resolver:
         elif self.weights_decl is None:
             self.sink.error(ref.loc, f"weight '{ref.name}' used, but the network declares no 'weights \"FILE.npz\"'")
         elif self.archive is not None:
-            hint = _did_you_mean(ref.name, self.weight_names)
+            hint = did_you_mean(ref.name, self.weight_names)
             self.sink.error(ref.loc, f"weight '{ref.name}' is not in '{self.weights_decl.path}'{hint}")
         else:
             return False  # the weights file itself failed to load; that error stands alone
