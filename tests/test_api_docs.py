@@ -41,7 +41,7 @@ def test_the_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
     for number, block in enumerate(PYTHON_BLOCK.findall(PAGE.read_text())):
-        exec(compile(block, f"docs/api.md block {number + 1}", "exec"), namespace)  # noqa: S102
+        exec(compile(block, f"docs/api.md block {number + 1}", "exec"), namespace)
     printed = capsys.readouterr().out
     assert "features = conv2d(spectrogram, features.kernel, features.bias, stride=2, padding=same) -> relu" in printed
     assert "bad.nn:3:12: error: unknown operator 'rleu'; did you mean 'relu'?" in printed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,17 @@ def test_an_integer_conv_in_slices_equals_the_tap_sum(monkeypatch: pytest.Monkey
     expected = sum(padded[:, ky : ky + 7 : 2, kx : kx + 6 : 2] @ kernel[ky, kx].astype(np.int64)
                    for ky in range(3) for kx in range(3))
     np.testing.assert_array_equal(acc, expected)
+
+
+@pytest.mark.tensorflow
+def test_the_speed_benchmark_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/numpy_speed.py on a few inputs: both sides agree and the tables are written (no timing checked)."""
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    from benchmarks import numpy_speed
+
+    out = tmp_path / "speed.md"
+    monkeypatch.setattr("sys.argv", ["numpy_speed.py", "--inputs", "30", "--repeats", "1", "--out", str(out), "mlp"])
+    numpy_speed.main()
+    assert "| mlp |" in out.read_text()
+    [row] = json.loads(out.with_suffix(".json").read_text())
+    assert row["model"] == "mlp" and row["inputs"] == 30 and row["ratio"] > 0

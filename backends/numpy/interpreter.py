@@ -276,7 +276,7 @@ def run_op(op: ir.Op, *inputs: Array, observe: Observer | None = None) -> Array:
 
 # Rows of a batch run together: the largest tensor of a slice has about this many elements, so that the
 # integer temporaries of requantisation stay in cache (3-4x faster than one pass over 10,000 inputs).
-SLICE_ELEMENTS = 2**17
+SLICE_ELEMENTS = 2**16
 
 
 def run(graph: ir.Graph, x: Array, trace: bool = False, observe: Observer | None = None) -> Array | dict[str, Array]:
