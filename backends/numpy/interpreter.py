@@ -102,7 +102,7 @@ def _integer_conv_sum(op: ir.Conv, x: Array, out_hw: ir.Pair) -> npt.NDArray[np.
     kernel = op.kernel.data.reshape((1, *op.kernel.data.shape)) if op.window.rank == 1 else op.kernel.data
     taps, channels = kernel.shape[0] * kernel.shape[1], kernel.shape[2]  # kernel: [KH, KW, C, O or M]
     work = _exact_dtype(x, op.requant.input_offset, kernel, taps if op.depthwise else taps * channels)
-    values = x.astype(work) + work(op.requant.input_offset)
+    values = np.add(x, op.requant.input_offset, dtype=work)
     if op.depthwise:
         weights = kernel.astype(work)
         acc = np.zeros((x.shape[0], *out_hw, channels, kernel.shape[3]), dtype=work)
