@@ -290,8 +290,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="nndsl", description="Compile small neural networks (.nn files) to dependency-free C."
-    )
+        prog="nndsl", description="Compile small neural networks (.nn files) to dependency-free C.",
+        epilog="example: nndsl build mlp.nn -o build/")
     parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
     parser.add_argument("--cmake-dir", action=PrintShareDir, kind="cmake",
                         help="print the folder of nndsl's CMake package (nndsl_add_model) and exit")
