@@ -7,7 +7,8 @@ in :mod:`nndsl.ops` by the checker, so an unknown op is a located error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import TypeVar
 
 from nndsl.diagnostics import Loc
 
@@ -121,3 +122,23 @@ class Program(Node):
     name: str
     statements: tuple[Statement, ...]
     source: str
+
+
+NOWHERE = Loc("", 0, 0)
+_N = TypeVar("_N")
+
+
+def without_locations(node: _N) -> _N:
+    """``node`` with every location made :data:`NOWHERE` and a program's text dropped.
+
+    Two trees equal after this describe the same network, however each was
+    written (text, the Python builder) and laid out.
+    """
+    if isinstance(node, tuple):
+        return tuple(without_locations(item) for item in node)  # type: ignore[return-value]
+    if isinstance(node, Program):
+        return replace(node, loc=NOWHERE, statements=without_locations(node.statements), source="")
+    if isinstance(node, Node):
+        changes = {f.name: without_locations(getattr(node, f.name)) for f in fields(node) if f.name != "loc"}
+        return replace(node, loc=NOWHERE, **changes)
+    return node

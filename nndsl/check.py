@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nndsl import ast, ir
-from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.diagnostics import DiagnosticSink, Loc, did_you_mean
 from nndsl.ops import FIXED_POINT_OPS, SIGNATURES
 from nndsl.resolve import Array, BoundLayer, ResolvedProgram
 from nndsl.rules import RULES
@@ -330,7 +330,8 @@ class Checker:
         if kind is None:
             known = ", ".join(k.value for k in ir.ActivationKind if k is not ir.ActivationKind.NONE)
             op = SIGNATURES.get(first.name)
-            hint = f"; write it as its own layer, e.g. y = {first.name}(x)" if op and op.min_args == 1 else ""
+            hint = f"; write it as its own layer, e.g. y = {first.name}(x)" if op and op.min_args == 1 else \
+                did_you_mean(first.name, [k.value for k in ir.ActivationKind if k is not ir.ActivationKind.NONE])
             raise self.fail(first.loc, f"unknown activation '{first.name}' (fusable: {known}){hint}")
         return kind
 
@@ -342,7 +343,9 @@ class Checker:
         for kwarg in layer.decl.call.kwargs:
             if kwarg.name not in known:
                 names = ", ".join(known) or "none"
-                raise self.fail(kwarg.loc, f"'{signature.name}' has no attribute '{kwarg.name}' (attributes: {names})")
+                hint = did_you_mean(kwarg.name, known)
+                raise self.fail(kwarg.loc, f"'{signature.name}' has no attribute '{kwarg.name}'{hint} "
+                                f"(attributes: {names})")
             if kwarg.name in given:
                 raise self.fail(kwarg.loc, f"attribute '{kwarg.name}' given twice")
             given[kwarg.name] = kwarg

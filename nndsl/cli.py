@@ -19,7 +19,7 @@ import numpy as np
 from nndsl import __version__
 from nndsl.arrayfile import ArrayFileError, read_npy
 from nndsl.buildsys import PrintShareDir
-from nndsl.diagnostics import Diagnostic, NNError
+from nndsl.diagnostics import Diagnostic, NNError, Severity, WarningFlag, WarningPolicy
 from nndsl.files import write_files
 from nndsl.model import InputError, Model, load
 from nndsl.ranges import format_report
@@ -38,10 +38,38 @@ def _print_diagnostics(diagnostics: Sequence[Diagnostic]) -> None:
         print(diagnostic.format(), file=sys.stderr)
 
 
-def _load(path: str) -> Model:
-    model = load(path)
-    _print_diagnostics(model.warnings)
+ALL_WARNINGS = WarningPolicy()  # no -W option: every warning printed, none an error
+
+
+def _load(path: str, policy: WarningPolicy = ALL_WARNINGS, *, budget: bool = True) -> Model:
+    model = load(path, budget=budget)
+    _report(model.warnings, policy)
     return model
+
+
+def _report(warnings: Sequence[Diagnostic], policy: WarningPolicy) -> None:
+    """Warnings as the ``-W`` options ask: printed, left out, or raised as errors (exit status 1)."""
+    shown = policy.apply(warnings)
+    if any(d.severity is Severity.ERROR for d in shown):
+        raise NNError(shown)
+    _print_diagnostics(shown)
+
+
+def _warning_option(text: str) -> str:
+    """One ``-W`` option, checked when the command line is read (an unknown one is a usage error)."""
+    try:
+        WarningPolicy.parse([text])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _add_warning_options(command: argparse.ArgumentParser) -> None:
+    flags = ", ".join(flag.value for flag in WarningFlag)
+    command.add_argument("-W", dest="warnings", action="append", default=[], type=_warning_option,
+                         metavar="OPTION",
+                         help=f"-Wno-KIND silences a kind of warning ({flags}); -Werror makes every warning an "
+                              "error, -Werror=KIND one kind; later options override earlier ones")
 
 
 def _user_error(where: str, message: str) -> int:
@@ -50,7 +78,7 @@ def _user_error(where: str, message: str) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    model = _load(args.model)
+    model = _load(args.model, WarningPolicy.parse(args.warnings))
     files = model.build(args.output, depfile=not args.no_depfile, prefix=args.prefix)
     if not args.quiet:
         for path in files:
@@ -59,8 +87,13 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    model = _load(args.model)
-    _print_diagnostics(model.compiled.range_warnings())
+    model = load(args.model)
+    try:
+        calibration = _load_input(args.calibrate) if args.calibrate else None
+        range_warnings = model.range_warnings(calibration)
+    except InputError as error:
+        return _user_error(args.calibrate, str(error))
+    _report([*model.warnings, *range_warnings], WarningPolicy.parse(args.warnings))
     if args.ranges:
         print(format_report(model.compiled.ranges))
     if not args.quiet:
@@ -148,8 +181,7 @@ def _format_summary(summary: Summary) -> str:
 
 def cmd_summarize(args: argparse.Namespace) -> int:
     """The table (or JSON) even over budget, so that it shows what to shrink; then the budget errors."""
-    model = load(args.model, budget=False)
-    _print_diagnostics(model.warnings)
+    model = _load(args.model, WarningPolicy.parse(args.warnings), budget=False)
     summary = model.summary()
     if args.json:
         data = summary.to_json() | {"errors": [error.format() for error in model.budget_errors]}
@@ -258,8 +290,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="nndsl", description="Compile small neural networks (.nn files) to dependency-free C."
-    )
+        prog="nndsl", description="Compile small neural networks (.nn files) to dependency-free C.",
+        epilog="example: nndsl build mlp.nn -o build/")
     parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
     parser.add_argument("--cmake-dir", action=PrintShareDir, kind="cmake",
                         help="print the folder of nndsl's CMake package (nndsl_add_model) and exit")
@@ -275,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="begin every C name and the file names with P (P<name>_run, P<NAME>_INPUT_SIZE, "
                             "P<name>.c), so that models with the same network name link into one program")
     build.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _add_warning_options(build)
+    build.epilog = "example: nndsl build mlp.nn -o build/ --prefix left_ -Werror"
     build.set_defaults(handler=cmd_build)
 
     run = commands.add_parser("run", help="run a model on an input with the NumPy backend")
@@ -300,12 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("model", help="the .nn file")
     check.add_argument("--ranges", action="store_true",
                        help="print every layer's proven intervals: accumulator, before and after the clamp")
+    check.add_argument("--calibrate", metavar="DATA.npy",
+                       help="representative inputs [N, ...] (real values, or quantised): each saturation warning "
+                            "says whether they reach the clipped range, and how often")
     check.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _add_warning_options(check)
+    check.epilog = "example: nndsl check mlp.nn --ranges --calibrate x_calib.npy -Werror=saturation"
     check.set_defaults(handler=cmd_check)
 
     summarize = commands.add_parser("summarize", help="parameters, weight bytes, MACs, RAM, flash and time")
     summarize.add_argument("model", help="the .nn file")
     summarize.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_warning_options(summarize)
+    summarize.epilog = "example: nndsl summarize mlp.nn --json -Wno-saturation"
     summarize.set_defaults(handler=cmd_summarize)
     importer = commands.add_parser("import", help="a Keras model or an int8 .tflite file to .nn + .npz")
     importer.add_argument("source", help="model.keras, model.h5, a SavedModel folder, or model.tflite")
@@ -317,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --calibrate: 16-bit activations, 8-bit weights (TensorFlow Lite's 16x8 scheme)")
     importer.add_argument("--name", help="the network's name (default: the output file's name)")
     importer.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    importer.epilog = "example: nndsl import model.keras --calibrate x_calib.npy -o mlp/mlp.nn"
     importer.set_defaults(handler=cmd_import)
 
     fixed = commands.add_parser("to-fixed", help="an f32 .nn model to power-of-two fixed point (q7, q15, qM.N)")
@@ -331,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     fixed.add_argument("--input-format", help="the input's format, e.g. q7 (default: from the calibration inputs)")
     fixed.add_argument("--name", help="the network's name (default: the output file's name)")
     fixed.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    fixed.epilog = "example: nndsl to-fixed mlp_f32.nn --calibrate x_calib.npy -o mlp_q.nn --activation-bits 16"
     fixed.set_defaults(handler=cmd_to_fixed)
 
     comparer = commands.add_parser("compare", help="an int8 .nn model against its float Keras source, per layer")
@@ -339,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     comparer.add_argument("--input", required=True, help=".npy of real-valued inputs [N, ...]")
     comparer.add_argument("--labels", help=".npy of integer labels, for the accuracy difference")
     comparer.add_argument("--plot", help="also draw the per-layer error to this .png (needs matplotlib)")
+    comparer.epilog = "example: nndsl compare mlp.nn model.keras --input x_test.npy --labels y_test.npy --plot err.png"
     comparer.set_defaults(handler=cmd_compare)
     _add_validate(commands)
     return parser

@@ -16,6 +16,7 @@ from nndsl.cnames import prefix_problem
 from nndsl.diagnostics import Diagnostic, Loc, NNError
 from nndsl.files import write_files
 from nndsl.pipeline import Compiled, compile_file, compile_source
+from nndsl.ranges import Observed
 from nndsl.summary import Summary
 from nndsl.types import TensorType
 
@@ -65,6 +66,21 @@ class Model:
 
     def summary(self) -> Summary:
         return self.compiled.summary
+
+    def range_warnings(self, calibration: npt.ArrayLike | None = None) -> list[Diagnostic]:
+        """Where a layer's output format clips values its inputs can reach (what ``nndsl check`` warns of).
+
+        The bound is the worst case over every input the input type allows. With ``calibration``
+        (representative inputs ``[N, ...]``, real values or already quantised) each warning also says
+        whether those inputs reach the clipping limit, and how often.
+        """
+        if calibration is None:
+            return self.compiled.range_warnings()
+        array = np.asarray(calibration)
+        if array.shape == self.graph.input.type.shape:
+            array = array[np.newaxis]
+        values = self.trace(array, quantize=array.dtype.kind == "f")
+        return self.compiled.range_warnings(Observed(values, len(array)))
 
     def _batch(self, x: npt.ArrayLike) -> tuple[Array, bool]:
         array = np.asarray(x)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nndsl import ir
+from nndsl import ast, ir
 from nndsl.check import check
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, NNError
 from nndsl.lower import lower
 from nndsl.parser import MAX_SOURCE_CHARS, parse, too_large
 from nndsl.passes import fold_batch_norms, fuse_activations, plan_memory
-from nndsl.ranges import RangeReport, analyse, report_diagnostics
+from nndsl.ranges import Observed, RangeReport, analyse, report_diagnostics
 from nndsl.resolve import absolute_path, open_regular_file, resolve
 from nndsl.summary import Summary, check_budget, summarize
 
@@ -25,23 +25,31 @@ class Compiled:
     ranges: RangeReport | None  # the fixed-point range analysis (integer networks)
     budget_errors: tuple[Diagnostic, ...] = ()  # the target's budget exceeded, when not raised (summarize)
 
-    def range_warnings(self) -> list[Diagnostic]:
-        """Where an output format clips values the worst-case input reaches (``nndsl check``)."""
+    def range_warnings(self, observed: Observed | None = None) -> list[Diagnostic]:
+        """Where an output format clips values the worst-case input reaches (``nndsl check``); ``observed``:
+        the layers' outputs on calibration inputs, which each warning then says reach it or not."""
         sink = DiagnosticSink()
         if self.ranges is not None:
-            report_diagnostics(self.ranges, sink, warnings=True)
+            report_diagnostics(self.ranges, sink, warnings=True, observed=observed)
         return sink.warnings
 
 
-def compile_source(source: str, path: str = "<string>", *, budget: bool = True) -> Compiled:
+def compile_source(source: str, path: str = "<string>", *, archive: bytes | None = None, budget: bool = True
+                   ) -> Compiled:
     """Compile `.nn` text; ``path`` labels locations and anchors the weights file. Raises NNError.
 
     With ``budget=False`` a model over its target's budget still compiles, its
-    budget errors kept in ``budget_errors`` (``nndsl summarize`` shows what to shrink).
+    budget errors kept in ``budget_errors`` (``nndsl summarize`` shows what to shrink). ``archive``: the
+    weights as ``.npz`` bytes, read instead of the file the text names.
     """
-    program = parse(source, path)
+    return compile_program(parse(source, path), path, archive=archive, budget=budget)
+
+
+def compile_program(program: ast.Program, path: str, *, archive: bytes | None = None, budget: bool = True
+                    ) -> Compiled:
+    """Compile a syntax tree (parsed, or made by :class:`nndsl.Network`); ``archive`` as in :func:`resolve`."""
     sink = DiagnosticSink()
-    resolved = resolve(program, path, sink)
+    resolved = resolve(program, path, sink, archive)
     sink.raise_if_errors()
     assert resolved is not None
     graph = check(resolved, sink)

@@ -19,7 +19,7 @@ Then:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from nndsl import ir
 from nndsl.backend import backend
-from nndsl.diagnostics import DiagnosticSink
+from nndsl.diagnostics import DiagnosticSink, WarningFlag
 from nndsl.kernels import AddQ
 from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
@@ -240,8 +240,20 @@ def _real(tensor: ir.Tensor, q: int) -> float:
     return (q - quant.zero_point) * quant.scale
 
 
-def report_diagnostics(report: RangeReport, sink: DiagnosticSink, warnings: bool) -> None:
-    """Accumulator overflow errors (always) and output clipping warnings (on request)."""
+@dataclass(frozen=True)
+class Observed:
+    """Every layer's integer output on real inputs (a calibration set): does a clipped range occur in use?"""
+
+    values: Mapping[str, Array]  # by tensor name, a leading batch axis
+    inputs: int
+
+
+def report_diagnostics(report: RangeReport, sink: DiagnosticSink, warnings: bool,
+                       observed: Observed | None = None) -> None:
+    """Accumulator overflow errors (always) and output clipping warnings (on request).
+
+    A clipping warning is a worst-case bound; with ``observed`` it also says whether those inputs reach it.
+    """
     low_limit, high_limit = -(2 ** (report.accumulator_bits - 1)), 2 ** (report.accumulator_bits - 1) - 1
     for result in report.ops:
         op = result.op
@@ -255,10 +267,10 @@ def report_diagnostics(report: RangeReport, sink: DiagnosticSink, warnings: bool
                 sink.error(op.loc, f"a partial sum of '{op.output.name}' (before its bias) can reach "
                            f"[{partial_lo}, {partial_hi}], {limits}")
         if warnings and result.before_clamp is not None:
-            _clipping_warning(result, sink)
+            _clipping_warning(result, sink, observed)
 
 
-def _clipping_warning(result: OpRange, sink: DiagnosticSink) -> None:
+def _clipping_warning(result: OpRange, sink: DiagnosticSink, observed: Observed | None) -> None:
     op = result.op
     assert result.before_clamp is not None
     activation = getattr(op, "activation", ir.ActivationKind.NONE)
@@ -279,9 +291,28 @@ def _clipping_warning(result: OpRange, sink: DiagnosticSink) -> None:
     if below > quant.scale / 2:
         sides.append(f"reaches {wanted_lo:.4g}, its format holds down to {format_lo:.4g}")
     lost = _clipped_share(wanted_lo, wanted_hi, format_lo, format_hi)
+    high, low = above > quant.scale / 2, below > quant.scale / 2
     sink.warning(op.loc, f"'{op.output.name}' saturates: it {' and '.join(sides)} "
                  f"({lost:.0%} of its reachable range is clipped; "
-                 f"{_format_text(op.output)})")
+                 f"{_format_text(op.output)}); {_evidence(op, observed, high, low)}", WarningFlag.SATURATION)
+
+
+def _evidence(op: ir.Op, observed: Observed | None, high: bool, low: bool) -> str:
+    """Whether real inputs reach the clipped side(s), or that the bound is the worst case over all inputs."""
+    if observed is None:
+        return "the worst case over all inputs its type allows; calibration inputs would show whether real ones do"
+    qmin, qmax = op.output.type.bounds
+    values = np.asarray(observed.values[op.output.name])
+    clipped = np.zeros(values.shape, dtype=bool)
+    if high:
+        clipped |= values == qmax
+    if low:
+        clipped |= values == qmin
+    inputs = f"{observed.inputs} calibration input{'s' * (observed.inputs != 1)}"
+    if not clipped.any():
+        return f"the worst case: the {inputs} never reach the clipping limit"
+    reaching = int(clipped.reshape(len(values), -1).any(axis=1).sum())
+    return f"the {inputs} reach it: {clipped.mean():.2%} of its values are at the clipping limit, in {reaching} of them"
 
 
 def _clipped_share(wanted_lo: float, wanted_hi: float, format_lo: float, format_hi: float) -> float:
@@ -318,4 +349,4 @@ def format_report(report: RangeReport | None) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Interval", "OpRange", "RangeReport", "analyse", "format_report", "report_diagnostics"]
+__all__ = ["Interval", "Observed", "OpRange", "RangeReport", "analyse", "format_report", "report_diagnostics"]

@@ -7,8 +7,8 @@ duplicate names, wrong arity, cycles and unused inputs, all at once.
 
 from __future__ import annotations
 
-import difflib
 import errno
+import io
 import os
 import stat
 import zipfile
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl import ast
-from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.diagnostics import DiagnosticSink, Loc, WarningFlag, did_you_mean
 from nndsl.ops import SIGNATURES, OpSignature
 from nndsl.target import Target, resolve_target
 from nndsl.types import MAX_LAYERS, MAX_WEIGHT_ELEMENTS, element_count, power_text
@@ -50,11 +50,6 @@ class ResolvedProgram:
     weights: dict[str, Array]
     weights_path: Path | None
     target: Target | None
-
-
-def _did_you_mean(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 WEIGHT_COMPANIONS = (".scale", ".zero_point", ".frac_bits")  # arrays check.py reads next to a weight NAME
@@ -256,10 +251,11 @@ def open_weights(path: Path, loc: Loc, sink: DiagnosticSink, shown: str | None =
 
 
 class _Resolver:
-    def __init__(self, program: ast.Program, path: str, sink: DiagnosticSink) -> None:
+    def __init__(self, program: ast.Program, path: str, sink: DiagnosticSink, archive: bytes | None) -> None:
         self.program = program
         self.path = path
         self.sink = sink
+        self.in_memory = archive
         self.definitions: dict[str, ast.InputDecl | ast.LayerDecl] = {}
         self.archive: WeightsArchive | None = None
         self.weights: dict[str, Array] = {}  # the arrays the model uses, read once it is bound
@@ -298,7 +294,8 @@ class _Resolver:
         used = {layer.decl.name for layer in order}
         for name, decl in self.definitions.items():
             if isinstance(decl, ast.LayerDecl) and name not in used:
-                self.sink.warning(decl.loc, f"'{name}' is computed but never used by the output '{output[0]}'")
+                self.sink.warning(decl.loc, f"'{name}' is computed but never used by the output '{output[0]}'",
+                                  WarningFlag.UNUSED)
         return ResolvedProgram(
             self.program,
             self.path,
@@ -339,6 +336,9 @@ class _Resolver:
             self.sink.error(decl.loc, f"a network has one weights file (first at line {self.weights_decl.loc.line})")
             return
         self.weights_decl = decl
+        if self.in_memory is not None:  # checked as a file's would be, but never written out
+            self.archive = WeightsArchive(io.BytesIO(self.in_memory), decl.path, decl.loc)
+            return
         base = Path(self.path).parent if self.path and not self.path.startswith("<") else Path.cwd()
         self.weights_path = absolute_path(base / decl.path)
         self.archive = open_weights(self.weights_path, decl.loc, self.sink, decl.path)
@@ -394,7 +394,7 @@ class _Resolver:
         call = decl.call
         signature = SIGNATURES.get(call.op)
         if signature is None:
-            hint = _did_you_mean(call.op, list(SIGNATURES))
+            hint = did_you_mean(call.op, list(SIGNATURES))
             self.sink.error(call.loc, f"unknown operator '{call.op}'{hint}")
             return None
         count = len(call.args)
@@ -424,7 +424,7 @@ class _Resolver:
         if ref.name in self.weight_names:
             self.sink.error(ref.loc, f"'{ref.name}' is a weight array, but a tensor is expected here")
         else:
-            hint = _did_you_mean(ref.name, list(self.definitions))
+            hint = did_you_mean(ref.name, list(self.definitions))
             self.sink.error(ref.loc, f"unknown tensor '{ref.name}'{hint}")
         return False
 
@@ -436,7 +436,7 @@ class _Resolver:
         elif self.weights_decl is None:
             self.sink.error(ref.loc, f"weight '{ref.name}' used, but the network declares no 'weights \"FILE.npz\"'")
         elif self.archive is not None:
-            hint = _did_you_mean(ref.name, self.weight_names)
+            hint = did_you_mean(ref.name, self.weight_names)
             self.sink.error(ref.loc, f"weight '{ref.name}' is not in '{self.weights_decl.path}'{hint}")
         else:
             return False  # the weights file itself failed to load; that error stands alone
@@ -473,6 +473,11 @@ class _Resolver:
         return order
 
 
-def resolve(program: ast.Program, path: str, sink: DiagnosticSink) -> ResolvedProgram | None:
-    """Bind the program's names; None (with errors in ``sink``) when that fails."""
-    return _Resolver(program, path, sink).run()
+def resolve(program: ast.Program, path: str, sink: DiagnosticSink, archive: bytes | None = None
+            ) -> ResolvedProgram | None:
+    """Bind the program's names; None (with errors in ``sink``) when that fails.
+
+    ``archive``: the ``.npz`` bytes the ``weights`` statement stands for (a model built in Python), read
+    instead of the file it names.
+    """
+    return _Resolver(program, path, sink, archive).run()

@@ -82,6 +82,11 @@ _UNITS: dict[str, dict[str | None, float]] = {
 _RELATIONS = {"ram": "=", "flash": "=", "clock": "=", "latency": "<=", "cycles_per_mac": "="}
 
 
+def field_relation(name: str) -> str:
+    """How a target field is written: ``latency <= 10 ms`` is a bound, every other field is ``=``."""
+    return _RELATIONS.get(name, "=")
+
+
 # Settings named by a word: their values and what each means.
 _WORDS: dict[str, dict[str, float | Rounding]] = {
     "accumulator": {"i32": 32, "i16": 16},

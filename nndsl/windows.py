@@ -25,7 +25,9 @@ def window_taps(x: Array, window: ir.Window, out_hw: ir.Pair, fill: float) -> li
     """For each kernel tap, the input values it sees at every output position ([B, OH, OW, C])."""
     flat = window.as_2d()
     size, stride, dilation, pads = flat.size, flat.stride, flat.dilation, flat.pads
-    padded = np.pad(as_2d(x, window), ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
+    padded = as_2d(x, window)
+    if any(pads[0]) or any(pads[1]):  # np.pad copies even when there is nothing to pad
+        padded = np.pad(padded, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
     taps = []
     for ky in range(size[0]):
         for kx in range(size[1]):

@@ -57,6 +57,20 @@ def _float_activation(x: Array, activation: ir.ActivationKind) -> Array:
 Observer = Callable[[ir.Op, Array], None]
 
 
+def _exact_dtype(x: Array, offset: int, kernel: Array, terms: int) -> type[np.generic]:
+    """The fastest dtype in which sums of ``terms`` products ``(x + offset) * kernel`` are exact.
+
+    Every partial sum is an integer below the largest sum of absolute products, which float32 holds
+    exactly up to 2**24 and float64 up to 2**53, whatever order BLAS adds in; beyond, int64 (NumPy's own
+    loop). The bound comes from ``x``'s integer dtype, so no pass over the data is needed.
+    """
+    info = np.iinfo(x.dtype)
+    largest = max(abs(int(info.min) + offset), abs(int(info.max) + offset)) * int(np.abs(kernel).max(initial=0))
+    if largest * terms < 2**24:
+        return np.float32
+    return np.float64 if largest * terms < 2**53 else np.int64
+
+
 def _dense(op: ir.Dense, x: Array, observe: Observer | None = None) -> Array:
     assert op.kernel.data is not None
     if op.requant is None:
@@ -64,38 +78,75 @@ def _dense(op: ir.Dense, x: Array, observe: Observer | None = None) -> Array:
         if op.bias is not None and op.bias.data is not None:
             out = out + op.bias.data.astype(np.float32)
         return _float_activation(out.astype(np.float32), op.activation)
-    acc = (x.astype(np.int64) + op.requant.input_offset) @ op.kernel.data.astype(np.int64)
+    work = _exact_dtype(x, op.requant.input_offset, op.kernel.data, op.kernel.data.shape[0])
+    product = (x.astype(work) + work(op.requant.input_offset)) @ op.kernel.data.astype(work)
+    acc = product.astype(np.int64)
     if op.bias is not None and op.bias.data is not None:
-        acc = acc + op.bias.data.astype(np.int64)
+        acc += op.bias.data.astype(np.int64)
     if observe is not None:
         observe(op, acc)
     dtype = op.output.type.dtype
     return _requantize(acc, op.requant, dtype, wide=dtype is DType.I16)
+
+
+PATCH_ELEMENTS = 2**21  # the im2col matrix of an integer conv is built this many elements at a time
+
+
+def _integer_conv_sum(op: ir.Conv, x: Array, out_hw: ir.Pair) -> npt.NDArray[np.int64]:
+    """The accumulators of an integer conv without bias, [B, OH, OW, O], in a dtype whose sums are exact.
+
+    A conv puts every tap's values side by side (im2col) for one matrix product per slice of the batch;
+    a depthwise conv, whose taps meet one channel each, adds tap by tap.
+    """
+    assert op.kernel.data is not None and op.requant is not None
+    kernel = op.kernel.data.reshape((1, *op.kernel.data.shape)) if op.window.rank == 1 else op.kernel.data
+    taps, channels = kernel.shape[0] * kernel.shape[1], kernel.shape[2]  # kernel: [KH, KW, C, O or M]
+    work = _exact_dtype(x, op.requant.input_offset, kernel, taps if op.depthwise else taps * channels)
+    values = np.add(x, op.requant.input_offset, dtype=work)
+    if op.depthwise:
+        weights = kernel.astype(work)
+        acc = np.zeros((x.shape[0], *out_hw, channels, kernel.shape[3]), dtype=work)
+        for (ky, kx), view in window_taps(values, op.window, out_hw, 0):
+            acc += view[..., np.newaxis] * weights[ky, kx]
+        return acc.reshape((x.shape[0], *out_hw, -1)).astype(np.int64)
+    matrix = kernel.reshape((taps * channels, -1)).astype(work)
+    positions = out_hw[0] * out_hw[1]
+    rows = max(1, PATCH_ELEMENTS // max(1, positions * taps * channels))
+    parts = []
+    for start in range(0, x.shape[0], rows):
+        patches = np.stack([view for _, view in window_taps(values[start : start + rows], op.window, out_hw, 0)],
+                           axis=-2)
+        batch = patches.shape[0]
+        parts.append((patches.reshape((batch * positions, taps * channels)) @ matrix).reshape((batch, *out_hw, -1)))
+    acc = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return acc.astype(np.int64)
 
 
 def _conv(op: ir.Conv, x: Array, observe: Observer | None = None) -> Array:
     """Sum over kernel taps; int8 inputs are offset first, so padding with 0 is padding with the zero point."""
     assert op.kernel.data is not None
-    work = np.float32 if op.requant is None else np.int64
-    kernel = op.kernel.data.astype(work)
-    kernel = kernel.reshape((1, *kernel.shape)) if op.window.rank == 1 else kernel  # [KH, KW, C, O or M]
-    values = x.astype(work) + (0 if op.requant is None else op.requant.input_offset)
     out_hw = output_hw(op, op.window)
-    acc = np.zeros((x.shape[0], *out_hw, op.output.type.shape[-1]), dtype=work)
-    for (ky, kx), view in window_taps(values, op.window, out_hw, 0):
+    if op.requant is not None:
+        acc = _integer_conv_sum(op, x, out_hw)
+        if op.bias is not None and op.bias.data is not None:
+            acc += op.bias.data.astype(np.int64)
+        acc = acc.reshape((x.shape[0], *op.output.type.shape))
+        if observe is not None:
+            observe(op, acc)
+        dtype = op.output.type.dtype
+        return _requantize(acc, op.requant, dtype, wide=dtype is DType.I16)
+    kernel = op.kernel.data.astype(np.float32)
+    kernel = kernel.reshape((1, *kernel.shape)) if op.window.rank == 1 else kernel  # [KH, KW, C, O or M]
+    out = np.zeros((x.shape[0], *out_hw, op.output.type.shape[-1]), dtype=np.float32)
+    for (ky, kx), view in window_taps(x.astype(np.float32), op.window, out_hw, 0):
         if op.depthwise:
-            acc += (view[..., :, np.newaxis] * kernel[ky, kx]).reshape(acc.shape)
+            out += (view[..., :, np.newaxis] * kernel[ky, kx]).reshape(out.shape)
         else:
-            acc += view @ kernel[ky, kx]
+            out += view @ kernel[ky, kx]
     if op.bias is not None and op.bias.data is not None:
-        acc += op.bias.data.astype(work)
-    acc = acc.reshape((x.shape[0], *op.output.type.shape))
-    if op.requant is None:
-        return _float_activation(acc.astype(np.float32), op.activation)
-    if observe is not None:
-        observe(op, acc)
-    dtype = op.output.type.dtype
-    return _requantize(acc, op.requant, dtype, wide=dtype is DType.I16)
+        out += op.bias.data.astype(np.float32)
+    out = out.reshape((x.shape[0], *op.output.type.shape))
+    return _float_activation(out, op.activation)
 
 
 def _pool(op: ir.Pool, x: Array) -> Array:
@@ -220,15 +271,34 @@ def run_op(op: ir.Op, *inputs: Array, observe: Observer | None = None) -> Array:
             y = x
         case _:
             raise AssertionError(f"numpy backend: unhandled op {type(op).__name__}")
-    return y.reshape((batch, *op.output.type.shape)).astype(op.output.type.dtype.numpy)
+    return y.reshape((batch, *op.output.type.shape)).astype(op.output.type.dtype.numpy, copy=False)
+
+
+# Rows of a batch run together: the largest tensor of a slice has about this many elements, so that the
+# integer temporaries of requantisation stay in cache (3-4x faster than one pass over 10,000 inputs).
+SLICE_ELEMENTS = 2**16
 
 
 def run(graph: ir.Graph, x: Array, trace: bool = False, observe: Observer | None = None) -> Array | dict[str, Array]:
     """Run ``graph`` on a batch ``x`` (leading batch axis, input dtype).
 
     With ``trace`` the result maps every tensor name, in execution order, to its
-    batch of values; otherwise it is the output batch.
+    batch of values; otherwise it is the output batch. The batch runs in slices
+    (every value is independent of the other rows); with ``observe``, in one piece,
+    so that it sees each op's accumulators for the whole batch.
     """
+    largest = max([graph.input.type.size, *(op.output.type.size for op in graph.ops)])
+    rows = len(x) if observe is not None else max(1, SLICE_ELEMENTS // max(1, largest))
+    if len(x) <= rows:
+        return _run_slice(graph, x, trace, observe)
+    slices = [_run_slice(graph, x[start : start + rows], trace, None) for start in range(0, len(x), rows)]
+    if trace:
+        traces = [s for s in slices if isinstance(s, dict)]
+        return {name: np.concatenate([t[name] for t in traces]) for name in traces[0]}
+    return np.concatenate([s for s in slices if not isinstance(s, dict)])
+
+
+def _run_slice(graph: ir.Graph, x: Array, trace: bool, observe: Observer | None) -> Array | dict[str, Array]:
     values: dict[str, Array] = {graph.input.name: x}
     for op in graph.ops:
         values[op.output.name] = run_op(op, *(values[t.name] for t in op.inputs), observe=observe)

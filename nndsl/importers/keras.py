@@ -146,7 +146,7 @@ def load_keras(path: Path) -> Any:
         raise NNError.at(Loc.file(str(path)), f"cannot load the Keras model: {message}") from None
 
 
-def _calibration_data(path: Path, input_shape: tuple[int, ...], source: str) -> np.ndarray:
+def calibration_data(path: Path, input_shape: tuple[int, ...], source: str) -> np.ndarray:
     try:
         data = read_npy(path)
     except ArrayFileError as error:
@@ -245,7 +245,7 @@ def import_keras(path: Path, *, calibrate: str | Path | None = None, int16: bool
     calibration = None
     if calibrate is not None:
         input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-        calibration = _calibration_data(Path(calibrate), input_shape, source)
+        calibration = calibration_data(Path(calibrate), input_shape, source)
     return import_keras_model(model, source, calibration=calibration, int16=int16, name=name or _stem(path),
                               progress=progress)
 
@@ -282,7 +282,7 @@ def _import_saved_model(path: Path, *, calibrate: str | Path | None, int16: bool
     if calibrate is not None:
         specs = list(signature.structured_input_signature[1].values())
         input_shape = tuple(int(d) for d in specs[0].shape[1:])
-        calibration = _calibration_data(Path(calibrate), input_shape, source)
+        calibration = calibration_data(Path(calibrate), input_shape, source)
     conversion = _run_converter(converter, source, calibration=calibration, int16=int16, progress=progress)
     imported = import_tflite(conversion.tflite, source, name=name)
     imported.tflite = conversion.tflite

@@ -11,6 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl.files import write_files
+from nndsl.model import Model
+from nndsl.pipeline import compile_source
 from nndsl.types import as_float32
 
 KEYWORDS = frozenset({"network", "target", "weights", "input", "output"})
@@ -64,11 +66,20 @@ class ImportedModel:
         ]
         return "\n".join(header + self.lines) + "\n"
 
+    def npz(self) -> bytes:
+        """The weights as the bytes of an ``.npz`` archive."""
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.weights)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
     def write(self, nn_path: str | Path) -> tuple[Path, Path]:
         """Write ``OUT.nn`` and ``OUT.npz`` beside it (the .npz first: the .nn names it)."""
         nn = Path(nn_path)
         npz = nn.with_suffix(".npz")
-        buffer = io.BytesIO()
-        np.savez(buffer, **self.weights)  # type: ignore[arg-type]
-        write_files({npz: buffer.getvalue(), nn: self.text(npz.name)}, keep=self.sources)
+        write_files({npz: self.npz(), nn: self.text(npz.name)}, keep=self.sources)
         return nn, npz
+
+    def model(self) -> Model:
+        """The imported network compiled without writing a file: what :func:`nndsl.load` gives after :meth:`write`."""
+        weights_file = f"{self.name}.npz"
+        return Model(compile_source(self.text(weights_file), f"<imported {self.name}>", archive=self.npz()))

@@ -110,34 +110,36 @@ def quantize_multiplier_greater_than_one(
     return quantize_multiplier(real_multiplier, rounding)
 
 
-def _truncating_shift_right(x: IntArray, bits: int) -> IntArray:
-    """``x / 2**bits`` rounded toward zero, as C integer division does."""
-    return np.where(x >= 0, x >> bits, -((-x) >> bits))
-
-
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> IntArray:
     """gemmlowp's ``SaturatingRoundingDoublingHighMul``: ``round(a*b / 2**31)``.
 
     The nudge rounds halves away from zero, then C division truncates; the
     one overflowing case, ``INT32_MIN * INT32_MIN``, saturates to ``INT32_MAX``.
+    Computed as ``(a*b + 2**30) >> 31`` (a flooring shift), which is the same:
+    a positive sum floors either way, and a negative one truncates to its
+    ceiling, ``ceil((p + 1 - 2**30) / 2**31) == floor((p + 2**30) / 2**31)``.
     """
     a64 = np.asarray(a, dtype=np.int64)
     b64 = np.asarray(b, dtype=np.int64)
-    product = a64 * b64
-    nudge = np.where(product >= 0, 1 << 30, 1 - (1 << 30))
-    high = _truncating_shift_right(product + nudge, 31)
-    overflow = (a64 == INT32_MIN) & (b64 == INT32_MIN)
-    return np.where(overflow, INT32_MAX, high).astype(np.int64)
+    high = np.asarray((a64 * b64 + (1 << 30)) >> 31)
+    if np.any(b64 == INT32_MIN):
+        high = np.where((a64 == INT32_MIN) & (b64 == INT32_MIN), INT32_MAX, high)
+    return high
 
 
 def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> IntArray:
-    """gemmlowp's ``RoundingDivideByPOT``: ``x / 2**exponent``, halves away from zero."""
+    """gemmlowp's ``RoundingDivideByPOT``: ``x / 2**exponent``, halves away from zero.
+
+    gemmlowp adds one to ``x >> exponent`` when the remainder exceeds half the
+    divisor (less one for a positive ``x``); that is the flooring shift of
+    ``x + half`` (``half = 2**exponent / 2``, 0 for exponent 0), less one for a
+    negative ``x`` when there is a half to round.
+    """
     x64 = np.asarray(x, dtype=np.int64)
     exp64 = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << exp64) - 1
-    remainder = x64 & mask
-    threshold = (mask >> 1) + (x64 < 0)
-    return ((x64 >> exp64) + (remainder > threshold)).astype(np.int64)
+    half = (np.int64(1) << exp64) >> 1
+    negative_adjust = (x64 >> 63) & -(half > 0).astype(np.int64)  # -1 for a negative x, where half > 0
+    return np.asarray((x64 + half + negative_adjust) >> exp64)
 
 
 def wrap_int32(x: ArrayLike) -> IntArray:
@@ -176,7 +178,9 @@ def multiply_by_quantized_multiplier(
     shift64 = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift64, 0)
     right = np.maximum(-shift64, 0)
-    scaled = wrap_int32(np.asarray(x, dtype=np.int64) << left)
+    x64 = np.asarray(x, dtype=np.int64)
+    within = not x64.size or (x64.min() >= INT32_MIN and x64.max() <= INT32_MAX)
+    scaled = x64 if within and not np.any(left) else wrap_int32(x64 << left)  # nothing to shift or wrap: as is
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, multiplier), right)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,27 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def shape_text(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+# Where a kernel from another framework has its axes: PyTorch and ONNX store [out, in, ...] (depthwise
+# [C, M, ...]), nndsl [..., in, out]. These orders are tried first, then every other.
+Axes = tuple[int, ...]
+_FRAMEWORK_ORDERS: dict[int, list[Axes]] = {2: [(1, 0)], 3: [(2, 1, 0), (2, 0, 1)], 4: [(2, 3, 1, 0), (2, 3, 0, 1)]}
+
+
+def transposed_hint(shape: tuple[int, ...], fits: Callable[[tuple[int, ...]], bool]) -> str:
+    """`` (transposed it would fit: ...)`` for a kernel whose axes, reordered, satisfy ``fits``; else ''."""
+    rank = len(shape)
+    identity = tuple(range(rank))
+    preferred = _FRAMEWORK_ORDERS.get(rank, [])
+    others: list[Axes] = [p for p in itertools.permutations(identity) if p not in preferred and p != identity]
+    for axes in [*preferred, *others]:
+        moved = tuple(shape[a] for a in axes)
+        if fits(moved):
+            call = "kernel.T" if rank == 2 else f"numpy.transpose(kernel, {axes})"
+            return (f" (transposed it would fit: {call} is {shape_text(moved)}; PyTorch and ONNX store kernels "
+                    "[out, in, ...], nndsl [..., in, out])")
+    return ""
 
 
 def quant_text(quant: Quant | None) -> str:

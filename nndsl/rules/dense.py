@@ -8,7 +8,7 @@ import numpy as np
 
 from nndsl import ir
 from nndsl.resolve import BoundLayer
-from nndsl.rules.base import shape_text
+from nndsl.rules.base import shape_text, transposed_hint
 from nndsl.types import DType, TensorType
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ def check_dense(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     if kernel_data.shape[0] != features:
         raise ctx.fail(kernel_ref.loc, f"dense kernel '{kernel_ref.name}' is {kernel_data.shape[0]}x"
                        f"{kernel_data.shape[1]} (inputs x outputs), but its input '{x.name}' has {features} "
-                       f"features (shape {shape_text(x.type.shape)})")
+                       f"features (shape {shape_text(x.type.shape)})"
+                       f"{transposed_hint(kernel_data.shape, lambda shape: shape[0] == features)}")
     units = int(kernel_data.shape[1])
     kernel = ctx.weight(layer, "kernel", (features, units), ctx.model_dtype.weight, channels=units)
     bias = ctx.weight(layer, "bias", (units,), ctx.bias_dtype)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from nndsl import ir
 from nndsl.diagnostics import Loc
 from nndsl.resolve import BoundLayer
-from nndsl.rules.base import shape_text
+from nndsl.rules.base import shape_text, transposed_hint
 
 if TYPE_CHECKING:
     from nndsl.check import Checker
@@ -81,7 +81,8 @@ def check_conv(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     if kernel_shape[-2] != channels:
         raise ctx.fail(kernel_ref.loc, f"{op} kernel '{kernel_ref.name}' {shape_text(kernel_shape)} takes "
                        f"{kernel_shape[-2]} input channels, but '{x.name}' has {channels} "
-                       f"(shape {shape_text(x.type.shape)})")
+                       f"(shape {shape_text(x.type.shape)})"
+                       f"{transposed_hint(kernel_shape, lambda shape: shape[-2] == channels)}")
     size = tuple(int(k) for k in kernel_shape[:rank])
     window, lengths = make_window(ctx, layer, x, size, (1,) * rank, dilated=True, what=f"kernel '{kernel_ref.name}'",
                                   where=kernel_ref.loc)
