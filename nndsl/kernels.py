@@ -50,7 +50,8 @@ ADD_CODE = RuntimeCode("add", 200)
 MEAN_CODE = RuntimeCode("mean", 160)
 FUNCTION_S8_CODE = RuntimeCode("function_s8", 400)
 FUNCTION_S16_CODE = RuntimeCode("function_s16", 300 + 512)  # code and a 256-entry int16 table
-SOFTMAX_S8_CODE = RuntimeCode("softmax_s8", 400)  # its exponential table is counted from its Table argument
+SOFTMAX_S8_CODE = RuntimeCode("softmax_s8", 720)
+SOFTMAX_TABLE_S8_CODE = RuntimeCode("softmax_table_s8", 400)  # its exponential table counted from its Table argument
 SOFTMAX_S16_CODE = RuntimeCode("softmax_s16", 400)  # and its two 513-entry int16 tables from theirs
 # Helpers of the loops the C templates write inline (no kernel record yet).
 AVG_POOL = RuntimeCode("avg_pool", 240)
@@ -326,11 +327,36 @@ class SoftmaxS8:
         return softmax_s8(x, self.params, self.rounding)
 
     def c_args(self) -> tuple[CArg, ...]:
+        return (self.params.multiplier, self.params.left_shift, self.params.diff_min)
+
+
+@dataclass(frozen=True)
+class SoftmaxTableS8:
+    """The same softmax, its exponentials looked up in a table made at build time (they depend only on the
+    difference from the row maximum): chosen where the table is smaller than the exponential's code."""
+
+    params: SoftmaxS8Params
+    rounding: Rounding
+    c: ClassVar[CKernel] = _called("nn_softmax_table_s8", "softmax", None, SOFTMAX_TABLE_S8_CODE, macro="softmax_q")
+    MAX_TABLE_BYTES: ClassVar[int] = 320  # about what nn_softmax_exp_s8 and its helpers take at -Os
+
+    def reference(self, x: Array) -> Array:
+        return softmax_s8(x, self.params, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
         p = self.params
         table = softmax_s8_exp_table(p, self.rounding)
         return (p.diff_min, Table(f"softmax_s8/exp/{p.multiplier}/{p.left_shift}/{self.rounding.value}", table,
                                   DType.I32, f"int8 softmax: exp of the differences 0..-{len(table) - 1} from the "
                                   "row maximum"))
+
+
+def softmax_s8_kernel(params: SoftmaxS8Params, rounding: Rounding) -> SoftmaxS8 | SoftmaxTableS8:
+    """The table form where its table takes no more flash than the exponential's code would."""
+    entries = len(softmax_s8_exp_table(params, rounding))
+    if entries * DType.I32.size <= SoftmaxTableS8.MAX_TABLE_BYTES:
+        return SoftmaxTableS8(params, rounding)
+    return SoftmaxS8(params, rounding)
 
 
 @dataclass(frozen=True)
@@ -353,7 +379,7 @@ class SoftmaxS16:
                       "int16 softmax: 1 / (1 + x) table"))
 
 
-SoftmaxKernel = SoftmaxS8 | SoftmaxS16
+SoftmaxKernel = SoftmaxS8 | SoftmaxTableS8 | SoftmaxS16
 
 Kernel = AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel
 

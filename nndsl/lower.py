@@ -161,7 +161,7 @@ def _softmax_kernel(op: ir.Softmax, sink: DiagnosticSink, rounding: Rounding) ->
                        f"input scale {in_scale:g}: TensorFlow Lite Micro's kernel rejects it ({error})")
             return None
     try:
-        return k.SoftmaxS8(softmax_s8_params(in_scale, op.beta, rounding), rounding)
+        return k.softmax_s8_kernel(softmax_s8_params(in_scale, op.beta, rounding), rounding)
     except ValueError:
         sink.error(op.loc, f"int8 softmax of '{op.output.name}' cannot be computed: beta x input scale = "
                    f"{op.beta:g} x {in_scale:g} must be larger than 2^-26 (TensorFlow Lite Micro's softmax "

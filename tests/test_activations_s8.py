@@ -486,7 +486,8 @@ def test_c_shares_a_unit_with_softmax(compiler: str, tmp_path: Path) -> None:
     """requant.c, softmax.c and activations.c (all kernels) in one unit: no clashing names."""
     user = entry_point(
         "const int8_t *in, int8_t *out, const int32_t *exp_table",
-        "nn_softmax_s8(in, out, 1, 4, -100, exp_table);",
+        "nn_softmax_s8(in, out, 1, 4, 1 << 30, 20, -100);",
+        "nn_softmax_table_s8(in, out, 1, 4, -100, exp_table);",
         "nn_tanh_s8(in, out, 4, 0, 1, 1 << 30, 0);",
         "nn_logistic_s8(in, out, 4, 0, 1, 1 << 30, 0);",
         "nn_hard_swish_s8(in, out, 4, 0, 0, 1, 0, 1, 0);",

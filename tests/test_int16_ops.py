@@ -1043,7 +1043,8 @@ OTHER_MACROS = [
     "NN_USE_MEAN_S8",
 ]
 OTHER_CALLS = [
-    "nn_softmax_s8(in8, out8, 1, 4, -100, exp_table);",
+    "nn_softmax_s8(in8, out8, 1, 4, 1 << 30, 20, -100);",
+    "nn_softmax_table_s8(in8, out8, 1, 4, -100, exp_table);",
     "nn_tanh_s8(in8, out8, 4, 0, 1, 1 << 30, 0);",
     "nn_logistic_s8(in8, out8, 4, 0, 1, 1 << 30, 0);",
     "nn_hard_swish_s8(in8, out8, 4, 0, 0, 1, 0, 1, 0);",

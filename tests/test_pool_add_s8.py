@@ -654,7 +654,8 @@ def test_c_shares_a_unit_with_the_other_kernels(compiler: str, tmp_path: Path) -
     macros = [*ALL_MACROS, "NN_USE_TANH_S8", "NN_USE_LOGISTIC_S8", "NN_USE_HARD_SWISH_S8", "NN_USE_LEAKY_RELU_S8"]
     user = entry_point(
         "const int8_t *in, int8_t *out, const int32_t *exp_table",
-        "nn_softmax_s8(in, out, 1, 4, -100, exp_table);",
+        "nn_softmax_s8(in, out, 1, 4, 1 << 30, 20, -100);",
+        "nn_softmax_table_s8(in, out, 1, 4, -100, exp_table);",
         "nn_tanh_s8(in, out, 4, 0, 1, 1 << 30, 0);",
         "nn_logistic_s8(in, out, 4, 0, 1, 1 << 30, 0);",
         "nn_hard_swish_s8(in, out, 4, 0, 0, 1, 0, 1, 0);",

@@ -18,6 +18,7 @@ import pytest
 
 from nndsl.qmath.fixedpoint import (
     count_leading_zeros,
+    exp_on_interval_between_negative_one_quarter_and_0_excl,
     exp_on_negative_values,
     get_reciprocal,
     one_over_one_plus_x_for_x_in_0_1,
@@ -208,6 +209,7 @@ static int32_t exp_table[256];
 /* One row of int32 results per (a, b) pair: see fixed_point_columns in the test. */
 static int run_fixed(FILE *in, FILE *out, int32_t count)
 {
+    static const int32_t exp_integer_bits[5] = {0, 2, 5, 6, 10};
     static const int32_t pot_exponents[7] = {-31, -12, -1, 1, 2, 12, 30};
     int32_t i;
     int32_t j;
@@ -218,6 +220,10 @@ static int run_fixed(FILE *in, FILE *out, int32_t count)
         if (!read_i32(in, &a) || !read_i32(in, &b)) {
             return 4;
         }
+        for (j = 0; j < 5; ++j) {
+            r[k++] = nn_exp_on_negative_values(a, exp_integer_bits[j]);
+        }
+        r[k++] = nn_exp_on_interval_between_negative_one_quarter_and_0_excl(b);
         r[k++] = nn_one_over_one_plus_x_for_x_in_0_1(a);
         r[k++] = nn_get_reciprocal(a, 12, &bits);
         r[k++] = bits;
@@ -234,14 +240,15 @@ static int run_fixed(FILE *in, FILE *out, int32_t count)
     return 0;
 }
 
-/* Per case an op code: 0 (softmax) then rows, depth, diff_min, a table length n (int32), n int32
- * exponentials (softmax_s8_exp_table) and rows x depth int8 values -> as many int8 outputs;
- * 1 (the fixed-point primitives) then a count and that many (a, b) int32 pairs -> run_fixed's rows. */
+/* Per case an op code: 0 (softmax) then rows, depth, multiplier, left_shift, diff_min (int32) and
+ * rows x depth int8 values -> as many int8 outputs; 2 (its table form) then rows, depth, diff_min,
+ * a length n, n int32 exponentials and the values; 1 (the fixed-point primitives) then a count
+ * and that many (a, b) int32 pairs -> run_fixed's rows. */
 static int run_cases(FILE *in, FILE *out, int32_t cases)
 {
     int32_t k;
     for (k = 0; k < cases; ++k) {
-        int32_t op, rows, depth, diff_min, entries;
+        int32_t op, rows, depth, multiplier, left_shift, diff_min;
         size_t count;
         if (!read_i32(in, &op)) {
             return 4;
@@ -258,9 +265,15 @@ static int run_cases(FILE *in, FILE *out, int32_t cases)
             }
             continue;
         }
-        if (op != 0 || !read_i32(in, &rows) || !read_i32(in, &depth) || !read_i32(in, &diff_min)
-            || !read_i32(in, &entries) || entries < 1 || entries > 256
-            || fread(exp_table, sizeof exp_table[0], (size_t)entries, in) != (size_t)entries) {
+        if (op == 2) {  /* the table form: diff_min, then a length and that many exponentials */
+            int32_t entries;
+            if (!read_i32(in, &rows) || !read_i32(in, &depth) || !read_i32(in, &diff_min)
+                || !read_i32(in, &entries) || entries < 1 || entries > 256
+                || fread(exp_table, sizeof exp_table[0], (size_t)entries, in) != (size_t)entries) {
+                return 4;
+            }
+        } else if (op != 0 || !read_i32(in, &rows) || !read_i32(in, &depth) || !read_i32(in, &multiplier)
+                   || !read_i32(in, &left_shift) || !read_i32(in, &diff_min)) {
             return 4;
         }
         count = (size_t)rows * (size_t)depth;
@@ -268,7 +281,11 @@ static int run_cases(FILE *in, FILE *out, int32_t cases)
             return 5;
         }
         memset(out_buf, 0x55, count);
-        nn_softmax_s8(in_buf, out_buf, rows, depth, diff_min, exp_table);
+        if (op == 2) {
+            nn_softmax_table_s8(in_buf, out_buf, rows, depth, diff_min, exp_table);
+        } else {
+            nn_softmax_s8(in_buf, out_buf, rows, depth, multiplier, left_shift, diff_min);
+        }
         if (fwrite(out_buf, 1, count, out) != count) {
             return 6;
         }
@@ -276,7 +293,7 @@ static int run_cases(FILE *in, FILE *out, int32_t cases)
     return 0;
 }
 """
-SOFTMAX_OP, FIXED_OP = 0, 1
+SOFTMAX_OP, FIXED_OP, TABLE_OP = 0, 1, 2
 
 
 @pytest.fixture(scope="module")
@@ -288,11 +305,15 @@ def c_softmax(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 Case = tuple[np.ndarray, SoftmaxS8Params]
 
 
-def run_c(binary: Path, cases: list[Case], work: Path) -> list[np.ndarray]:
+def run_c(binary: Path, cases: list[Case], work: Path, table: bool = False) -> list[np.ndarray]:
+    """The C softmax on each case: nn_softmax_s8, or with ``table`` nn_softmax_table_s8 given the case's
+    exponential table."""
     chunks = [np.array([len(cases)], dtype="<i4").tobytes()]
     for rows, p in cases:
-        table = softmax_s8_exp_table(p)
-        header = [SOFTMAX_OP, rows.shape[0], rows.shape[1], p.diff_min, len(table), *table]
+        header = [SOFTMAX_OP, rows.shape[0], rows.shape[1], p.multiplier, p.left_shift, p.diff_min]
+        if table:
+            exps = softmax_s8_exp_table(p)
+            header = [TABLE_OP, rows.shape[0], rows.shape[1], p.diff_min, len(exps), *exps]
         chunks.append(np.array(header, dtype="<i4").tobytes())
         chunks.append(np.ascontiguousarray(rows, dtype=np.int8).tobytes())
     flat = np.frombuffer(run_harness(binary, b"".join(chunks), work), dtype=np.int8)
@@ -304,7 +325,8 @@ def run_c(binary: Path, cases: list[Case], work: Path) -> list[np.ndarray]:
     return outputs
 
 
-def test_c_matches_numpy(c_softmax: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("table", [False, True], ids=["computed", "table"])
+def test_c_matches_numpy(c_softmax: Path, tmp_path: Path, table: bool) -> None:
     rng = np.random.default_rng(20240611)
     cases: list[Case] = []
     # Random scales in [1e-3, 1] (as float32, like a model's), beta 1.
@@ -326,7 +348,7 @@ def test_c_matches_numpy(c_softmax: Path, tmp_path: Path) -> None:
     assert sum(rows.shape[0] for rows, _ in cases) >= 1000
     assert len({p for _, p in cases}) > 250
 
-    got = run_c(c_softmax, cases, tmp_path)
+    got = run_c(c_softmax, cases, tmp_path, table)
     # Bit-exact: zero differing bytes in every case.
     differing = [
         (index, p)
@@ -351,7 +373,9 @@ def test_c_row_of_ties_past_the_safe_depth(c_softmax: Path, tmp_path: Path) -> N
 
 def fixed_point_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The NumPy side of the harness's fixed-point op, column for column."""
-    columns = [one_over_one_plus_x_for_x_in_0_1(a)]
+    columns = [exp_on_negative_values(a, bits) for bits in (0, 2, 5, 6, 10)]
+    columns.append(exp_on_interval_between_negative_one_quarter_and_0_excl(b))
+    columns.append(one_over_one_plus_x_for_x_in_0_1(a))
     columns.extend(get_reciprocal(a, 12))
     columns.append(rounding_half_sum(a, b))
     columns.extend(saturating_rounding_multiply_by_pot(a, e) for e in (-31, -12, -1, 1, 2, 12, 30))

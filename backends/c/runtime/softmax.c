@@ -1,8 +1,5 @@
 /* int8 softmax, TensorFlow Lite Micro reference kernel: mirrors
  * nndsl/qmath/fixedpoint.py and nndsl/qmath/softmax.py. Needs requant.c.
- * The exponentials come from a table made at build time (they depend only on
- * the difference from the row maximum); the reciprocal of their sum is
- * computed here.
  * Fixed-point additions wrap through uint32_t where Python wraps to int32
  * (gemmlowp's int32 overflow is undefined behaviour in C++). */
 
@@ -22,6 +19,18 @@ static int32_t nn_fixed_sub(int32_t a, int32_t b)
 static int32_t nn_fixed_mul(int32_t a, int32_t b)
 {
     return nn_srdhm(a, b);
+}
+
+/* mask_if_non_zero */
+static int32_t nn_mask_if_non_zero(int32_t a)
+{
+    return a != 0 ? -1 : 0;
+}
+
+/* mask_if_zero */
+static int32_t nn_mask_if_zero(int32_t a)
+{
+    return a == 0 ? -1 : 0;
 }
 
 /* mask_if_greater_than */
@@ -73,6 +82,52 @@ static int32_t nn_rescale(int32_t x, int32_t src_integer_bits, int32_t dst_integ
     return nn_saturating_rounding_multiply_by_pot(x, src_integer_bits - dst_integer_bits);
 }
 
+/* exp_on_interval_between_negative_one_quarter_and_0_excl */
+static int32_t nn_exp_on_interval_between_negative_one_quarter_and_0_excl(int32_t a)
+{
+    const int32_t constant_term = 1895147668;     /* EXP_CONSTANT_TERM */
+    const int32_t constant_1_over_3 = 715827883;  /* EXP_CONSTANT_1_OVER_3 */
+    const int32_t x = nn_fixed_add(a, (int32_t)1 << 28);
+    const int32_t x2 = nn_fixed_mul(x, x);
+    const int32_t x3 = nn_fixed_mul(x2, x);
+    const int32_t x4 = nn_fixed_mul(x2, x2);
+    const int32_t x4_over_4 = nn_saturating_rounding_multiply_by_pot(x4, -2);
+    const int32_t x4_over_24_plus_x3_over_6_plus_x2_over_2 = nn_saturating_rounding_multiply_by_pot(
+        nn_fixed_add(nn_fixed_mul(nn_fixed_add(x4_over_4, x3), constant_1_over_3), x2), -1);
+    const int32_t sum_of_terms = nn_fixed_add(x, x4_over_24_plus_x3_over_6_plus_x2_over_2);
+    return nn_fixed_add(constant_term, nn_fixed_mul(constant_term, sum_of_terms));
+}
+
+/* exp_on_negative_values (integer_bits in [0, 28]) */
+static int32_t nn_exp_on_negative_values(int32_t a, int32_t integer_bits)
+{
+    /* EXP_BARREL_SHIFTER */
+    static const int32_t barrel_exponents[7] = {-2, -1, 0, 1, 2, 3, 4};
+    static const int32_t barrel_multipliers[7] = {
+        1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    const int32_t fractional_bits = 31 - integer_bits;
+    const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
+    const int32_t mask = one_quarter - 1;
+    const int32_t a_mod_quarter_minus_one_quarter = nn_fixed_sub(a & mask, one_quarter);
+    int32_t result = nn_exp_on_interval_between_negative_one_quarter_and_0_excl(
+        nn_rescale(a_mod_quarter_minus_one_quarter, integer_bits, 0));
+    const int32_t remainder = nn_fixed_sub(a_mod_quarter_minus_one_quarter, a);
+    int32_t k;
+    for (k = 0; k < 7; ++k) {
+        if (integer_bits > barrel_exponents[k]) {
+            const int32_t shift_amount = fractional_bits + barrel_exponents[k];
+            result = nn_select_using_mask(
+                nn_mask_if_non_zero(remainder & ((int32_t)1 << shift_amount)),
+                nn_fixed_mul(result, barrel_multipliers[k]), result);
+        }
+    }
+    if (integer_bits > 5) {
+        const int32_t clamp = -((int32_t)1 << (36 - integer_bits));
+        result = nn_select_using_mask(nn_mask_if_less_than(a, clamp), 0, result);
+    }
+    return nn_select_using_mask(nn_mask_if_zero(a), INT32_MAX, result);
+}
+
 /* one_over_one_plus_x_for_x_in_0_1 */
 static int32_t nn_one_over_one_plus_x_for_x_in_0_1(int32_t a)
 {
@@ -119,50 +174,95 @@ static int32_t nn_get_reciprocal(int32_t x, int32_t x_integer_digits, int32_t *n
     return nn_one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
 }
 
-/* softmax_s8: rows x depth int8 values, softmax over each row of depth.
- * exp_table[k] is the exponential of the difference -k from the row maximum
- * (softmax_s8_exp_table: the fixed-point exponential of the rescaled
- * difference, made at build time), for k up to -diff_min.
- * Where softmax_s8 raises (TFLM's TFLITE_CHECK aborts: a sum of
- * exponentials >= 2**28, only possible for depth > 511) the row is all -128. */
-static void nn_softmax_s8(const int8_t *input, int8_t *output, int32_t rows, int32_t depth, int32_t diff_min,
-                          const int32_t *exp_table)
+/* The largest value of a row. */
+static int32_t nn_softmax_max_s8(const int8_t *row, int32_t depth)
 {
-    int32_t i;
+    int32_t max_in_row = -128;
     int32_t c;
+    for (c = 0; c < depth; ++c) {
+        max_in_row = row[c] > max_in_row ? row[c] : max_in_row;
+    }
+    return max_in_row;
+}
+
+/* The reciprocal of a row's sum of exponentials (Q12.19) and its output shift; 0 where TFLM's check on
+ * the shift would abort (a sum >= 2**28, only possible for depth > 511). */
+static int32_t nn_softmax_scale_s8(uint32_t sum_of_exps, int32_t *shifted_scale, int32_t *exponent)
+{
+    int32_t num_bits_over_unit;
+    *shifted_scale = nn_get_reciprocal((int32_t)sum_of_exps, 12, &num_bits_over_unit);
+    *exponent = num_bits_over_unit + 31 - 8;
+    return *exponent >= 0 && *exponent <= 31;
+}
+
+/* One output: its value's exponential times the reciprocal of the row's sum, from -128. */
+static int8_t nn_softmax_out_s8(int32_t exp_in_0, int32_t shifted_scale, int32_t exponent)
+{
+    const int32_t shifted_output = nn_rdbpot(nn_fixed_mul(shifted_scale, exp_in_0), exponent) + (-128);
+    return (int8_t)(shifted_output > 127 ? 127 : shifted_output < -128 ? -128 : shifted_output);
+}
+
+/* The exponential of a difference from the row maximum (MultiplyByQuantizedMultiplierGreaterThanOne to
+ * Q5.26, then exp_on_negative_values). */
+static int32_t nn_softmax_exp_s8(int32_t input_diff, int32_t multiplier, int32_t left_shift)
+{
+    return nn_exp_on_negative_values(nn_mbqm(input_diff, multiplier, left_shift), 5);
+}
+
+/* softmax_s8: rows x depth int8 values, softmax over each row of depth.
+ * Where softmax_s8 raises (TFLM's TFLITE_CHECK aborts) the row is all -128. */
+static void nn_softmax_s8(const int8_t *input, int8_t *output, int32_t rows, int32_t depth,
+                          int32_t multiplier, int32_t left_shift, int32_t diff_min)
+{
+    int32_t i, c, shifted_scale, exponent;
     for (i = 0; i < rows; ++i) {
         const int8_t *in_row = input + (int64_t)i * depth;
         int8_t *out_row = output + (int64_t)i * depth;
-        int32_t max_in_row = -128;
+        const int32_t max_in_row = nn_softmax_max_s8(in_row, depth);
         uint32_t sum_of_exps = 0;
-        int32_t num_bits_over_unit;
-        int32_t shifted_scale;
-        int32_t exponent;
         for (c = 0; c < depth; ++c) {
-            max_in_row = in_row[c] > max_in_row ? in_row[c] : max_in_row;
+            const int32_t input_diff = (int32_t)in_row[c] - max_in_row;
+            if (input_diff >= diff_min) {
+                sum_of_exps += (uint32_t)nn_rescale(nn_softmax_exp_s8(input_diff, multiplier, left_shift), 0, 12);
+            }
         }
+        if (!nn_softmax_scale_s8(sum_of_exps, &shifted_scale, &exponent)) {
+            memset(out_row, -128, (size_t)depth);
+            continue;
+        }
+        for (c = 0; c < depth; ++c) {
+            const int32_t input_diff = (int32_t)in_row[c] - max_in_row;
+            out_row[c] = input_diff < diff_min ? (int8_t)-128
+                : nn_softmax_out_s8(nn_softmax_exp_s8(input_diff, multiplier, left_shift), shifted_scale, exponent);
+        }
+    }
+}
+
+/* softmax_s8 with the exponentials looked up: exp_table[k] is nn_softmax_exp_s8 of the difference -k, for
+ * k up to -diff_min (softmax_s8_exp_table, made at build time where it is smaller than the code above). */
+static void nn_softmax_table_s8(const int8_t *input, int8_t *output, int32_t rows, int32_t depth,
+                                int32_t diff_min, const int32_t *exp_table)
+{
+    int32_t i, c, shifted_scale, exponent;
+    for (i = 0; i < rows; ++i) {
+        const int8_t *in_row = input + (int64_t)i * depth;
+        int8_t *out_row = output + (int64_t)i * depth;
+        const int32_t max_in_row = nn_softmax_max_s8(in_row, depth);
+        uint32_t sum_of_exps = 0;
         for (c = 0; c < depth; ++c) {
             const int32_t input_diff = (int32_t)in_row[c] - max_in_row;
             if (input_diff >= diff_min) {
                 sum_of_exps += (uint32_t)nn_rescale(exp_table[-input_diff], 0, 12);
             }
         }
-        shifted_scale = nn_get_reciprocal((int32_t)sum_of_exps, 12, &num_bits_over_unit);
-        exponent = num_bits_over_unit + 31 - 8;
-        if (exponent < 0 || exponent > 31) {
+        if (!nn_softmax_scale_s8(sum_of_exps, &shifted_scale, &exponent)) {
             memset(out_row, -128, (size_t)depth);
             continue;
         }
         for (c = 0; c < depth; ++c) {
             const int32_t input_diff = (int32_t)in_row[c] - max_in_row;
-            if (input_diff >= diff_min) {
-                const int32_t unsat_output = nn_rdbpot(nn_fixed_mul(shifted_scale, exp_table[-input_diff]), exponent);
-                const int32_t shifted_output = unsat_output + (-128);
-                out_row[c] = (int8_t)(shifted_output > 127 ? 127
-                                      : shifted_output < -128 ? -128 : shifted_output);
-            } else {
-                out_row[c] = (int8_t)-128;
-            }
+            out_row[c] = input_diff < diff_min ? (int8_t)-128
+                : nn_softmax_out_s8(exp_table[-input_diff], shifted_scale, exponent);
         }
     }
 }
