@@ -139,9 +139,11 @@ static void nn_dw_copy_group(const int8_t *in, const nn_window_t *g, int32_t c, 
 /* weights: [k_h][k_w][channels] (TensorFlow Lite's layout with a depth multiplier of 1); q->bias is the
  * layer's own bias (no offset folded in). Channel groups outside, positions inside: a group's constants
  * stay loaded over the whole output. `scratch` (4 * in_h * in_w bytes) is given when `out` is `in`. */
-static void nn_depthwise_s8(const int8_t *in, const nn_window_t *g, const int8_t *weights, int32_t input_offset,
-                            const nn_mat_requant_t *q, int8_t *out, int8_t *scratch)
+static void nn_depthwise_s8(const int8_t *in, const nn_window_t *window, const int8_t *weights,
+                            int32_t input_offset, const nn_mat_requant_t *q, int8_t *out, int8_t *scratch)
 {
+    const nn_window_t geometry = *window;  /* a local copy: int8 stores cannot alias it, so it stays loaded */
+    const nn_window_t *g = &geometry;
     const int32_t channels = g->channels, groups = channels & ~3;
     const int32_t step = q->step, out_offset = q->out_offset, act_min = q->act_min, act_max = q->act_max;
     int32_t c, oy, ox;
