@@ -670,3 +670,24 @@ def test_many_random_int8_networks_c_equals_numpy(seed: int, tmp_path: Path) -> 
 @pytest.mark.parametrize("seed", range(1000, 1050))
 def test_many_random_f32_networks_c_close_to_numpy(seed: int, tmp_path: Path) -> None:
     test_random_f32_network_c_close_to_numpy(seed, tmp_path)
+
+
+@pytest.mark.skipif(find_compiler() is None, reason="no C compiler")
+def test_weights_attribute_places_every_array(mlp: nndsl.Model, tmp_path: Path) -> None:
+    """<NAME>_WEIGHTS_ATTRIBUTE puts every constant array in the section it names; left undefined, nothing
+    changes (the weights stay in .rodata)."""
+    mlp.build(tmp_path, depfile=False)
+    compiler = find_compiler()
+    assert compiler is not None
+    section = '-DMLP_WEIGHTS_ATTRIBUTE=__attribute__((section(".model_weights")))'
+    sizes = {}
+    for name, flags in (("placed", [section]), ("default", [])):
+        obj = tmp_path / f"{name}.o"
+        subprocess.run([compiler, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", *flags,
+                        str(tmp_path / "mlp.c"), "-o", str(obj)], check=True, capture_output=True)
+        headers = subprocess.run(["objdump", "-h", str(obj)], check=True, capture_output=True, text=True).stdout
+        sizes[name] = {fields[1]: int(fields[2], 16) for fields in (line.split() for line in headers.splitlines())
+                       if len(fields) > 2 and fields[0].isdigit()}
+    assert ".model_weights" not in sizes["default"]
+    assert sizes["placed"][".model_weights"] >= mlp.summary().weight_bytes
+    assert sizes["placed"].get(".rodata", 0) < sizes["default"][".rodata"] - mlp.summary().weight_bytes + 64

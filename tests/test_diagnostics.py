@@ -21,6 +21,7 @@ import pytest
 
 import nndsl
 from nndsl.summary import Summary
+from nndsl.target import CYCLES_M4_MATRIX
 
 # Line numbers below refer to this text; columns are 1-based.
 BASE = """\
@@ -293,7 +294,8 @@ def _base_summary(tmp_path: Path) -> Summary:
         ("target efm32 { flash = 1 KiB }", lambda s: (f"needs {s.flash_bytes} bytes of flash",
                                                       f"{s.weight_bytes} of weights", "'efm32' has 1024")),
         ("target efm32 { ram = 16 B }", lambda s: (f"needs {s.arena_bytes} bytes of RAM", "'efm32' has 16")),
-        ("target efm32 { latency <= 1 us }", lambda s: (f"({s.macs} MACs x 4 cycles at 40 MHz)",
+        # The base network's layers all run on the matrix kernel: the Cortex-M4's measured figure for it.
+        ("target efm32 { latency <= 1 us }", lambda s: (f"({s.macs} MACs x {CYCLES_M4_MATRIX:g} cycles at 40 MHz)",
                                                         "exceeds the budget of 0.001 ms")),
         ("target slow { ram = 1 KiB, flash = 64 KiB, clock = 1 kHz, latency <= 1 s }",
          lambda s: (f"{s.macs} MACs", "at 0.001 MHz", "budget of 1000 ms")),

@@ -35,7 +35,7 @@ def validate(*args: str | Path) -> int:
 def corrupt_weight(source: Path, array: str) -> None:
     """Change the first value of a weight array in generated C (``static const T <array>[n] = {``)."""
     text = source.read_text()
-    match = re.search(rf"static const \w+ {re.escape(array)}\[\d+\] = \{{\s*(-?\d+)", text)
+    match = re.search(rf"static const \w+ {re.escape(array)}\[\d+\](?: \w+)? = \{{\s*(-?\d+)", text)
     assert match is not None, f"no array {array} in {source}"
     value = int(match.group(1))
     start, end = match.span(1)
