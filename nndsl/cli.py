@@ -21,6 +21,7 @@ from nndsl.arrayfile import ArrayFileError, read_npy
 from nndsl.buildsys import PrintShareDir
 from nndsl.diagnostics import Diagnostic, NNError, Severity, WarningFlag, WarningPolicy
 from nndsl.files import write_files
+from nndsl.irdump import dump as dump_ir
 from nndsl.model import InputError, Model, load
 from nndsl.ranges import format_report
 from nndsl.summary import Summary
@@ -96,6 +97,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     _report([*model.warnings, *range_warnings], WarningPolicy.parse(args.warnings))
     if args.ranges:
         print(format_report(model.compiled.ranges))
+    if args.ir:
+        print(dump_ir(model.graph), end="")
     if not args.quiet:
         summary = model.summary()
         fits = "" if summary.target is None else f", fits {summary.target.name}"
@@ -334,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("model", help="the .nn file")
     check.add_argument("--ranges", action="store_true",
                        help="print every layer's proven intervals: accumulator, before and after the clamp")
+    check.add_argument("--ir", action="store_true",
+                       help="print the lowered program: each op with its source line, buffer, parameters and kernel")
     check.add_argument("--calibrate", metavar="DATA.npy",
                        help="representative inputs [N, ...] (real values, or quantised): each saturation warning "
                             "says whether they reach the clipped range, and how often")
