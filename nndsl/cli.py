@@ -120,7 +120,7 @@ def _load_input(path: str) -> np.ndarray:
 def cmd_run(args: argparse.Namespace) -> int:
     from nndsl.layers import dump_layers, format_stats, layer_stats
 
-    model = _load(args.model)
+    model = _load(args.model, WarningPolicy.parse(args.warnings))
     try:
         x = _load_input(args.input)
         if args.trace or args.dump:
@@ -215,7 +215,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from nndsl.compare import compare, format_comparison, plot_comparison
     from nndsl.importers.keras import load_keras
 
-    model = _load(args.model)
+    model = _load(args.model, WarningPolicy.parse(args.warnings))
     if Path(args.source).suffix == ".tflite":
         return _user_error(args.source, "compare needs the float Keras model (.keras or .h5)")
     keras_model = load_keras(Path(args.source))
@@ -268,7 +268,7 @@ def cmd_to_fixed(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from nndsl.validate import Options, format_report, validate
 
-    model = _load(args.model)
+    model = _load(args.model, WarningPolicy.parse(args.warnings))
     try:
         x = _load_input(args.input)
     except InputError as error:
@@ -331,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write every layer to DIR as <layer>.npy (as computed) and, for quantised layers, "
                           "<layer>.real.npy (real units)")
     run.epilog = ("example: nndsl run mlp.nn --input x_float.npy --quantize --real --trace --dump layers/")
+    _add_warning_options(run)
     run.set_defaults(handler=cmd_run)
 
     check = commands.add_parser("check", help="check a model: syntax, names, shapes, types, budget")
@@ -388,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     comparer.add_argument("--labels", help=".npy of integer labels, for the accuracy difference")
     comparer.add_argument("--plot", help="also draw the per-layer error to this .png (needs matplotlib)")
     comparer.epilog = "example: nndsl compare mlp.nn model.keras --input x_test.npy --labels y_test.npy --plot err.png"
+    _add_warning_options(comparer)
     comparer.set_defaults(handler=cmd_compare)
     _add_validate(commands)
     return parser
@@ -418,6 +420,7 @@ def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
                            help="validate the C already in DIR (as nndsl build wrote it) instead of generating it")
     validator.add_argument("--work-dir", metavar="DIR", help="build here and keep it (default: a temporary folder)")
     validator.add_argument("--cc", help="the host C compiler (default: $CC, else cc, gcc or clang)")
+    _add_warning_options(validator)
     validator.set_defaults(handler=cmd_validate)
 
 

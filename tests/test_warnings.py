@@ -111,6 +111,15 @@ def test_summarize_takes_warning_options(tmp_path: Path, capsys: pytest.CaptureF
     assert code == 1 and "error: 'spare'" in err and out == ""
 
 
+def test_run_takes_warning_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _unused_model(tmp_path)
+    np.save(tmp_path / "x.npy", np.zeros((1, 4), np.float32))
+    code, out, err = cli(capsys, "run", model, "--input", tmp_path / "x.npy", "-Wno-unused")
+    assert (code, err) == (0, "") and out
+    code, out, err = cli(capsys, "run", model, "--input", tmp_path / "x.npy", "-Werror")
+    assert code == 1 and "error: 'spare'" in err and out == ""
+
+
 def test_an_unknown_warning_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["check", str(MLP), "-Wno-saturaton"])
