@@ -259,7 +259,7 @@ class _Emitter:
             matrix = self.matrix_view(op)
             if matrix is not None:
                 in_place = op.output.name in self.graph.plan.in_place
-                return view | matrix | conv_matrix_layout(window, view, in_place)
+                return view | matrix | conv_matrix_layout(op, view, in_place)
         kernel_name = self.const_array(op.kernel.name, data, op.kernel.type.dtype, f"{op.kernel.name}: {layout}")
         output_stage = self.requant_view(op, op.requant, op.activation, "conv_s8", "conv_f32")
         return view | output_stage | {"kernel": kernel_name, "depth_multiplier": out_channels // channels,
@@ -463,7 +463,7 @@ class _Emitter:
         return CSources(self.prefix, _tidy(source), _tidy(header))
 
 
-def conv_matrix_layout(window: ir.Window2D, view: dict[str, Any], in_place: bool) -> dict[str, Any]:
+def conv_matrix_layout(op: ir.Conv, view: dict[str, Any], in_place: bool) -> dict[str, Any]:
     """How a convolution feeds the matrix kernel.
 
     A 1x1 window over every position reads the input as it is. Otherwise each position's taps are gathered
@@ -472,9 +472,8 @@ def conv_matrix_layout(window: ir.Window2D, view: dict[str, Any], in_place: bool
     pixels apart, so the interior of each output row is read in place. A layer writing over its input
     gathers every position (it reads each before writing over it).
     """
-    channels = view["channels"]
-    pointwise = window.size == (1, 1) and window.stride == (1, 1) and window.pads == ((0, 0), (0, 0))
-    if pointwise and not in_place:
+    window, channels = op.window.as_2d(), view["channels"]
+    if fast_kernels.is_pointwise(op) and not in_place:
         return {"macro": "matrix_s8", "positions": view["out_h"] * view["out_w"], "in_stride": channels}
     depth = window.size[0] * window.size[1] * channels
     layout = {"macro": "conv_matrix_s8", "row_taps": window.size[1] * channels,
