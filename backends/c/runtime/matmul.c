@@ -57,8 +57,10 @@ static inline int32_t nn_mat_scale(int32_t acc, int32_t multiplier, int32_t shif
 {
     const int32_t twice = acc * 2;
     const int32_t right = -shift;
-    const int64_t high = (int64_t)(((int32_t)1 << (right - 1)) - (twice < 0)) * ((int64_t)1 << 32);
-    return (int32_t)(((int64_t)twice * multiplier + high + ((int64_t)1 << 31)) >> 32) >> right;
+    /* the high word of twice * multiplier, rounded (one SMMULR): the terms that are whole multiples of 2^32
+     * are added after the shift instead */
+    const int32_t high = (int32_t)(((int64_t)twice * multiplier + ((int64_t)1 << 31)) >> 32);
+    return (high + ((int32_t)1 << (right - 1)) - (twice < 0)) >> right;
 }
 #endif
 
