@@ -32,25 +32,36 @@ IDENTITY_MULTIPLIER = (1 << 30, 1)
 
 def _multipliers(op: ir.Op, real: list[float], sink: DiagnosticSink,
                  rounding: Rounding = Rounding.DOUBLE) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Quantised multipliers of an op's output stage; one error for all unrepresentable channels.
+    """Quantised multipliers of an op's output stage; one diagnostic for all channels of each kind.
 
-    A multiplier of 2^31 or more is an error under either rounding: double
-    rounding's left shift would overflow, single rounding's
-    ``QuantizeMultiplier`` would silently saturate it to ``(2^31 - 1, 30)``.
+    A multiplier below 2^-31 becomes TFLM's zero multiplier (``QuantizeMultiplier``
+    flushes it to ``(0, 0)``): those channels output the zero point, clamped, as
+    TFLM runs them, so it is a warning naming the channels. A multiplier of 2^31
+    or more is an error under either rounding: double rounding's left shift would
+    overflow, single rounding's ``QuantizeMultiplier`` would silently saturate it
+    to ``(2^31 - 1, 30)``.
     """
     pairs = [quantize_multiplier(value, rounding) for value in real]
-    too_small = [value for value, (multiplier, _) in zip(real, pairs, strict=True) if multiplier == 0]
+    too_small = [c for c, (multiplier, _) in enumerate(pairs) if multiplier == 0]
     too_large = [value for value in real if quantize_multiplier(value)[1] > 30]
     channels = "" if len(real) == 1 else " (channels: {count} of {total})"
     if too_small:
-        where = channels.format(count=len(too_small), total=len(real))
-        sink.error(op.loc, f"requantisation multiplier {min(too_small):.3g} of '{op.output.name}' is below 2^-31 "
-                   f"and rounds to zero{where}: its output scale is too large for its inputs")
+        where = "" if len(real) == 1 else f" (channels {_channel_list(too_small)}: {len(too_small)} of {len(real)})"
+        smallest = min(real[c] for c in too_small)
+        sink.warning(op.loc, f"requantisation multiplier {smallest:.3g} of '{op.output.name}' is below 2^-31 and "
+                     f"becomes zero, as in TensorFlow Lite Micro{where}: those outputs are always the output zero "
+                     f"point (its output scale is too large for its inputs)")
     if too_large:
         where = channels.format(count=len(too_large), total=len(real))
         sink.error(op.loc, f"requantisation multiplier {max(too_large):.3g} of '{op.output.name}' is 2^31 or more "
                    f"and cannot be represented{where}: its output scale is too small")
     return tuple(m for m, _ in pairs), tuple(s for _, s in pairs)
+
+
+def _channel_list(channels: list[int], shown: int = 8) -> str:
+    """``0, 3, 5`` (the first ``shown``, then ``...``): which channels a diagnostic is about."""
+    text = ", ".join(str(c) for c in channels[:shown])
+    return text + ", ..." if len(channels) > shown else text
 
 
 def _integer_name(op: ir.Op) -> str:
