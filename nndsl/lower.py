@@ -17,9 +17,16 @@ from nndsl import kernels as k
 from nndsl.diagnostics import DiagnosticSink, Loc
 from nndsl.ir import assert_never
 from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
-from nndsl.qmath.add import add_s8_params
+from nndsl.qmath.add import AddS8Params, add_s8_params
+from nndsl.qmath.binary import mul_params, squared_difference_params, sub_params
 from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
-from nndsl.qmath.int16_ops import AVG_POOL_S16_MAX_TAPS, add_s16_params, leaky_relu_s16_params, mean_s16_params
+from nndsl.qmath.int16_ops import (
+    AVG_POOL_S16_MAX_TAPS,
+    AddS16Params,
+    add_s16_params,
+    leaky_relu_s16_params,
+    mean_s16_params,
+)
 from nndsl.qmath.pooling import mean_s8_params
 from nndsl.qmath.requant import Rounding, activation_range, quantize_multiplier
 from nndsl.qmath.shift import add_q_params, align_bias, checked_shift
@@ -177,6 +184,44 @@ def _softmax_kernel(op: ir.Softmax, sink: DiagnosticSink, rounding: Rounding) ->
         sink.error(op.loc, f"int8 softmax of '{op.output.name}' cannot be computed: beta x input scale = "
                    f"{op.beta:g} x {in_scale:g} must be larger than 2^-26 (TensorFlow Lite Micro's softmax "
                    f"kernel rejects it)")
+        return None
+
+
+def _binary_kernel(op: ir.Binary, sink: DiagnosticSink, rounding: Rounding) -> k.BinaryKernel | None:
+    """The kernel of an int8 or int16 binary op, its parameters as the TFLM kernel's ``Prepare`` makes them."""
+    a, b = (_quant(t) for t in op.operands)
+    out = _quant(op.output)
+    storage = op.output.type.dtype
+    scales, zero_points = (a.scale, b.scale, out.scale), (a.zero_point, b.zero_point, out.zero_point)
+    numpy_storage = storage.numpy.type
+    clamp = _output_clamp(op.output, op.activation)
+    try:
+        match op.operator:
+            case ir.BinaryOp.ADD:
+                params: AddS8Params | AddS16Params
+                if storage is DType.I16:
+                    params = add_s16_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
+                else:
+                    params = add_s8_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point,
+                                           rounding)
+                return k.BroadcastAdd(params, *clamp, rounding)
+            case ir.BinaryOp.SUB:
+                return k.Sub(sub_params(scales, zero_points, numpy_storage, rounding), *clamp, storage, rounding)
+            case ir.BinaryOp.MUL:
+                return k.Mul(mul_params(scales, zero_points, numpy_storage, rounding), *clamp, storage, rounding)
+            case ir.BinaryOp.SQUARED_DIFFERENCE:
+                params_sd = squared_difference_params(scales, zero_points, numpy_storage, rounding)
+                return k.SquaredDifference(params_sd, storage, rounding)
+            case ir.BinaryOp.MAXIMUM:
+                return k.Maximum(storage)
+            case ir.BinaryOp.MINIMUM:
+                return k.Minimum(storage)
+            case _:
+                assert_never(op.operator)
+    except ValueError as error:
+        sink.error(op.loc, f"{_integer_name(op)} {op.kind} of '{op.output.name}' cannot be computed at input scales "
+                   f"{a.scale:g} and {b.scale:g} and output scale {out.scale:g}: TensorFlow Lite Micro's kernel "
+                   f"rejects them ({error})")
         return None
 
 
@@ -343,6 +388,13 @@ def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUB
             return replace(op, impl=_function_kernel(op, sink, rounding))
         case ir.Softmax():
             return replace(op, impl=_softmax_kernel(op, sink, rounding))
+        case ir.Binary():
+            return replace(op, impl=_binary_kernel(op, sink, rounding))
+        case ir.Quantize():  # TFLM's Requantize: QuantizeMultiplier(scale_in / scale_out), the storage's clamp
+            in_q, out_q = _quant(op.input), _quant(op.output)
+            multipliers, shifts = _multipliers(op, [in_q.scale / out_q.scale], sink, rounding)
+            return replace(op, requant=ir.Requant(-in_q.zero_point, out_q.zero_point, multipliers, shifts,
+                                                  *op.output.type.dtype.bounds, rounding))
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm():
             return op
     raise AssertionError(f"lower_op: unhandled op {type(op).__name__}")

@@ -207,13 +207,14 @@ def _op_range(op: ir.Op, inputs: list[Interval]) -> OpRange:
             return _monotonic(op, inputs) if monotonic else OpRange(op, None, None, None, _full(op.output))
         case ir.Elementwise():
             return _elementwise(op, inputs[0])
-        case ir.Softmax():
+        case ir.Softmax() | ir.Binary():  # a binary op's TFLM parameters keep its int32 steps in range
             return OpRange(op, None, None, None, _full(op.output))
         case ir.Add(impl=AddQ() as add):
             return _fixed_add(op, add, inputs[0], inputs[1])
         case ir.Activation() if isinstance(op.requant, ir.ShiftRequant):
             return replace(_output_stage(op, inputs[0], None, op.requant), accumulator=None)  # a shift, no sum
-        case ir.Activation() | ir.Pool() | ir.GlobalPool() | ir.Add() | ir.Concat() | ir.Pad() | ir.Reshape():
+        case ir.Activation() | ir.Pool() | ir.GlobalPool() | ir.Add() | ir.Concat() | ir.Pad() | ir.Reshape() | \
+                ir.Quantize():
             return _monotonic(op, inputs)
     raise AssertionError(f"ranges: unhandled op {type(op).__name__}")
 

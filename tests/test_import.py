@@ -8,6 +8,7 @@ compiled C vs NumPy backend. Float imports are compared with Keras within
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -361,20 +362,22 @@ def test_unsupported_layers_are_named(case: str) -> None:
 
 
 def test_unsupported_tflite_op_is_named(tmp_path: Path) -> None:
-    """An op with no handler is an error naming the layer and the op, never a different model."""
+    """An op with no handler is an error naming the layer, the op and what is supported, never a different model."""
     from nndsl.importers.tf import tensorflow
 
     tf = tensorflow()
     keras = tf.keras
     inputs = keras.Input((8,))
-    outputs = keras.layers.Dense(4, name="head")(inputs) * keras.layers.Dense(4, name="gate")(inputs)  # MUL
+    outputs = keras.layers.Dense(4, name="head")(inputs) / keras.layers.Dense(4, name="gate")(inputs)  # DIV
     converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs))
-    source = tmp_path / "mul.tflite"
+    source = tmp_path / "div.tflite"
     source.write_bytes(converter.convert())
     with pytest.raises(NNError) as raised:
         import_model(source)
-    assert "op MUL is not supported by nndsl" in str(raised.value)
-    assert str(source) in str(raised.value)
+    message = str(raised.value)
+    assert re.search(r"error: layer '[^']+' \(op \d+, DIV\): op DIV is not supported by nndsl \(supported: ADD, ", message)
+    assert "MUL, PAD, PADV2, QUANTIZE, REDUCE_MAX, RELU, " in message
+    assert message.startswith(str(source))
 
 
 def test_cli_import_check_build_round_trip(tmp_path: Path) -> None:

@@ -98,9 +98,6 @@ def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
 # --------------------------------------------------------------------------
 
 ACTIVATIONS = (None, "relu", "relu6")
-# Out of scope: the converter leaves the bias of a 1-D conv with one output channel as an ADD of an int8 (or
-# float) constant [1, 1, 1], which nndsl does not represent (its add takes two computed tensors).
-ONE_FILTER_BIAS = r"ADD\): adding a constant \[1, 1, 1\] from layer '(depthwise_)?conv1d(_\d+)?' \(a bias the converter"
 # Out of scope: Keras allows strides and dilation together on depthwise convs; TensorFlow slices the output.
 STRIDED_DILATION = r"strides=\(2(, 2)?,?\) with dilation_rate=\(2(, 2)?,?\) is not supported"
 SIZES_1D = (7, 9, 11, 10, 13)  # mostly odd, cycled through the grids
@@ -125,8 +122,7 @@ def conv_case(rank: int, depthwise: bool, kernel: int | tuple[int, int], stride:
     shape = (*_pair(size), channels) if rank == 2 else (size, channels)
     attrs = _label(k=kernel, s=stride, d=dilation, p=padding, c=channels, **{"m" if depthwise else "f": filters},
                    bias=int(bias), act=activation or "none", in_=size)
-    outputs = channels * filters if depthwise else filters
-    error = ONE_FILTER_BIAS if rank == 1 and outputs == 1 and bias else None
+    error = None
     if max(_pair(stride)) > 1 and max(_pair(dilation)) > 1:
         error = STRIDED_DILATION
     return Case(kind, attrs, shape, build, error=error)
@@ -175,7 +171,7 @@ def pool_case(kind: str, rank: int, size: int | tuple[int, int], stride: int | t
     name = f"{kind}Pooling{rank}D"
 
     def build(layers: Any, x: Any) -> Any:
-        if conv:  # (a one-filter Conv1D has no bias: see ONE_FILTER_BIAS)
+        if conv:
             x = (layers.Conv1D if rank == 1 else layers.Conv2D)(channels, 1, use_bias=rank == 2 or channels > 1)(x)
         x = getattr(layers, name)(size, strides=stride, padding=padding)(x)
         return layers.ReLU()(x) if relu else x
@@ -477,7 +473,7 @@ QUICK: list[Case] = [
     conv_case(1, True, 3, 2, 1, "same", 3, 2, True, None, 10),
     conv_case(2, True, 3, 1, 2, "same", 2, 2, False, "relu6", (7, 5)),
     conv_case(2, True, (2, 3), 3, 1, "valid", 5, 1, True, "relu", (9, 7)),
-    conv_case(1, False, 3, 1, 1, "same", 2, 1, True, None, 7),  # ONE_FILTER_BIAS: the importer's error
+    conv_case(1, False, 3, 1, 1, "same", 2, 1, True, None, 7),  # the bias arrives as ADD(constant [1, 1, 1])
     conv_case(2, True, 3, 2, 2, "same", 2, 1, True, None, (9, 7)),  # STRIDED_DILATION: the importer's error
     pool_case("Max", 1, 3, 2, "same", 3, 10, True, False),
     pool_case("Max", 2, (2, 3), 2, "valid", 2, (7, 5), False, True),

@@ -451,21 +451,37 @@ def _reduce(imp: Importer, op: TfOp) -> None:
     imp.define(op, f"{kind}({x})", typed=op.name == "MEAN", shape=(channels,))
 
 
-def _add(imp: Importer, op: TfOp) -> None:
-    a, b = (imp.tensor(i) for i in op.inputs)
-    shape = imp.unbatched(imp.tensor(op.outputs[0]))
-    # Keras's Add on a batch of one may squeeze one input ([1, 4] + [4]): as many values each, so no broadcasting.
+def _binary(imp: Importer, op: TfOp) -> None:
+    """ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE: computed or constant operands, broadcast."""
+    out = imp.tensor(op.outputs[0])
+    shape = imp.unbatched(out)
+    operands = [imp.tensor(i) for i in op.inputs[:2]]
     size = int(np.prod(shape))
-    constant = a if a.data is not None else b if b.data is not None else None
-    if constant is not None:
-        raise imp.error(op, f"adding a constant {shape_text(constant.shape)} from layer '{layer_name(constant.name)}' "
-                        "(a bias the converter did not fold into its layer, as for a Conv1D with one filter): nndsl "
-                        "adds two computed tensors of one shape (no constants)")
-    if int(np.prod(a.shape)) != size or int(np.prod(b.shape)) != size:
-        raise imp.error(op, f"adding {shape_text(a.shape)} and {shape_text(b.shape)}: nndsl adds two computed "
-                        "tensors of one shape (no broadcasting, no constants)")
-    imp.define(op, f"add({imp.value(op.inputs[0], shape)}, {imp.value(op.inputs[1], shape)}){imp.activation(op)}",
-               shape=shape)
+    if all(t.data is None and int(np.prod(t.shape)) == size for t in operands):
+        # Keras's Add on a batch of one may squeeze one input ([1, 4] + [4]): as many values each, one shape.
+        args = [imp.value(t.index, shape) for t in operands]
+    else:
+        args = [_operand(imp, op, t, position, len(out.shape)) for position, t in enumerate(operands)]
+    imp.define(op, f"{op.name.lower()}({args[0]}, {args[1]}){imp.activation(op)}", shape=shape)
+
+
+def _operand(imp: Importer, op: TfOp, tensor: TfTensor, position: int, out_rank: int) -> str:
+    """One operand of a broadcasting op, without the batch axis (which an operand of the output's rank has)."""
+    shape = tensor.shape[1:] if len(tensor.shape) == out_rank and tensor.shape[:1] == (1,) else tensor.shape
+    if tensor.data is None:
+        return imp.value(tensor.index, shape)
+    data = tensor.data.reshape(shape or (1,))
+    wanted = ("int16" if imp.wide else "int8") if imp.integer else "float32"
+    if tensor.dtype != wanted:
+        raise imp.error(op, f"constant operand '{tensor.name}' is {tensor.dtype}; nndsl takes {wanted} constants "
+                        f"in {'16x8' if imp.wide else 'int8' if imp.integer else 'float'} models")
+    if len(tensor.scales) > 1:
+        raise imp.error(op, f"constant operand '{tensor.name}' is quantised per channel; nndsl takes one scale")
+    layer = _weight_prefix(imp, layer_name(imp.tensor(op.outputs[0]).name) or op.name.lower())
+    key = imp.weight(layer, f"x{position}", data, tensor.scales[:1] if imp.integer else None)
+    if imp.integer:
+        imp.out.weights[f"{key}.zero_point"] = np.asarray(tensor.zero_points[:1], dtype=np.int32)
+    return key
 
 
 def _concat(imp: Importer, op: TfOp) -> None:
@@ -519,9 +535,14 @@ def _elementwise(function: str, typed: bool) -> Callable[[Importer, TfOp], None]
     return handle
 
 
-def _unsupported_quantize(imp: Importer, op: TfOp) -> None:
-    raise imp.error(op, "a stand-alone QUANTIZE/DEQUANTIZE is not supported: convert with int8 (or float) "
-                    "inputs and outputs (inference_input_type / inference_output_type)")
+def _quantize(imp: Importer, op: TfOp) -> None:
+    """QUANTIZE between two tensors of the network's integer type: a requantisation."""
+    source, out = imp.tensor(op.inputs[0]), imp.tensor(op.outputs[0])
+    if op.name == "QUANTIZE" and source.dtype == out.dtype and source.quantized and out.quantized:
+        imp.define(op, f"quantize({imp.value(op.inputs[0])})")
+        return
+    raise imp.error(op, f"{op.name} from {source.dtype} to {out.dtype} is not supported: convert with int8 (or "
+                    "float) inputs and outputs (inference_input_type / inference_output_type)")
 
 
 Handler = Callable[[Importer, TfOp], None]
@@ -539,7 +560,7 @@ _register(("FULLY_CONNECTED",), _fully_connected)
 _register(("CONV_2D", "DEPTHWISE_CONV_2D"), _conv)
 _register(("MAX_POOL_2D", "AVERAGE_POOL_2D"), _pool)
 _register(("MEAN", "REDUCE_MAX"), _reduce)
-_register(("ADD",), _add)
+_register(("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE"), _binary)
 _register(("CONCATENATION",), _concat)
 _register(("PAD", "PADV2"), _pad)
 _register(("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), _reshape)
@@ -550,9 +571,10 @@ _register(("LEAKY_RELU",), _elementwise("leaky_relu", typed=False))
 _register(("TANH",), _elementwise("tanh", typed=False))
 _register(("LOGISTIC",), _elementwise("sigmoid", typed=False))
 _register(("HARD_SWISH",), _elementwise("hard_swish", typed=True))
+_register(("QUANTIZE",), _quantize)
 # Ops with a handler only to explain why they are refused.
-REJECTED = frozenset({"QUANTIZE", "DEQUANTIZE"})
-_register(tuple(sorted(REJECTED)), _unsupported_quantize)
+REJECTED = frozenset({"DEQUANTIZE"})
+_register(tuple(sorted(REJECTED)), _quantize)
 
 
 # -- dilated convolutions ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Rules of the element-wise ops: activations, softmax and add."""
+"""Rules of the element-wise ops of one operand: activations and softmax."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from nndsl import ir
 from nndsl.qmath.softmax import MAX_SAFE_DEPTH
 from nndsl.resolve import BoundLayer
-from nndsl.rules.base import shape_text
 from nndsl.types import DType, Quant
 
 if TYPE_CHECKING:
@@ -68,14 +67,12 @@ def check_softmax(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     return ir.Softmax(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), beta)
 
 
-def check_add(ctx: Checker, layer: BoundLayer, a: ir.Tensor, b: ir.Tensor) -> ir.Op:
-    activation = ctx.only_activation(layer, allowed=True)
+def check_quantize(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+    """Requantisation within an int8 or i16 network: the output's type must be declared (its new quantisation)."""
+    ctx.only_activation(layer, allowed=False)
     ctx.attrs(layer)
-    if a.type.shape != b.type.shape:
-        raise ctx.fail(layer.decl.call.loc, f"add needs two tensors of one shape: '{a.name}' is "
-                       f"{shape_text(a.type.shape)}, '{b.name}' is {shape_text(b.type.shape)}")
-    out_type = ctx.output_type(layer, a.type.shape, None)
-    return ir.Add(layer.decl.call.loc, (a, b), ctx.tensor(layer, out_type), activation)
-
-
-
+    if not ctx.model_dtype.is_integer or ctx.fixed:
+        raise ctx.fail(layer.decl.call.loc, f"quantize changes the quantisation of an i8 or i16 tensor; this network "
+                       f"computes in {ctx.arithmetic}")
+    out_type = ctx.output_type(layer, x.type.shape, None)
+    return ir.Quantize(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type))
