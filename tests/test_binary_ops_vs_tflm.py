@@ -24,9 +24,10 @@ import numpy as np
 import pytest
 
 import nndsl
+from nndsl.importers.tf import tensorflow
 from nndsl.importers.tflite import import_tflite
 from tests.c_harness import run_in_c
-from tests.test_ops_vs_tflm import assert_close, assert_exact, random_weights, tf  # noqa: F401 (tf: fixture)
+from tests.test_ops_vs_tflm import assert_close, assert_exact, random_weights
 from tests.tflite_models import model_graph, run_tflm_each
 
 pytestmark = pytest.mark.tensorflow
@@ -62,6 +63,13 @@ def _conv(layers: Any, x: Any, filters: int, name: str | None = None, activation
     return (layers.Conv1D if rank == 1 else layers.Conv2D)(filters, 1, name=name, activation=activation)(x)
 
 
+def tf_function(op: str) -> Callable[[Any, Any], Any]:
+    """The TensorFlow function the converter turns into the TFLite op ``op``."""
+    tf = tensorflow()
+    return {"ADD": tf.add, "SUB": tf.subtract, "MUL": tf.multiply, "MAXIMUM": tf.maximum, "MINIMUM": tf.minimum,
+            "SQUARED_DIFFERENCE": tf.math.squared_difference}[op]  # type: ignore[no-any-return]
+
+
 def const_case(op: str, shape: tuple[int, ...], constant: tuple[int, ...], *, first: bool = False,
                int16: bool = True) -> Case:
     """``conv(x) OP c`` (or ``c OP conv(x)``) with a random constant ``c`` of shape ``constant``."""
@@ -70,14 +78,11 @@ def const_case(op: str, shape: tuple[int, ...], constant: tuple[int, ...], *, fi
     values = _constant(constant, zlib.crc32(name.encode()), 0.2 if op == "MUL" else -1.0, 1.5)
 
     def build(keras: Any, layers: Any, x: Any) -> Any:
-        import tensorflow as tf
-
         # A ReLU between keeps the converter from folding the constant into the layer's weights.
         y = _conv(layers, x, shape[-1], activation="relu") if len(shape) > 1 else layers.Dense(
             shape[0], activation="relu")(x)
-        c = tf.constant(values)
-        function = {"ADD": tf.add, "SUB": tf.subtract, "MUL": tf.multiply, "MAXIMUM": tf.maximum,
-                    "MINIMUM": tf.minimum, "SQUARED_DIFFERENCE": tf.math.squared_difference}[op]
+        c = tensorflow().constant(values)
+        function = tf_function(op)
         return layers.Lambda(lambda t: function(c, t) if first else function(t, c))(y)
 
     return Case(name, op, shape, build, int16)
@@ -88,13 +93,10 @@ def two_case(op: str, shape: tuple[int, ...], other: tuple[int, ...] | None = No
     label = f"{op.lower()}-two-in{'x'.join(map(str, shape))}" + (f"-by{'x'.join(map(str, other))}" if other else "")
 
     def build(keras: Any, layers: Any, x: Any) -> Any:
-        import tensorflow as tf
-
         a, b = _conv(layers, x, shape[-1], "small"), _conv(layers, x, shape[-1], "big")
         if other is not None:  # squeeze-and-excite's shape: [H, W, C] with [1, 1, C]
             b = layers.Lambda(lambda t: keras.ops.mean(t, axis=tuple(range(1, len(shape))), keepdims=True))(b)
-        function = {"ADD": tf.add, "SUB": tf.subtract, "MUL": tf.multiply, "MAXIMUM": tf.maximum,
-                    "MINIMUM": tf.minimum, "SQUARED_DIFFERENCE": tf.math.squared_difference}[op]
+        function = tf_function(op)
         return layers.Lambda(lambda ts: function(ts[0], ts[1]))([a, b])
 
     return Case(label, op, shape, build)
@@ -106,6 +108,13 @@ def keras_case(name: str, op: str, shape: tuple[int, ...], build: Callable[[Any,
 
 
 OPS = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE")
+
+
+@pytest.fixture(scope="module")
+def tf() -> Any:
+    """TensorFlow (and tflite-micro), imported only for these tests."""
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    return tensorflow()
 
 QUICK: list[Case] = [
     # The issue's cases: a one-filter Conv1D's bias arrives as ADD(constant [1, 1, 1]).

@@ -375,7 +375,8 @@ def test_unsupported_tflite_op_is_named(tmp_path: Path) -> None:
     with pytest.raises(NNError) as raised:
         import_model(source)
     message = str(raised.value)
-    assert re.search(r"error: layer '[^']+' \(op \d+, DIV\): op DIV is not supported by nndsl \(supported: ADD, ", message)
+    pattern = r"error: layer '[^']+' \(op \d+, DIV\): op DIV is not supported by nndsl \(supported: ADD, "
+    assert re.search(pattern, message)
     assert "MUL, PAD, PADV2, QUANTIZE, REDUCE_MAX, RELU, " in message
     assert message.startswith(str(source))
 
