@@ -331,8 +331,8 @@ class Importer:
         for op in fold_dilations(graph, needed_ops(graph)):
             handler = HANDLERS.get(op.name)
             if handler is None:
-                raise self.error(op, f"op {op.name} is not supported by nndsl "
-                                 f"(supported: {', '.join(sorted(set(HANDLERS) - REJECTED))})")
+                supported = ", ".join(supported_ops())
+                raise self.error(op, f"op {op.name} is not supported by nndsl (supported: {supported})")
             handler(self, op)
         output = graph.outputs[0]
         result = self.value(output)
@@ -605,6 +605,81 @@ def fold_dilations(graph: TfGraph, ops: list[TfOp]) -> list[TfOp]:
             continue
         result.append(op)
     return result
+
+
+# -- what a file uses ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpUse:
+    """One op code of a file: how often it occurs, what nndsl does with it, the layers of its first uses."""
+
+    name: str
+    count: int
+    status: str  # "supported", "not supported", or what becomes of it ("dropped: ...", "folded: ...")
+    layers: tuple[str, ...]
+
+    @property
+    def refused(self) -> bool:
+        return self.status == "not supported"
+
+
+def list_ops(data: bytes, source: str) -> list[OpUse]:
+    """Every op code the file's graph holds, in order of first use, with what the importer does with it.
+
+    Ops the output does not need through data are dropped (shape computations
+    for a reshape); ``SPACE_TO_BATCH_ND``/``BATCH_TO_SPACE_ND`` around a conv
+    fold into its dilation; the others are supported when they have a handler.
+    """
+    graph = parse_flatbuffer(data, source)
+    needed = needed_ops(graph)
+    kept = {op.index for op in fold_dilations(graph, needed)}
+    needed_indices = {op.index for op in needed}
+    uses: dict[str, list[tuple[TfOp, str]]] = {}
+    for op in graph.ops:
+        if op.index not in needed_indices:
+            status = "dropped: a shape computation (nndsl knows every shape)"
+        elif op.index not in kept:
+            status = "folded into a dilated convolution"
+        elif op.name in HANDLERS and op.name not in REJECTED:
+            status = "supported"
+        else:
+            status = "not supported"
+        uses.setdefault(op.name, []).append((op, status))
+    result = []
+    for name, ops in uses.items():
+        statuses = [status for _, status in ops]
+        status = "not supported" if "not supported" in statuses else statuses[0]
+        layers = tuple(dict.fromkeys(_op_layer(graph, op) for op, _ in ops))
+        result.append(OpUse(name, len(ops), status, layers))
+    return result
+
+
+def _op_layer(graph: TfGraph, op: TfOp) -> str:
+    if not op.outputs:
+        return "?"
+    tensor = graph.tensors[op.outputs[0]]
+    return layer_name(tensor.name) or tensor.name
+
+
+def format_op_list(source: str, uses: list[OpUse], shown_layers: int = 3) -> str:
+    """The table ``nndsl import --list-ops`` prints, then a line naming what is not supported."""
+    width = max((len(use.name) for use in uses), default=0)
+    lines = [f"{source}: {sum(u.count for u in uses)} ops of {len(uses)} kinds"]
+    for use in uses:
+        layers = ", ".join(use.layers[:shown_layers]) + (", ..." if len(use.layers) > shown_layers else "")
+        lines.append(f"  {use.name:<{width}}  {use.count:>4}  {use.status}  (layers: {layers})")
+    refused = [use.name for use in uses if use.refused]
+    if refused:
+        lines.append(f"not supported: {', '.join(refused)} (nndsl imports {', '.join(supported_ops())})")
+    else:
+        lines.append("every op is supported")
+    return "\n".join(lines)
+
+
+def supported_ops() -> list[str]:
+    """The TFLite op codes the importer turns into `.nn` layers."""
+    return sorted(set(HANDLERS) - REJECTED)
 
 
 def import_tflite(data: bytes, source: str, name: str | None = None) -> ImportedModel:
