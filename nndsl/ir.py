@@ -18,7 +18,18 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl.diagnostics import Loc
-from nndsl.kernels import AddKernel, BinaryKernel, FunctionKernel, Kernel, MeanKernel, SoftmaxKernel
+from nndsl.kernels import (
+    AddKernel,
+    AffineQuantize,
+    BinaryKernel,
+    FunctionKernel,
+    Kernel,
+    MeanKernel,
+    SoftmaxKernel,
+)
+from nndsl.kernels import (
+    Dequantize as DequantizeKernel,
+)
 from nndsl.qmath.requant import Rounding
 from nndsl.target import Target
 from nndsl.types import DType, TensorType
@@ -332,9 +343,22 @@ class Activation(Op):
 
 @dataclass(frozen=True, eq=False)
 class Quantize(Op):
-    """The input's real values in the output's quantisation (TFLite's QUANTIZE between two integer tensors)."""
+    """The input's real values in the output's quantisation: TFLite's QUANTIZE.
+
+    Between two integer tensors a requantisation (``requant``); from the
+    float input of an integer network, the rounding of TFLM's
+    ``AffineQuantize`` (``impl``).
+    """
 
     requant: Requant | None = None
+    impl: AffineQuantize | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Dequantize(Op):
+    """An integer tensor's real values as float (TFLite's DEQUANTIZE): the float output of an integer network."""
+
+    impl: DequantizeKernel | None = None
 
 
 class Function(enum.Enum):
@@ -389,7 +413,7 @@ class Reshape(Op):
 def op_kernel(op: Op) -> Kernel | None:
     """The kernel record lowering bound to ``op`` (None: f32, or a loop the C templates write inline)."""
     match op:
-        case Add() | GlobalPool() | Elementwise() | Softmax() | Binary():
+        case Add() | GlobalPool() | Elementwise() | Softmax() | Binary() | Quantize() | Dequantize():
             return op.impl
     return None
 
@@ -442,7 +466,14 @@ class Graph:
 
     @property
     def dtype(self) -> DType:
-        """The storage of the model's input: f32, i8 or i16 (affine, or fixed point: see :attr:`fixed`)."""
+        """The network's arithmetic: f32, i8 or i16 (affine, or fixed point: see :attr:`fixed`).
+
+        The input's storage, or for a float input that the network quantises
+        (a float-I/O model), the storage it is quantised to.
+        """
+        for op in self.ops:
+            if isinstance(op, Quantize) and op.input.name == self.input.name:
+                return op.output.type.dtype
         return self.input.type.dtype
 
     @property

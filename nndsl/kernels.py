@@ -26,6 +26,7 @@ from nndsl.qmath import activations as act8
 from nndsl.qmath import binary as bin8
 from nndsl.qmath import int16_functions as fn16
 from nndsl.qmath import int16_ops as ops16
+from nndsl.qmath import quantize as quant
 from nndsl.qmath.add import AddS8Params, add_s8
 from nndsl.qmath.pooling import MeanS8Params, mean_s8
 from nndsl.qmath.requant import Rounding
@@ -55,6 +56,7 @@ SOFTMAX_S8_CODE = RuntimeCode("softmax_s8", 720)
 SOFTMAX_TABLE_S8_CODE = RuntimeCode("softmax_table_s8", 400)  # its exponential table counted from its Table argument
 SOFTMAX_S16_CODE = RuntimeCode("softmax_s16", 400)  # and its two 513-entry int16 tables from theirs
 BINARY_CODE = RuntimeCode("binary", 120)  # one element function and the broadcast loop around it
+QUANTIZE_CODE = RuntimeCode("quantize", 96)
 # Helpers of the loops the C templates write inline (no kernel record yet).
 AVG_POOL = RuntimeCode("avg_pool", 240)
 MATMUL = RuntimeCode("matmul", 850)  # runtime/matmul.c: int8 dense and convolution
@@ -89,7 +91,7 @@ class Table:
     comment: str
 
 
-CArg = int | Table
+CArg = int | float | Table  # a float is a C float literal
 
 
 def _called(function: str, runtime: str, guard: str | None, *code: RuntimeCode, macro: str) -> CKernel:
@@ -503,7 +505,43 @@ class Minimum:
 
 BinaryKernel = BroadcastAdd | Sub | Mul | SquaredDifference | Maximum | Minimum
 
-Kernel = AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel
+
+# -- float edges: QUANTIZE from float, DEQUANTIZE to float ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AffineQuantize:
+    """TFLM's QUANTIZE of a float input to int8 or int16 (``map_q``: the element function per value)."""
+
+    scale: float
+    zero_point: int
+    storage: DType
+    c: ClassVar[CKernel] = CKernel("map_q", "nn_quantize_f32", ("quantize",), "NN_USE_QUANTIZE_F32",
+                                   (QUANTIZE_CODE,))
+
+    def reference(self, x: Array) -> Array:
+        return quant.affine_quantize(x, self.scale, self.zero_point, self.storage.numpy.type)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (self.scale, self.zero_point, *self.storage.bounds)
+
+
+@dataclass(frozen=True)
+class Dequantize:
+    """TFLM's DEQUANTIZE of an int8 or int16 output to float."""
+
+    scale: float
+    zero_point: int
+    c: ClassVar[CKernel] = CKernel("map_q", "nn_dequantize", ("quantize",), "NN_USE_DEQUANTIZE", (QUANTIZE_CODE,))
+
+    def reference(self, x: Array) -> Array:
+        return quant.dequantize(x, self.scale, self.zero_point)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (self.scale, self.zero_point)
+
+
+Kernel = AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel | AffineQuantize | Dequantize
 
 
 def table_array(table: Table) -> npt.NDArray[np.generic]:

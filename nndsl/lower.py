@@ -322,6 +322,9 @@ def lower_fixed_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
 
 def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUBLE) -> ir.Op:
     """``op`` with its kernel's integer parameters, for the int8 kernels' ``rounding`` scheme."""
+    if isinstance(op, ir.Quantize) and op.input.type.dtype is DType.F32:  # a float input's quantisation
+        out_q = _quant(op.output)
+        return replace(op, impl=k.AffineQuantize(out_q.scale, out_q.zero_point, op.output.type.dtype))
     if op.input.type.dtype is DType.F32:
         return op
     if op.input.type.fixed is not None:
@@ -395,6 +398,9 @@ def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUB
             multipliers, shifts = _multipliers(op, [in_q.scale / out_q.scale], sink, rounding)
             return replace(op, requant=ir.Requant(-in_q.zero_point, out_q.zero_point, multipliers, shifts,
                                                   *op.output.type.dtype.bounds, rounding))
+        case ir.Dequantize():
+            in_q = _quant(op.input)
+            return replace(op, impl=k.Dequantize(in_q.scale, in_q.zero_point))
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm():
             return op
     raise AssertionError(f"lower_op: unhandled op {type(op).__name__}")

@@ -105,7 +105,8 @@ SIGNATURES = {
         OpSignature("sigmoid", 1, summary="1 / (1 + exp(-x))"),
         OpSignature("hard_swish", 1, summary="x * relu6(x + 3) / 6"),
         OpSignature("softmax", 1, attrs=(Attr("beta", AttrKind.NUMBER),), summary="softmax over the last axis"),
-        OpSignature("quantize", 1, summary="the same real values in another quantisation (requantise)"),
+        OpSignature("quantize", 1, summary="the same real values in another quantisation; quantises a float input"),
+        OpSignature("dequantize", 1, summary="an integer tensor's real values as f32 (a float output)"),
         OpSignature("flatten", 1, summary="reshape to one dimension"),
         OpSignature("reshape", 1, attrs=(Attr("shape", AttrKind.INTS, required=True),), summary="new shape"),
     )

@@ -128,7 +128,7 @@ def _op_family(op: ir.Op) -> str:
             return "add"
         case ir.Binary():
             return "binary"
-        case ir.Quantize():
+        case ir.Quantize() | ir.Dequantize():
             return "activation"
         case ir.Concat():
             return "concat"

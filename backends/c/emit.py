@@ -29,7 +29,7 @@ VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
     "requant", "matmul", "depthwise", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops",
-    "int16_functions", "binary",
+    "int16_functions", "binary", "quantize",
 )
 # What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
 RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}
@@ -202,6 +202,8 @@ class _Emitter:
                 return common | {"macro": "reshape"}
             case ir.Binary():
                 return common | self.binary_view(op)
+            case ir.Quantize() | ir.Dequantize() if op.impl is not None:
+                return common | self.kernel_call(op.impl)
             case ir.Quantize():
                 assert op.requant is not None
                 self.runtime.add("requant")
@@ -453,6 +455,8 @@ class _Emitter:
     def c_arg(self, arg: CArg) -> str:
         if isinstance(arg, Table):
             return self.const_array(arg.key, table_array(arg), arg.dtype, arg.comment)
+        if isinstance(arg, float):
+            return c_float(arg)
         return str(int(arg))
 
     # -- files -----------------------------------------------------------------------------------------

@@ -287,9 +287,14 @@ def run_op(op: ir.Op, *inputs: Array, observe: Observer | None = None) -> Array:
             y = _add(op, x, inputs[1])
         case ir.Binary():
             y = _binary(op, inputs)
+        case ir.Quantize() if op.impl is not None:
+            y = op.impl.reference(x)
         case ir.Quantize():
             assert op.requant is not None
             y = _requantize(x.astype(np.int64) + op.requant.input_offset, op.requant, op.output.type.dtype)
+        case ir.Dequantize():
+            assert op.impl is not None
+            y = op.impl.reference(x)
         case ir.Concat():
             y = np.concatenate(inputs, axis=op.axis + 1)
         case ir.Pad():

@@ -313,6 +313,13 @@ class Importer:
                              f"{'16x8' if self.wide else 'int8'} layers")
         return f"{kernel_key}, {self.weight(layer, 'bias', bias)}"
 
+    def arithmetic(self, source_input: TfTensor) -> str:
+        """The input's type, or for a float input that a QUANTIZE turns int8 or int16, that type."""
+        for op in self.graph.ops:
+            if op.name == "QUANTIZE" and op.inputs[:1] == [source_input.index]:
+                return self.tensor(op.outputs[0]).dtype
+        return source_input.dtype
+
     # -- the walk -----------------------------------------------------------------------------------------
 
     def run(self) -> ImportedModel:
@@ -321,8 +328,9 @@ class Importer:
             raise NNError.at(Loc.file(self.source), f"the model has {len(graph.inputs)} inputs and "
                              f"{len(graph.outputs)} outputs; nndsl takes one of each")
         source_input = self.tensor(graph.inputs[0])
-        self.integer = source_input.dtype in ("int8", "int16")
-        self.wide = source_input.dtype == "int16"
+        arithmetic = self.arithmetic(source_input)
+        self.integer = arithmetic in ("int8", "int16")
+        self.wide = arithmetic == "int16"
         in_shape = self.unbatched(source_input)
         in_name = self.out.fresh_name(layer_name(source_input.name) or "x")
         self.out.lines.append(f"input {in_name} : {self.type_text(source_input, in_shape)}")
@@ -536,13 +544,16 @@ def _elementwise(function: str, typed: bool) -> Callable[[Importer, TfOp], None]
 
 
 def _quantize(imp: Importer, op: TfOp) -> None:
-    """QUANTIZE between two tensors of the network's integer type: a requantisation."""
+    """QUANTIZE of the float input or between two tensors of the network's integer type; DEQUANTIZE to float."""
     source, out = imp.tensor(op.inputs[0]), imp.tensor(op.outputs[0])
-    if op.name == "QUANTIZE" and source.dtype == out.dtype and source.quantized and out.quantized:
+    integer = ("int16",) if imp.wide else ("int8",)
+    if op.name == "QUANTIZE" and source.dtype in ("float32", *integer) and out.dtype in integer:
         imp.define(op, f"quantize({imp.value(op.inputs[0])})")
-        return
-    raise imp.error(op, f"{op.name} from {source.dtype} to {out.dtype} is not supported: convert with int8 (or "
-                    "float) inputs and outputs (inference_input_type / inference_output_type)")
+    elif op.name == "DEQUANTIZE" and source.dtype in integer and out.dtype == "float32":
+        imp.define(op, f"dequantize({imp.value(op.inputs[0])})", typed=False)
+    else:
+        raise imp.error(op, f"{op.name} from {source.dtype} to {out.dtype} is not supported (nndsl quantises a "
+                        f"float input to the network's type, requantises within it and dequantises its output)")
 
 
 Handler = Callable[[Importer, TfOp], None]
@@ -571,10 +582,9 @@ _register(("LEAKY_RELU",), _elementwise("leaky_relu", typed=False))
 _register(("TANH",), _elementwise("tanh", typed=False))
 _register(("LOGISTIC",), _elementwise("sigmoid", typed=False))
 _register(("HARD_SWISH",), _elementwise("hard_swish", typed=True))
-_register(("QUANTIZE",), _quantize)
-# Ops with a handler only to explain why they are refused.
-REJECTED = frozenset({"DEQUANTIZE"})
-_register(tuple(sorted(REJECTED)), _quantize)
+_register(("QUANTIZE", "DEQUANTIZE"), _quantize)
+# Ops with a handler only to explain why they are refused (none at present).
+REJECTED: frozenset[str] = frozenset()
 
 
 # -- dilated convolutions ----------------------------------------------------------------------------------

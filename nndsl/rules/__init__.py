@@ -12,7 +12,7 @@ from nndsl import ir
 from nndsl.ops import SIGNATURES
 from nndsl.rules.binary import check_add, check_binary
 from nndsl.rules.dense import check_batch_norm, check_dense
-from nndsl.rules.elementwise import check_function, check_quantize, check_relu, check_softmax
+from nndsl.rules.elementwise import check_dequantize, check_function, check_quantize, check_relu, check_softmax
 from nndsl.rules.shape import check_concat, check_global_pool, check_pad, check_reshape
 from nndsl.rules.window import check_conv, check_pool
 
@@ -45,6 +45,7 @@ RULES: dict[str, Rule] = {
     "hard_swish": check_function,
     "softmax": check_softmax,
     "quantize": check_quantize,
+    "dequantize": check_dequantize,
     "flatten": check_reshape,
     "reshape": check_reshape,
 }
