@@ -323,7 +323,7 @@ CASES = [
          4, "sub", ("int8 sub of 's' cannot be computed", "TensorFlow Lite Micro's kernel rejects them")),
     Case("quantize-in-f32-network",
          net(F32_VEC, "q = quantize(x) : f32", "output q"),
-         4, "quantize", ("quantize changes the quantisation of an i8 or i16 tensor", "computes in f32")),
+         4, "quantize", ("quantize gives a tensor an i8 or i16 quantisation", "computes in f32")),
     # -- concat -----------------------------------------------------------------------------------------
     Case("concat-non-axis-mismatch",
          net(F32_2D, "p = max_pool(x, size=2)", "c = concat(x, p)", "output c"),

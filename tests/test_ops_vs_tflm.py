@@ -272,6 +272,36 @@ def add_grid() -> list[Case]:
     ]
 
 
+def merge_case(layer: str, rank: int, kind: str, shape: tuple[int, ...]) -> Case:
+    """Subtract, Multiply, Maximum or Minimum of two branches of different scales (SUB, MUL, MAXIMUM, MINIMUM)."""
+    two = branches(rank, kind, 4, 4)
+
+    def build(layers: Any, x: Any) -> Any:
+        return getattr(layers, layer)()(list(two(layers, x)))
+
+    return Case(layer, _label(kind=kind if kind == "dense" else f"conv{rank}d", in_=shape), shape, build, GAINS)
+
+
+def merge_grid() -> list[Case]:
+    return [merge_case(layer, rank, kind, shape) for layer in ("Subtract", "Multiply", "Maximum", "Minimum")
+            for rank, kind, shape in ((1, "dense", (6,)), (1, "conv", (9, 3)), (2, "conv", (5, 7, 2)))]
+
+
+def rescaling_case(scale: float, offset: float, shape: tuple[int, ...]) -> Case:
+    """Rescaling after a layer with a ReLU (at the input the converter folds it into the next layer's weights):
+    a MUL and an ADD of constants."""
+
+    def build(layers: Any, x: Any) -> Any:
+        y = layers.Dense(4, activation="relu")(x) if len(shape) == 1 else layers.Conv1D(3, 2, activation="relu")(x)
+        return layers.Rescaling(scale, offset=offset)(y)
+
+    return Case("Rescaling", _label(scale=scale, offset=offset, in_=shape), shape, build)
+
+
+def rescaling_grid() -> list[Case]:
+    return [rescaling_case(1 / 127.5, -1.0, (6,)), rescaling_case(2.5, 0.0, (7, 2)), rescaling_case(0.1, 0.5, (5,))]
+
+
 def concat_case(rank: int, kind: str, axis: int, shape: tuple[int, ...], a: int = 3, b: int = 2,
                 relu: bool = False) -> Case:
     two = branches(rank, kind, a, b if axis == -1 else a)
@@ -455,7 +485,7 @@ def full_grid() -> list[Case]:
         cases += global_pool_grid("Average", rank)
         cases += global_pool_grid("Max", rank)
         cases += zero_padding_grid(rank)
-    cases += add_grid() + concat_grid() + batch_norm_grid() + dense_grid()
+    cases += add_grid() + merge_grid() + rescaling_grid() + concat_grid() + batch_norm_grid() + dense_grid()
     cases += relu_grid() + relu6_grid() + leaky_relu_grid()
     for function in ("tanh", "sigmoid", "hard_swish"):
         cases += activation_grid(function)
@@ -485,6 +515,11 @@ QUICK: list[Case] = [
     global_pool_case("Max", 2, (6, 6), 3),
     add_case(2, "conv", True, (5, 7, 2)),
     add_case(1, "dense", False, (6,)),
+    merge_case("Subtract", 1, "conv", (9, 3)),
+    merge_case("Multiply", 2, "conv", (5, 7, 2)),
+    merge_case("Maximum", 1, "dense", (6,)),
+    merge_case("Minimum", 1, "conv", (9, 3)),
+    rescaling_case(1 / 127.5, -1.0, (6,)),
     concat_case(1, "conv", -1, (9, 3)),
     concat_case(2, "conv", 1, (5, 7, 2)),
     zero_padding_case(1, (2, 0), (9, 3), True),
@@ -762,9 +797,8 @@ def check_int16(tf: Any, case: Case, tmp_path: Path) -> None:
 
 
 # Not in the 16x8 comparison: TensorFlow Lite Micro has no int16 kernel for hard swish and for REDUCE_MAX
-# (global max pooling); for a concatenation the 16x8 converter rescales inputs with a QUANTIZE op, which
-# nndsl does not import.
-NO_16X8_KERNEL = ("hard_swish", "GlobalMaxPooling", "Concatenate")
+# (global max pooling). (For a concatenation the 16x8 converter rescales inputs with a QUANTIZE op.)
+NO_16X8_KERNEL = ("hard_swish", "GlobalMaxPooling")
 QUICK_16X8 = [case for case in QUICK if case.error is None and not any(op in case.id for op in NO_16X8_KERNEL)]
 
 
