@@ -14,7 +14,7 @@ import numpy as np
 
 from nndsl import ir
 from nndsl import kernels as k
-from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.diagnostics import DiagnosticSink, Loc, WarningFlag
 from nndsl.ir import assert_never
 from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
 from nndsl.qmath.add import AddS8Params, add_s8_params
@@ -57,7 +57,7 @@ def _multipliers(op: ir.Op, real: list[float], sink: DiagnosticSink,
         smallest = min(real[c] for c in too_small)
         sink.warning(op.loc, f"requantisation multiplier {smallest:.3g} of '{op.output.name}' is below 2^-31 and "
                      f"becomes zero, as in TensorFlow Lite Micro{where}: those outputs are always the output zero "
-                     f"point (its output scale is too large for its inputs)")
+                     f"point (its output scale is too large for its inputs)", WarningFlag.ZERO_MULTIPLIER)
     if too_large:
         where = channels.format(count=len(too_large), total=len(real))
         sink.error(op.loc, f"requantisation multiplier {max(too_large):.3g} of '{op.output.name}' is 2^31 or more "

@@ -16,6 +16,8 @@ import pytest
 
 import nndsl
 from nndsl import ir
+from nndsl.parser import parse
+from nndsl.printer import format_program
 from nndsl.qmath.binary import quantize_constant
 from nndsl.rules.binary import broadcast_shape
 from tests.c_harness import run_in_c
@@ -118,3 +120,10 @@ def test_fused_activation_on_sub_and_mul(tmp_path: Path) -> None:
     assert ours.min() >= -128 and np.array_equal(run_in_c(model, x, work_dir=tmp_path / "c"), ours)
     y = model.trace(x)["y"]
     assert ((y.astype(np.float64) + 128) * 0.03 <= 6.0 + 0.015).all()  # relu6's clamp
+
+
+def test_numbers_as_operands_print_and_parse_back() -> None:
+    source = "network p\ninput x : f32[4]\ny = sub(1.5, x)\noutput z = mul(y, 2) -> relu\n"
+    text = format_program(parse(source, "p.nn"))
+    assert "sub(1.5, x)" in text and "mul(y, 2) -> relu" in text
+    assert format_program(parse(text, "p.nn")) == text

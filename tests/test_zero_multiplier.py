@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nndsl
-from nndsl.diagnostics import Severity
+from nndsl.diagnostics import Severity, WarningFlag
 from nndsl.importers.tflite import import_tflite
 from nndsl.qmath.requant import quantize_multiplier
 from tests.c_harness import run_in_c
@@ -71,7 +71,8 @@ def test_zero_multiplier_runs_like_tflm(tflite: Any, name: str, channels: tuple[
     model = nndsl.load(nn_path)
 
     (warning,) = [d for d in model.warnings if "2^-31" in d.message]
-    assert warning.severity is Severity.WARNING
+    assert warning.severity is Severity.WARNING and warning.flag is WarningFlag.ZERO_MULTIPLIER
+    assert warning.format().endswith("[-Wzero-multiplier]")
     assert warning.loc is not None and warning.loc.line > 0  # at the layer in the .nn text
     if name == "conv":
         assert "(channels 1, 3: 2 of 5)" in warning.message
