@@ -69,6 +69,13 @@ class Ref(Node):
     name: str
 
 
+@dataclass(frozen=True)
+class Literal(Node):
+    """A number written as an operand: the ``0.5`` of ``mul(x, 0.5)``."""
+
+    value: float | int
+
+
 Value = float | int | str | tuple["Value", ...]
 
 
@@ -86,7 +93,7 @@ class Activation(Node):
 @dataclass(frozen=True)
 class Call(Node):
     op: str
-    args: tuple[Ref, ...]
+    args: tuple[Ref | Literal, ...]
     kwargs: tuple[KeywordArg, ...]
     activations: tuple[Activation, ...]
 

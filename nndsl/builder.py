@@ -17,7 +17,9 @@ array([4., 4.], dtype=float32)
 
 One method per operator of :data:`nndsl.ops.SIGNATURES` (``net.conv2d``,
 ``net.softmax``...), made from its signature: tensors are positional,
-weight arrays and attributes are keywords. Every node carries the Python
+weight arrays and attributes are keywords (the operands of ``add``, ``sub``,
+``mul``, ``maximum``, ``minimum`` and ``squared_difference`` may also be
+numbers or arrays: ``net.mul(x, 0.5)``). Every node carries the Python
 line that made it, so the checker's errors point at the user's code.
 """
 
@@ -208,10 +210,11 @@ class Network:
         expr = Type(dtype, shape, scale, zero_point).expr(loc)
         return self._define(ast.InputDecl(loc, self._fresh(loc, name, "input"), expr))
 
-    def layer(self, op: str, *inputs: Tensor, name: str | None = None, activation: str | Sequence[str] = (),
+    def layer(self, op: str, *inputs: Any, name: str | None = None, activation: str | Sequence[str] = (),
               type: Type | str | None = None, output: bool = False, **arguments: Any) -> Tensor:
         """``NAME = OP(inputs, weights, attributes) -> activation : type``, the layer's output returned.
 
+        ``inputs`` are tensors; a binary op's may also be numbers, arrays or :class:`Weight` (its constants).
         ``arguments`` are the op's weights (arrays or :class:`Weight`, e.g. ``kernel=``) and its
         attributes (``stride=2``); ``type`` annotates the output (``"q4.11"``, ``Type("i8", scale=0.1,
         zero_point=-128)``); ``output`` makes it the network's output (``output NAME = ...``).
@@ -221,7 +224,8 @@ class Network:
         if signature is None:
             raise _error(loc, f"unknown operator '{op}'{did_you_mean(op, list(SIGNATURES))}")
         layer_name = self._fresh(loc, name, op)
-        refs = [self._tensor_ref(loc, tensor) for tensor in inputs]
+        refs: list[ast.Ref | ast.Literal] = [self._operand(loc, signature, layer_name, index, given)
+                                             for index, given in enumerate(inputs)]
         refs += self._weight_refs(loc, signature, layer_name, arguments)
         kwargs = tuple(ast.KeywordArg(loc, key, _value(loc, key, value)) for key, value in arguments.items()
                        if key not in signature.weights + signature.optional_weights)
@@ -242,7 +246,7 @@ class Network:
             hint = did_you_mean(op, list(SIGNATURES)) if not op.startswith("_") else ""
             raise AttributeError(f"'Network' object has no attribute or operator '{op}'{hint}")
 
-        def method(*inputs: Tensor, **keywords: Any) -> Tensor:
+        def method(*inputs: Any, **keywords: Any) -> Tensor:
             return self.layer(op, *inputs, **keywords)
 
         method.__name__ = op
@@ -314,6 +318,16 @@ class Network:
         if tensor.network is not self:
             raise _error(loc, f"tensor '{tensor.name}' belongs to network '{tensor.network.name}', not '{self.name}'")
         return ast.Ref(loc, tensor.name)
+
+    def _operand(self, loc: Loc, signature: OpSignature, layer: str, index: int,
+                 given: object) -> ast.Ref | ast.Literal:
+        """A tensor; for an op with constant operands also a number (written in the text) or an array
+        (a weight ``LAYER.xN``)."""
+        if isinstance(given, Tensor) or not signature.constants:
+            return self._tensor_ref(loc, given)
+        if isinstance(given, int | float) and not isinstance(given, bool):
+            return ast.Literal(loc, given)
+        return ast.Ref(loc, self._add_weight(loc, layer, f"x{index}", given))
 
     def _weight_refs(self, loc: Loc, signature: OpSignature, layer: str, arguments: dict[str, Any]) -> list[ast.Ref]:
         """The weights in their positional order; unknown keywords and missing weights are errors here."""

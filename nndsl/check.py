@@ -391,6 +391,33 @@ class Checker:
         """The layer's output tensor."""
         return ir.Tensor(layer.decl.name, type_, layer.decl.loc)
 
+    # -- float edges --------------------------------------------------------------------------------
+
+    def arithmetic_of(self, input_type: TensorType) -> DType:
+        """The input's type, or for an f32 input that a ``quantize`` layer declares i8 or i16, that type."""
+        if input_type.dtype is not DType.F32:
+            return input_type.dtype
+        name = self.resolved.input.name
+        for layer in self.resolved.layers:
+            expr = layer.decl.type
+            if layer.signature.name == "quantize" and layer.tensors[0].name == name and expr is not None:
+                dtype = DType.from_name(expr.dtype)
+                if dtype in (DType.I8, DType.I16):
+                    return dtype
+        return DType.F32
+
+    def float_edge_ok(self, layer: BoundLayer, sources: list[ir.Tensor | None]) -> bool:
+        """In an integer network only ``quantize`` reads the f32 input and nothing reads a ``dequantize``."""
+        if not self.model_dtype.is_integer or layer.signature.name == "quantize":
+            return True
+        for ref, source in zip(layer.tensors, sources, strict=True):
+            if source is not None and source.type.dtype is DType.F32:
+                self.sink.error(ref.loc, f"'{layer.decl.call.op}' reads '{ref.name}', an f32 tensor of an "
+                                f"{self.model_dtype.value} network: quantize it first (a float output comes "
+                                f"last, from dequantize)")
+                return False
+        return True
+
     # -- driver -----------------------------------------------------------------------------------
 
     def run(self) -> ir.Graph | None:
@@ -399,7 +426,7 @@ class Checker:
             input_type = self.input_type(resolved.input)
         except CheckFailed:
             return None
-        self.model_dtype = input_type.dtype
+        self.model_dtype = self.arithmetic_of(input_type)
         self.fixed = input_type.fixed is not None
         self.network_elements = input_type.size
         graph_input = ir.Tensor(resolved.input.name, input_type, resolved.input.loc)
@@ -410,6 +437,8 @@ class Checker:
             if any(s is None for s in sources):
                 continue  # an input of this layer already failed
             rule = RULES[layer.signature.name]
+            if not self.float_edge_ok(layer, sources):
+                continue
             if self.fixed and layer.signature.name not in FIXED_POINT_OPS:
                 self.sink.error(layer.decl.call.loc, f"'{layer.signature.name}' has no fixed-point (qM.N) kernel; "
                                 f"fixed-point networks use: {', '.join(sorted(FIXED_POINT_OPS))}")

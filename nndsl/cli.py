@@ -199,6 +199,10 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from nndsl.importers import import_model
 
+    if args.list_ops:
+        return _list_ops(args.source)
+    if args.output is None:
+        return _user_error(args.source, "import needs -o OUT.nn (or --list-ops to only list the file's ops)")
     progress = sys.stderr.isatty() and not args.quiet
     name = args.name or Path(args.output).stem
     imported = import_model(args.source, calibrate=args.calibrate, int16=args.int16, name=name, progress=progress)
@@ -209,6 +213,18 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"{nn}: {len(summary.layers)} layers, {summary.macs} MACs, {summary.weight_bytes} B weights "
               f"(weights in {npz})")
     return EXIT_OK
+
+
+def _list_ops(source: str) -> int:
+    """The ops a .tflite file uses and which nndsl imports; exit 1 when one is not supported."""
+    from nndsl.importers.files import read_flatbuffer
+    from nndsl.importers.tflite import format_op_list, list_ops
+
+    if Path(source).suffix != ".tflite":
+        return _user_error(source, "--list-ops reads a .tflite file (import a Keras model to see its layers checked)")
+    uses = list_ops(read_flatbuffer(Path(source)), source)
+    print(format_op_list(source, uses))
+    return EXIT_ERROR if any(use.refused for use in uses) else EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -356,8 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.set_defaults(handler=cmd_summarize)
     importer = commands.add_parser("import", help="a Keras model or an int8 .tflite file to .nn + .npz")
     importer.add_argument("source", help="model.keras, model.h5, a SavedModel folder, or model.tflite")
-    importer.add_argument("-o", "--output", required=True,
+    importer.add_argument("-o", "--output",
                           help="the .nn file to write (its .npz goes beside it; missing folders are created)")
+    importer.add_argument("--list-ops", action="store_true",
+                          help="only list the ops a .tflite file uses and whether nndsl supports each (exit 1 "
+                               "when one is not)")
     importer.add_argument("--calibrate", metavar="DATA.npy",
                           help="representative inputs: quantise a Keras model to int8 with TensorFlow Lite")
     importer.add_argument("--int16", action="store_true",

@@ -51,6 +51,7 @@ class WarningFlag(enum.Enum):
 
     SATURATION = "saturation"  # a layer's output format clips values its inputs can reach
     UNUSED = "unused"  # a layer the output does not depend on
+    ZERO_MULTIPLIER = "zero-multiplier"  # a requantisation multiplier below 2^-31 (outputs the zero point)
 
 
 @dataclass(frozen=True)

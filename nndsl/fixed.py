@@ -143,7 +143,11 @@ def _convertible(graph: ir.Graph, layers: tuple[Any, ...], sink: DiagnosticSink)
         return
     for layer in layers:
         op = layer.signature.name
+        if op in FIXED_POINT_OPS and len(layer.tensors) == len(layer.operands or layer.tensors):
+            continue
         if op in FIXED_POINT_OPS:
+            sink.error(layer.decl.call.loc, f"fixed-point '{op}' takes computed tensors only (no weight array or "
+                       f"number as an operand)")
             continue
         hint = {
             "softmax": ": end the network at the layer before it (the largest logit is the same class)",
@@ -282,7 +286,8 @@ def _statement_lines(statement: ast.Statement, weights_file: str, formats: dict[
 
 def _layer_line(layer: ast.LayerDecl, formats: dict[str, QFormat]) -> str:
     call = layer.call
-    args = [ref.name for ref in call.args] + [f"{k.name}={_value(k.value)}" for k in call.kwargs]
+    args = [arg.name if isinstance(arg, ast.Ref) else _value(arg.value) for arg in call.args]
+    args += [f"{k.name}={_value(k.value)}" for k in call.kwargs]
     text = f"{layer.name} = {call.op}({', '.join(args)})" + "".join(f" -> {a.name}" for a in call.activations)
     if layer.name in formats:  # a layer that keeps its input's format states none
         text += f" : {formats[layer.name].name}"

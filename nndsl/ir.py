@@ -18,7 +18,18 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl.diagnostics import Loc
-from nndsl.kernels import AddKernel, FunctionKernel, Kernel, MeanKernel, SoftmaxKernel
+from nndsl.kernels import (
+    AddKernel,
+    AffineQuantize,
+    BinaryKernel,
+    FunctionKernel,
+    Kernel,
+    MeanKernel,
+    SoftmaxKernel,
+)
+from nndsl.kernels import (
+    Dequantize as DequantizeKernel,
+)
 from nndsl.qmath.requant import Rounding
 from nndsl.target import Target
 from nndsl.types import DType, TensorType
@@ -260,6 +271,50 @@ class Add(Op):
     impl: AddKernel | None = None  # integer networks' (set by lowering)
 
 
+class BinaryOp(enum.Enum):
+    """Element-wise ops of two operands with TFLM's broadcasting; the names are TFLite's op codes."""
+
+    ADD = "add"
+    SUB = "sub"
+    MUL = "mul"
+    MAXIMUM = "maximum"
+    MINIMUM = "minimum"
+    SQUARED_DIFFERENCE = "squared_difference"
+
+    @property
+    def fuses_activation(self) -> bool:
+        """TFLite's ADD, SUB and MUL carry a fused activation; the others have none."""
+        return self in (BinaryOp.ADD, BinaryOp.SUB, BinaryOp.MUL)
+
+    @property
+    def same_quant(self) -> bool:
+        """MAXIMUM and MINIMUM compare stored values: both inputs and the output share one quantisation."""
+        return self in (BinaryOp.MAXIMUM, BinaryOp.MINIMUM)
+
+
+@dataclass(frozen=True, eq=False)
+class Binary(Op):
+    """``operator(a, b)`` element-wise, with TFLM's broadcasting (shapes aligned on the right, axes of 1 repeat).
+
+    ``operands`` are ``(a, b)`` in order; either may be a constant (a tensor
+    with ``data``), and only the computed ones are among ``inputs``. A plain
+    add of two computed tensors of one shape is an :class:`Add`.
+    """
+
+    operator: BinaryOp
+    operands: tuple[Tensor, Tensor]
+    activation: ActivationKind
+    impl: BinaryKernel | None = None  # integer networks' (set by lowering)
+
+    @property
+    def kind(self) -> str:
+        return self.operator.value
+
+    @property
+    def consts(self) -> tuple[Tensor, ...]:
+        return tuple(t for t in self.operands if t.data is not None)
+
+
 @dataclass(frozen=True, eq=False)
 class Concat(Op):
     """Join along ``axis``; int8 inputs share the output's quantisation (a copy, as in TFLM)."""
@@ -284,6 +339,26 @@ class Activation(Op):
     @property
     def kind(self) -> str:
         return self.activation.value
+
+
+@dataclass(frozen=True, eq=False)
+class Quantize(Op):
+    """The input's real values in the output's quantisation: TFLite's QUANTIZE.
+
+    Between two integer tensors a requantisation (``requant``); from the
+    float input of an integer network, the rounding of TFLM's
+    ``AffineQuantize`` (``impl``).
+    """
+
+    requant: Requant | None = None
+    impl: AffineQuantize | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Dequantize(Op):
+    """An integer tensor's real values as float (TFLite's DEQUANTIZE): the float output of an integer network."""
+
+    impl: DequantizeKernel | None = None
 
 
 class Function(enum.Enum):
@@ -338,7 +413,7 @@ class Reshape(Op):
 def op_kernel(op: Op) -> Kernel | None:
     """The kernel record lowering bound to ``op`` (None: f32, or a loop the C templates write inline)."""
     match op:
-        case Add() | GlobalPool() | Elementwise() | Softmax():
+        case Add() | GlobalPool() | Elementwise() | Softmax() | Binary() | Quantize() | Dequantize():
             return op.impl
     return None
 
@@ -391,7 +466,14 @@ class Graph:
 
     @property
     def dtype(self) -> DType:
-        """The storage of the model's input: f32, i8 or i16 (affine, or fixed point: see :attr:`fixed`)."""
+        """The network's arithmetic: f32, i8 or i16 (affine, or fixed point: see :attr:`fixed`).
+
+        The input's storage, or for a float input that the network quantises
+        (a float-I/O model), the storage it is quantised to.
+        """
+        for op in self.ops:
+            if isinstance(op, Quantize) and op.input.name == self.input.name:
+                return op.output.type.dtype
         return self.input.type.dtype
 
     @property

@@ -23,8 +23,10 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl.qmath import activations as act8
+from nndsl.qmath import binary as bin8
 from nndsl.qmath import int16_functions as fn16
 from nndsl.qmath import int16_ops as ops16
+from nndsl.qmath import quantize as quant
 from nndsl.qmath.add import AddS8Params, add_s8
 from nndsl.qmath.pooling import MeanS8Params, mean_s8
 from nndsl.qmath.requant import Rounding
@@ -53,6 +55,8 @@ FUNCTION_S16_CODE = RuntimeCode("function_s16", 300 + 512)  # code and a 256-ent
 SOFTMAX_S8_CODE = RuntimeCode("softmax_s8", 720)
 SOFTMAX_TABLE_S8_CODE = RuntimeCode("softmax_table_s8", 400)  # its exponential table counted from its Table argument
 SOFTMAX_S16_CODE = RuntimeCode("softmax_s16", 400)  # and its two 513-entry int16 tables from theirs
+BINARY_CODE = RuntimeCode("binary", 120)  # one element function and the broadcast loop around it
+QUANTIZE_CODE = RuntimeCode("quantize", 96)
 # Helpers of the loops the C templates write inline (no kernel record yet).
 AVG_POOL = RuntimeCode("avg_pool", 240)
 MATMUL = RuntimeCode("matmul", 850)  # runtime/matmul.c: int8 dense and convolution
@@ -87,7 +91,7 @@ class Table:
     comment: str
 
 
-CArg = int | Table
+CArg = int | float | Table  # a float is a C float literal
 
 
 def _called(function: str, runtime: str, guard: str | None, *code: RuntimeCode, macro: str) -> CKernel:
@@ -381,11 +385,168 @@ class SoftmaxS16:
 
 SoftmaxKernel = SoftmaxS8 | SoftmaxTableS8 | SoftmaxS16
 
-Kernel = AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel
+
+# -- binary ops with broadcasting and constant operands ----------------------------------------------------------
+# The generated code walks the broadcast (``binary_q`` in ops.c.j2) and calls the element function per output
+# value; the references take the two operands already broadcast to the output's shape.
+
+
+def _binary(name: str, guard: str, *, requant: bool = True) -> CKernel:
+    runtime = ("binary", "requant") if requant else ("binary",)
+    code = (REQUANT, BINARY_CODE) if requant else (BINARY_CODE,)
+    return CKernel("binary_q", f"nn_{name}_q", runtime, guard, code)
+
+
+@dataclass(frozen=True)
+class BroadcastAdd:
+    """TFLM's int8 or 16x8 ADD with a constant or broadcast operand: :class:`AddS8`'s arithmetic per value."""
+
+    params: AddS8Params | ops16.AddS16Params
+    act_min: int
+    act_max: int
+    rounding: Rounding
+    c: ClassVar[CKernel] = _binary("add", "NN_USE_BROADCAST_ADD_Q")
+
+    def reference(self, a: Array, b: Array) -> Array:
+        if isinstance(self.params, ops16.AddS16Params):
+            return ops16.add_s16(a, b, self.params, self.act_min, self.act_max)
+        return add_s8(a, b, self.params, self.act_min, self.act_max, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (*_add_args(self.params), self.act_min, self.act_max)
+
+
+def _aligned_args(p: bin8.AlignedParams) -> tuple[int, ...]:
+    return (p.input1_offset, p.input1_multiplier, p.input1_shift, p.input2_offset, p.input2_multiplier,
+            p.input2_shift, p.output_offset, p.output_multiplier, p.output_shift, p.left_shift)
+
+
+@dataclass(frozen=True)
+class Sub:
+    """TFLM's int8 or 16x8 SUB (``SubElementwise``, broadcast)."""
+
+    params: bin8.AlignedParams
+    act_min: int
+    act_max: int
+    storage: DType
+    rounding: Rounding
+    c: ClassVar[CKernel] = _binary("sub", "NN_USE_SUB_Q")
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return bin8.sub(a, b, self.params, self.act_min, self.act_max, self.storage.numpy.type, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (*_aligned_args(self.params), self.act_min, self.act_max)
+
+
+@dataclass(frozen=True)
+class Mul:
+    """TFLM's int8 or 16x8 MUL (``MulElementwise``, broadcast)."""
+
+    params: bin8.MulParams
+    act_min: int
+    act_max: int
+    storage: DType
+    rounding: Rounding
+    c: ClassVar[CKernel] = _binary("mul", "NN_USE_MUL_Q")
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return bin8.mul(a, b, self.params, self.act_min, self.act_max, self.storage.numpy.type, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        return (p.input1_offset, p.input2_offset, p.output_offset, p.output_multiplier, p.output_shift,
+                self.act_min, self.act_max)
+
+
+@dataclass(frozen=True)
+class SquaredDifference:
+    """TFLM's int8 or int16 SQUARED_DIFFERENCE (no fused activation: the storage type's range)."""
+
+    params: bin8.AlignedParams
+    storage: DType
+    rounding: Rounding
+    c: ClassVar[CKernel] = _binary("squared_difference", "NN_USE_SQUARED_DIFFERENCE_Q")
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return bin8.squared_difference(a, b, self.params, self.storage.numpy.type, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (*_aligned_args(self.params), *self.storage.bounds)
+
+
+@dataclass(frozen=True)
+class Maximum:
+    """TFLM's MAXIMUM on stored values (inputs and output share one quantisation)."""
+
+    storage: DType
+    c: ClassVar[CKernel] = _binary("maximum", "NN_USE_MAXIMUM_Q", requant=False)
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return bin8.maximum(a, b, self.storage.numpy.type)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class Minimum:
+    """TFLM's MINIMUM on stored values (inputs and output share one quantisation)."""
+
+    storage: DType
+    c: ClassVar[CKernel] = _binary("minimum", "NN_USE_MINIMUM_Q", requant=False)
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return bin8.minimum(a, b, self.storage.numpy.type)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return ()
+
+
+BinaryKernel = BroadcastAdd | Sub | Mul | SquaredDifference | Maximum | Minimum
+
+
+# -- float edges: QUANTIZE from float, DEQUANTIZE to float ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AffineQuantize:
+    """TFLM's QUANTIZE of a float input to int8 or int16 (``map_q``: the element function per value)."""
+
+    scale: float
+    zero_point: int
+    storage: DType
+    c: ClassVar[CKernel] = CKernel("map_q", "nn_quantize_f32", ("quantize",), "NN_USE_QUANTIZE_F32",
+                                   (QUANTIZE_CODE,))
+
+    def reference(self, x: Array) -> Array:
+        return quant.affine_quantize(x, self.scale, self.zero_point, self.storage.numpy.type)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (self.scale, self.zero_point, *self.storage.bounds)
+
+
+@dataclass(frozen=True)
+class Dequantize:
+    """TFLM's DEQUANTIZE of an int8 or int16 output to float."""
+
+    scale: float
+    zero_point: int
+    c: ClassVar[CKernel] = CKernel("map_q", "nn_dequantize", ("quantize",), "NN_USE_DEQUANTIZE", (QUANTIZE_CODE,))
+
+    def reference(self, x: Array) -> Array:
+        return quant.dequantize(x, self.scale, self.zero_point)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (self.scale, self.zero_point)
+
+
+Kernel = AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel | AffineQuantize | Dequantize
 
 
 def table_array(table: Table) -> npt.NDArray[np.generic]:
     return np.array(table.values, dtype=table.dtype.numpy)
 
 
-__all__ = ["AddKernel", "CKernel", "FunctionKernel", "Kernel", "MeanKernel", "RuntimeCode", "SoftmaxKernel", "Table"]
+__all__ = ["AddKernel", "BinaryKernel", "CKernel", "FunctionKernel", "Kernel", "MeanKernel", "RuntimeCode",
+           "SoftmaxKernel", "Table"]

@@ -14,12 +14,19 @@ import numpy as np
 
 from nndsl import ir
 from nndsl import kernels as k
-from nndsl.diagnostics import DiagnosticSink, Loc
+from nndsl.diagnostics import DiagnosticSink, Loc, WarningFlag
 from nndsl.ir import assert_never
 from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
-from nndsl.qmath.add import add_s8_params
+from nndsl.qmath.add import AddS8Params, add_s8_params
+from nndsl.qmath.binary import mul_params, squared_difference_params, sub_params
 from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
-from nndsl.qmath.int16_ops import AVG_POOL_S16_MAX_TAPS, add_s16_params, leaky_relu_s16_params, mean_s16_params
+from nndsl.qmath.int16_ops import (
+    AVG_POOL_S16_MAX_TAPS,
+    AddS16Params,
+    add_s16_params,
+    leaky_relu_s16_params,
+    mean_s16_params,
+)
 from nndsl.qmath.pooling import mean_s8_params
 from nndsl.qmath.requant import Rounding, activation_range, quantize_multiplier
 from nndsl.qmath.shift import add_q_params, align_bias, checked_shift
@@ -32,25 +39,36 @@ IDENTITY_MULTIPLIER = (1 << 30, 1)
 
 def _multipliers(op: ir.Op, real: list[float], sink: DiagnosticSink,
                  rounding: Rounding = Rounding.DOUBLE) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Quantised multipliers of an op's output stage; one error for all unrepresentable channels.
+    """Quantised multipliers of an op's output stage; one diagnostic for all channels of each kind.
 
-    A multiplier of 2^31 or more is an error under either rounding: double
-    rounding's left shift would overflow, single rounding's
-    ``QuantizeMultiplier`` would silently saturate it to ``(2^31 - 1, 30)``.
+    A multiplier below 2^-31 becomes TFLM's zero multiplier (``QuantizeMultiplier``
+    flushes it to ``(0, 0)``): those channels output the zero point, clamped, as
+    TFLM runs them, so it is a warning naming the channels. A multiplier of 2^31
+    or more is an error under either rounding: double rounding's left shift would
+    overflow, single rounding's ``QuantizeMultiplier`` would silently saturate it
+    to ``(2^31 - 1, 30)``.
     """
     pairs = [quantize_multiplier(value, rounding) for value in real]
-    too_small = [value for value, (multiplier, _) in zip(real, pairs, strict=True) if multiplier == 0]
+    too_small = [c for c, (multiplier, _) in enumerate(pairs) if multiplier == 0]
     too_large = [value for value in real if quantize_multiplier(value)[1] > 30]
     channels = "" if len(real) == 1 else " (channels: {count} of {total})"
     if too_small:
-        where = channels.format(count=len(too_small), total=len(real))
-        sink.error(op.loc, f"requantisation multiplier {min(too_small):.3g} of '{op.output.name}' is below 2^-31 "
-                   f"and rounds to zero{where}: its output scale is too large for its inputs")
+        where = "" if len(real) == 1 else f" (channels {_channel_list(too_small)}: {len(too_small)} of {len(real)})"
+        smallest = min(real[c] for c in too_small)
+        sink.warning(op.loc, f"requantisation multiplier {smallest:.3g} of '{op.output.name}' is below 2^-31 and "
+                     f"becomes zero, as in TensorFlow Lite Micro{where}: those outputs are always the output zero "
+                     f"point (its output scale is too large for its inputs)", WarningFlag.ZERO_MULTIPLIER)
     if too_large:
         where = channels.format(count=len(too_large), total=len(real))
         sink.error(op.loc, f"requantisation multiplier {max(too_large):.3g} of '{op.output.name}' is 2^31 or more "
                    f"and cannot be represented{where}: its output scale is too small")
     return tuple(m for m, _ in pairs), tuple(s for _, s in pairs)
+
+
+def _channel_list(channels: list[int], shown: int = 8) -> str:
+    """``0, 3, 5`` (the first ``shown``, then ``...``): which channels a diagnostic is about."""
+    text = ", ".join(str(c) for c in channels[:shown])
+    return text + ", ..." if len(channels) > shown else text
 
 
 def _integer_name(op: ir.Op) -> str:
@@ -169,6 +187,44 @@ def _softmax_kernel(op: ir.Softmax, sink: DiagnosticSink, rounding: Rounding) ->
         return None
 
 
+def _binary_kernel(op: ir.Binary, sink: DiagnosticSink, rounding: Rounding) -> k.BinaryKernel | None:
+    """The kernel of an int8 or int16 binary op, its parameters as the TFLM kernel's ``Prepare`` makes them."""
+    a, b = (_quant(t) for t in op.operands)
+    out = _quant(op.output)
+    storage = op.output.type.dtype
+    scales, zero_points = (a.scale, b.scale, out.scale), (a.zero_point, b.zero_point, out.zero_point)
+    numpy_storage = storage.numpy.type
+    clamp = _output_clamp(op.output, op.activation)
+    try:
+        match op.operator:
+            case ir.BinaryOp.ADD:
+                params: AddS8Params | AddS16Params
+                if storage is DType.I16:
+                    params = add_s16_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
+                else:
+                    params = add_s8_params(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point,
+                                           rounding)
+                return k.BroadcastAdd(params, *clamp, rounding)
+            case ir.BinaryOp.SUB:
+                return k.Sub(sub_params(scales, zero_points, numpy_storage, rounding), *clamp, storage, rounding)
+            case ir.BinaryOp.MUL:
+                return k.Mul(mul_params(scales, zero_points, numpy_storage, rounding), *clamp, storage, rounding)
+            case ir.BinaryOp.SQUARED_DIFFERENCE:
+                params_sd = squared_difference_params(scales, zero_points, numpy_storage, rounding)
+                return k.SquaredDifference(params_sd, storage, rounding)
+            case ir.BinaryOp.MAXIMUM:
+                return k.Maximum(storage)
+            case ir.BinaryOp.MINIMUM:
+                return k.Minimum(storage)
+            case _:
+                assert_never(op.operator)
+    except ValueError as error:
+        sink.error(op.loc, f"{_integer_name(op)} {op.kind} of '{op.output.name}' cannot be computed at input scales "
+                   f"{a.scale:g} and {b.scale:g} and output scale {out.scale:g}: TensorFlow Lite Micro's kernel "
+                   f"rejects them ({error})")
+        return None
+
+
 def _format(tensor: ir.Tensor) -> QFormat:
     fmt = tensor.type.fixed
     assert fmt is not None, f"{tensor.name} is not fixed point"
@@ -266,6 +322,9 @@ def lower_fixed_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
 
 def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUBLE) -> ir.Op:
     """``op`` with its kernel's integer parameters, for the int8 kernels' ``rounding`` scheme."""
+    if isinstance(op, ir.Quantize) and op.input.type.dtype is DType.F32:  # a float input's quantisation
+        out_q = _quant(op.output)
+        return replace(op, impl=k.AffineQuantize(out_q.scale, out_q.zero_point, op.output.type.dtype))
     if op.input.type.dtype is DType.F32:
         return op
     if op.input.type.fixed is not None:
@@ -332,6 +391,16 @@ def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUB
             return replace(op, impl=_function_kernel(op, sink, rounding))
         case ir.Softmax():
             return replace(op, impl=_softmax_kernel(op, sink, rounding))
+        case ir.Binary():
+            return replace(op, impl=_binary_kernel(op, sink, rounding))
+        case ir.Quantize():  # TFLM's Requantize: QuantizeMultiplier(scale_in / scale_out), the storage's clamp
+            in_q, out_q = _quant(op.input), _quant(op.output)
+            multipliers, shifts = _multipliers(op, [in_q.scale / out_q.scale], sink, rounding)
+            return replace(op, requant=ir.Requant(-in_q.zero_point, out_q.zero_point, multipliers, shifts,
+                                                  *op.output.type.dtype.bounds, rounding))
+        case ir.Dequantize():
+            in_q = _quant(op.input)
+            return replace(op, impl=k.Dequantize(in_q.scale, in_q.zero_point))
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm():
             return op
     raise AssertionError(f"lower_op: unhandled op {type(op).__name__}")

@@ -36,6 +36,7 @@ class OpSignature:
     optional_weights: tuple[str, ...] = ()
     attrs: tuple[Attr, ...] = ()
     variadic: bool = False  # any number (>= tensors) of tensor arguments and no weights
+    constants: bool = False  # each tensor argument may also be a weight array or a number (one must be a tensor)
     summary: str = ""
 
     @property
@@ -70,6 +71,11 @@ def _pool(name: str, summary: str) -> OpSignature:
     return OpSignature(name, 1, attrs=(POOL_SIZE, STRIDE, PADDING), summary=summary)
 
 
+def _binary(name: str, summary: str) -> OpSignature:
+    return OpSignature(name, 2, constants=True,
+                       summary=f"{summary}; either operand may be a weight array or a number, shapes broadcast")
+
+
 SIGNATURES = {
     sig.name: sig
     for sig in (
@@ -82,7 +88,12 @@ SIGNATURES = {
         _pool("avg_pool", "mean over a window (1-D or 2-D by the input's rank)"),
         OpSignature("global_max_pool", 1, summary="maximum over all positions, [..., C] -> [C]"),
         OpSignature("global_avg_pool", 1, summary="mean over all positions, [..., C] -> [C]"),
-        OpSignature("add", 2, summary="element-wise sum of two tensors of one shape"),
+        _binary("add", "element-wise sum"),
+        _binary("sub", "element-wise difference x0 - x1"),
+        _binary("mul", "element-wise product"),
+        _binary("maximum", "element-wise maximum"),
+        _binary("minimum", "element-wise minimum"),
+        _binary("squared_difference", "element-wise (x0 - x1)^2"),
         OpSignature("concat", 1, attrs=(Attr("axis", AttrKind.INT),), variadic=True, summary="join along an axis"),
         OpSignature("pad", 1, attrs=(Attr("pads", AttrKind.PADS, required=True),), summary="pad with zeros"),
         OpSignature("batch_norm", 1, ("gamma", "beta", "mean", "variance"),
@@ -94,6 +105,8 @@ SIGNATURES = {
         OpSignature("sigmoid", 1, summary="1 / (1 + exp(-x))"),
         OpSignature("hard_swish", 1, summary="x * relu6(x + 3) / 6"),
         OpSignature("softmax", 1, attrs=(Attr("beta", AttrKind.NUMBER),), summary="softmax over the last axis"),
+        OpSignature("quantize", 1, summary="the same real values in another quantisation; quantises a float input"),
+        OpSignature("dequantize", 1, summary="an integer tensor's real values as f32 (a float output)"),
         OpSignature("flatten", 1, summary="reshape to one dimension"),
         OpSignature("reshape", 1, attrs=(Attr("shape", AttrKind.INTS, required=True),), summary="new shape"),
     )

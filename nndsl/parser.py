@@ -163,9 +163,13 @@ class _ToAst(Transformer[Token, Any]):
     def call(self, meta: Any, children: list[Any]) -> ast.Call:
         op = children[0]
         args = [c for c in children[1:] if c is not None]
-        refs = tuple(a for a in args if isinstance(a, ast.Ref))
+        positional = tuple(a for a in args if isinstance(a, ast.Ref | ast.Literal))
         kwargs = tuple(a for a in args if isinstance(a, ast.KeywordArg))
-        return ast.Call(_loc(self.path, op), str(op), refs, kwargs, ())
+        return ast.Call(_loc(self.path, op), str(op), positional, kwargs, ())
+
+    @v_args(meta=True)
+    def literal(self, meta: Any, children: list[Token]) -> ast.Literal:
+        return ast.Literal(self.loc(meta), _converted(children[0], self.path, _number))
 
     @v_args(meta=True)
     def ref(self, meta: Any, children: list[Token]) -> ast.Ref:

@@ -61,7 +61,8 @@ def format_field_value(field: ast.TargetField) -> str:
 
 
 def format_call(call: ast.Call) -> str:
-    arguments = [ref.name for ref in call.args] + [f"{kw.name}={format_value(kw.value)}" for kw in call.kwargs]
+    arguments = [arg.name if isinstance(arg, ast.Ref) else format_number(arg.value) for arg in call.args]
+    arguments += [f"{kw.name}={format_value(kw.value)}" for kw in call.kwargs]
     activations = "".join(f" -> {activation.name}" for activation in call.activations)
     return f"{call.op}({', '.join(arguments)}){activations}"
 

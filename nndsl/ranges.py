@@ -80,6 +80,12 @@ def _full(tensor: ir.Tensor) -> Interval:
     return Interval(np.full(shape, low, dtype=np.int64), np.full(shape, high, dtype=np.int64))
 
 
+def _unbounded(tensor: ir.Tensor) -> Interval:
+    """A float tensor of an integer network (its input before the quantize): no integer bounds to track."""
+    zeros = np.zeros(tensor.type.shape, dtype=np.int64)
+    return Interval(zeros, zeros)
+
+
 def _products(lo: Array, hi: Array, weights: Array) -> tuple[Array, Array]:
     """Elementwise extreme products of inputs in [lo, hi] with weights (broadcast)."""
     a, b = lo * weights, hi * weights
@@ -207,13 +213,18 @@ def _op_range(op: ir.Op, inputs: list[Interval]) -> OpRange:
             return _monotonic(op, inputs) if monotonic else OpRange(op, None, None, None, _full(op.output))
         case ir.Elementwise():
             return _elementwise(op, inputs[0])
-        case ir.Softmax():
+        case ir.Softmax() | ir.Binary():  # a binary op's TFLM parameters keep its int32 steps in range
             return OpRange(op, None, None, None, _full(op.output))
+        case ir.Quantize() if op.input.type.dtype is DType.F32:  # a float input: any stored value
+            return OpRange(op, None, None, None, _full(op.output))
+        case ir.Dequantize():  # the float output: no integer range
+            return OpRange(op, None, None, None, inputs[0])
         case ir.Add(impl=AddQ() as add):
             return _fixed_add(op, add, inputs[0], inputs[1])
         case ir.Activation() if isinstance(op.requant, ir.ShiftRequant):
             return replace(_output_stage(op, inputs[0], None, op.requant), accumulator=None)  # a shift, no sum
-        case ir.Activation() | ir.Pool() | ir.GlobalPool() | ir.Add() | ir.Concat() | ir.Pad() | ir.Reshape():
+        case ir.Activation() | ir.Pool() | ir.GlobalPool() | ir.Add() | ir.Concat() | ir.Pad() | ir.Reshape() | \
+                ir.Quantize():
             return _monotonic(op, inputs)
     raise AssertionError(f"ranges: unhandled op {type(op).__name__}")
 
@@ -225,7 +236,7 @@ def analyse(graph: ir.Graph) -> RangeReport | None:
     bits = graph.target.accumulator_bits if graph.target is not None else ACCUMULATOR_BITS
     if graph.dtype is DType.I16 and not graph.fixed and bits == ACCUMULATOR_BITS:
         bits = WIDE_ACCUMULATOR_BITS
-    intervals = {graph.input.name: _full(graph.input)}
+    intervals = {graph.input.name: _full(graph.input) if graph.input.type.dtype.is_integer else _unbounded(graph.input)}
     ranges = []
     for op in graph.ops:
         result = _op_range(op, [intervals[t.name] for t in op.inputs])

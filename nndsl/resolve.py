@@ -37,6 +37,7 @@ class BoundLayer:
     signature: OpSignature
     tensors: tuple[ast.Ref, ...]
     weights: dict[str, ast.Ref]
+    operands: tuple[ast.Ref | ast.Literal, ...] = ()  # an op with constant operands: all of them, in order
 
 
 @dataclass(frozen=True)
@@ -411,12 +412,39 @@ class _Resolver:
                 call.loc, f"'{call.op}' takes {expected} argument{plural}, got {count} (usage: {signature.usage})"
             )
             return None
+        if signature.constants:
+            return self.bind_operands(decl, signature)
+        literal = next((a for a in call.args if isinstance(a, ast.Literal)), None)
+        if literal is not None:
+            self.sink.error(literal.loc, f"'{call.op}' takes no number as an argument (usage: {signature.usage})")
+            return None
+        refs = [a for a in call.args if isinstance(a, ast.Ref)]
         tensor_count = count if signature.variadic else signature.tensors
-        tensors = call.args[:tensor_count]
+        tensors = refs[:tensor_count]
         weight_names = signature.weights + signature.optional_weights
-        weights = dict(zip(weight_names, call.args[tensor_count:], strict=False))
+        weights = dict(zip(weight_names, refs[tensor_count:], strict=False))
         ok = all([self.check_tensor_ref(ref) for ref in tensors] + [self.check_weight_ref(r) for r in weights.values()])
         return BoundLayer(decl, signature, tuple(tensors), weights) if ok else None
+
+    def bind_operands(self, decl: ast.LayerDecl, signature: OpSignature) -> BoundLayer | None:
+        """Operands that are tensors, weight arrays (bound as ``x0``, ``x1``) or numbers; at least one a tensor."""
+        tensors: list[ast.Ref] = []
+        weights: dict[str, ast.Ref] = {}
+        ok = True
+        for index, arg in enumerate(decl.call.args):
+            if isinstance(arg, ast.Literal):
+                continue
+            if arg.name in self.definitions:
+                tensors.append(arg)
+            elif arg.name in self.weight_names:
+                weights[f"x{index}"] = arg
+            else:
+                ok = self.check_tensor_ref(arg) and ok
+        if ok and not tensors:
+            self.sink.error(decl.call.loc, f"'{decl.call.op}' needs a computed tensor among its operands (a layer "
+                            f"of constants only is a constant: compute it into the weights file)")
+            return None
+        return BoundLayer(decl, signature, tuple(tensors), weights, decl.call.args) if ok else None
 
     def check_tensor_ref(self, ref: ast.Ref) -> bool:
         if ref.name in self.definitions:

@@ -20,7 +20,7 @@ from nndsl.types import DType
 CODE_BYTES_BASE = 128
 CODE_BYTES_PER_OP = {
     "dense": 160, "conv": 320, "pool": 200, "global_pool": 96, "add": 48, "concat": 48, "pad": 96,
-    "activation": 64, "function": 48, "batch_norm": 64, "softmax": 120, "reshape": 0,
+    "activation": 64, "function": 48, "batch_norm": 64, "softmax": 120, "reshape": 0, "binary": 96,
 }
 @dataclass(frozen=True)
 class LayerSummary:
@@ -109,7 +109,7 @@ def _runtime_helpers(op: ir.Op, integer: bool) -> tuple[RuntimeCode, ...]:
             return (REQUANT, MATMUL, DEPTHWISE)
         case ir.Dense() | ir.Conv():
             return (REQUANT, MATMUL)
-        case ir.Activation():
+        case ir.Activation() | ir.Quantize():
             return (REQUANT,)
     return ()
 
@@ -126,6 +126,10 @@ def _op_family(op: ir.Op) -> str:
             return "global_pool"
         case ir.Add():
             return "add"
+        case ir.Binary():
+            return "binary"
+        case ir.Quantize() | ir.Dequantize():
+            return "activation"
         case ir.Concat():
             return "concat"
         case ir.Pad():

@@ -52,14 +52,22 @@ def rebuild(program: ast.Program, arrays: Any) -> nndsl.Network:
             case ast.LayerDecl():
                 call = statement.call
                 signature = SIGNATURES[call.op]
+                if signature.constants:  # operands: tensors, weight arrays, numbers
+                    operands = [arg.value if isinstance(arg, ast.Literal) else tensors[arg.name]
+                                if arg.name in tensors else _weight(arrays, arg.name) for arg in call.args]
+                    tensors[statement.name] = getattr(net, call.op)(
+                        *operands, name=statement.name, activation=[a.name for a in call.activations],
+                        output=statement.is_output, type=None if statement.type is None else _type(statement.type))
+                    continue
                 count = len(call.args) if signature.variadic else signature.tensors
                 roles = signature.weights + signature.optional_weights
                 weights_given = {role: _weight(arrays, ref.name) for role, ref in zip(roles, call.args[count:],
-                                                                                       strict=False)}
+                                                                                       strict=False)
+                                 if isinstance(ref, ast.Ref)}
                 attributes = {kw.name: kw.value for kw in call.kwargs}
                 method = getattr(net, call.op)
                 tensors[statement.name] = method(
-                    *(tensors[ref.name] for ref in call.args[:count]), name=statement.name,
+                    *(tensors[ref.name] for ref in call.args[:count] if isinstance(ref, ast.Ref)), name=statement.name,
                     activation=[a.name for a in call.activations], output=statement.is_output,
                     type=None if statement.type is None else _type(statement.type), **weights_given, **attributes)
             case ast.OutputDecl():
@@ -105,6 +113,11 @@ EVERY_OP: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
     "global_max_pool": ((4, 4, 3), {}),
     "global_avg_pool": ((8, 3), {}),
     "add": ((5,), {}),
+    "sub": ((5,), {}),
+    "mul": ((5,), {}),
+    "maximum": ((5,), {}),
+    "minimum": ((5,), {}),
+    "squared_difference": ((5,), {}),
     "concat": ((5,), {"axis": 0}),
     "pad": ((4, 2), {"pads": ((1, 2), (0, 0))}),
     "batch_norm": ((4, 3), {"gamma": _rng_array((3,)), "beta": _rng_array((3,)), "mean": _rng_array((3,)),
@@ -121,8 +134,25 @@ EVERY_OP: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
 }
 
 
+# The edges of an integer network with float input and output (test_float_edges_through_the_builder).
+FLOAT_EDGE_OPS = {"quantize", "dequantize"}
+
+
 def test_every_operator_has_a_row_here() -> None:
-    assert set(EVERY_OP) == set(SIGNATURES)
+    assert set(EVERY_OP) | FLOAT_EDGE_OPS == set(SIGNATURES)
+
+
+def test_float_edges_and_constant_operands_through_the_builder() -> None:
+    net = nndsl.Network("edges")
+    x = net.input("x", "f32", (4,))
+    q = net.quantize(x, type=nndsl.Type("i8", scale=0.05, zero_point=-3))
+    s = net.sub(1.5, q, type=nndsl.Type("i8", scale=0.1, zero_point=0))
+    m = net.mul(s, np.array([1.0, 2.0, -1.0, 0.5], np.float32), type=nndsl.Type("i8", scale=0.2, zero_point=0))
+    net.dequantize(m, output=True)
+    assert "sub(1.5, quantize_1)" in net.text() and "mul(sub_1, mul_1.x1)" in net.text()
+    assert without_locations(parse(net.text())) == without_locations(net.program)
+    y = net.model().run(np.array([[0.0, 1.0, 2.0, -1.0]], np.float32))
+    assert y.dtype == np.float32 and np.allclose(y, [[1.5, 1.0, 0.5, 1.25]], atol=0.2)
 
 
 @pytest.mark.parametrize("op", sorted(EVERY_OP))

@@ -8,6 +8,7 @@ compiled C vs NumPy backend. Float imports are compared with Keras within
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -360,21 +361,29 @@ def test_unsupported_layers_are_named(case: str) -> None:
     assert f"model.keras: error: {message}" in str(raised.value)
 
 
-def test_unsupported_tflite_op_is_named(tmp_path: Path) -> None:
-    """An op with no handler is an error naming the layer and the op, never a different model."""
+def div_flatbuffer(path: Path) -> Path:
+    """A float .tflite file of two dense layers and a DIV (which nndsl does not support) at ``path``."""
     from nndsl.importers.tf import tensorflow
 
     tf = tensorflow()
     keras = tf.keras
     inputs = keras.Input((8,))
-    outputs = keras.layers.Dense(4, name="head")(inputs) * keras.layers.Dense(4, name="gate")(inputs)  # MUL
+    outputs = keras.layers.Dense(4, name="head")(inputs) / keras.layers.Dense(4, name="gate")(inputs)  # DIV
     converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs))
-    source = tmp_path / "mul.tflite"
-    source.write_bytes(converter.convert())
+    path.write_bytes(converter.convert())
+    return path
+
+
+def test_unsupported_tflite_op_is_named(tmp_path: Path) -> None:
+    """An op with no handler is an error naming the layer, the op and what is supported, never a different model."""
+    source = div_flatbuffer(tmp_path / "div.tflite")
     with pytest.raises(NNError) as raised:
         import_model(source)
-    assert "op MUL is not supported by nndsl" in str(raised.value)
-    assert str(source) in str(raised.value)
+    message = str(raised.value)
+    pattern = r"error: layer '[^']+' \(op \d+, DIV\): op DIV is not supported by nndsl \(supported: ADD, "
+    assert re.search(pattern, message)
+    assert "MUL, PAD, PADV2, QUANTIZE, REDUCE_MAX, RELU, " in message
+    assert message.startswith(str(source))
 
 
 def test_cli_import_check_build_round_trip(tmp_path: Path) -> None:
@@ -406,6 +415,43 @@ def test_cli_import_errors(args: list[str], message: str, tmp_path: Path) -> Non
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x.nn").exists(), "nothing is written on failure"
+
+
+def list_ops_command(source: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nndsl", "import", "--list-ops", str(source), *extra],
+                          capture_output=True, text=True, cwd=source.parent)
+
+
+def test_cli_list_ops_names_what_is_not_supported(tmp_path: Path) -> None:
+    """Before any import: each op code, its count, supported or not, its layers; exit 1 for an unsupported one."""
+    source = div_flatbuffer(tmp_path / "div.tflite")
+    result = list_ops_command(source)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{source}: 3 ops of 2 kinds"
+    assert re.fullmatch(r"  FULLY_CONNECTED +2  supported  \(layers: gate, head\)", lines[1]), lines[1]
+    assert re.fullmatch(r"  DIV +1  not supported  \(layers: .+\)", lines[2]), lines[2]
+    assert lines[3].startswith("not supported: DIV (nndsl imports ADD, AVERAGE_POOL_2D, CONCATENATION, ")
+    assert not list(tmp_path.glob("*.nn")) and "Traceback" not in result.stderr
+
+
+def test_cli_list_ops_shows_dropped_and_folded_ops(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    source = tmp_path / "s2b.tflite"
+    source.write_bytes(dynamic_batch_flatbuffer(dilated_keras_model(), rng.normal(size=(30, 17, 15, 2))))
+    result = list_ops_command(source)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"  SPACE_TO_BATCH_ND +2  folded into a dilated convolution", result.stdout)
+    assert re.search(r"  SHAPE +\d+  dropped: a shape computation", result.stdout)
+    assert result.stdout.rstrip().endswith("every op is supported")
+
+
+def test_cli_list_ops_needs_a_tflite_file_and_import_needs_an_output(tmp_path: Path) -> None:
+    result = list_ops_command(DATA / "mlp" / "model.keras")
+    assert result.returncode == 1 and "--list-ops reads a .tflite file" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "nndsl", "import", str(DATA / "mlp" / "model_int8.tflite")],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1 and "import needs -o OUT.nn (or --list-ops" in result.stderr
 
 
 def test_cli_compare_reports_layers_and_accuracy(tmp_path: Path) -> None:

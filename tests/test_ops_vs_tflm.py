@@ -98,9 +98,6 @@ def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
 # --------------------------------------------------------------------------
 
 ACTIVATIONS = (None, "relu", "relu6")
-# Out of scope: the converter leaves the bias of a 1-D conv with one output channel as an ADD of an int8 (or
-# float) constant [1, 1, 1], which nndsl does not represent (its add takes two computed tensors).
-ONE_FILTER_BIAS = r"ADD\): adding a constant \[1, 1, 1\] from layer '(depthwise_)?conv1d(_\d+)?' \(a bias the converter"
 # Out of scope: Keras allows strides and dilation together on depthwise convs; TensorFlow slices the output.
 STRIDED_DILATION = r"strides=\(2(, 2)?,?\) with dilation_rate=\(2(, 2)?,?\) is not supported"
 SIZES_1D = (7, 9, 11, 10, 13)  # mostly odd, cycled through the grids
@@ -125,8 +122,7 @@ def conv_case(rank: int, depthwise: bool, kernel: int | tuple[int, int], stride:
     shape = (*_pair(size), channels) if rank == 2 else (size, channels)
     attrs = _label(k=kernel, s=stride, d=dilation, p=padding, c=channels, **{"m" if depthwise else "f": filters},
                    bias=int(bias), act=activation or "none", in_=size)
-    outputs = channels * filters if depthwise else filters
-    error = ONE_FILTER_BIAS if rank == 1 and outputs == 1 and bias else None
+    error = None
     if max(_pair(stride)) > 1 and max(_pair(dilation)) > 1:
         error = STRIDED_DILATION
     return Case(kind, attrs, shape, build, error=error)
@@ -175,7 +171,7 @@ def pool_case(kind: str, rank: int, size: int | tuple[int, int], stride: int | t
     name = f"{kind}Pooling{rank}D"
 
     def build(layers: Any, x: Any) -> Any:
-        if conv:  # (a one-filter Conv1D has no bias: see ONE_FILTER_BIAS)
+        if conv:
             x = (layers.Conv1D if rank == 1 else layers.Conv2D)(channels, 1, use_bias=rank == 2 or channels > 1)(x)
         x = getattr(layers, name)(size, strides=stride, padding=padding)(x)
         return layers.ReLU()(x) if relu else x
@@ -274,6 +270,36 @@ def add_grid() -> list[Case]:
         residual_case((7, 3)),
         residual_case((5, 3, 4)),
     ]
+
+
+def merge_case(layer: str, rank: int, kind: str, shape: tuple[int, ...]) -> Case:
+    """Subtract, Multiply, Maximum or Minimum of two branches of different scales (SUB, MUL, MAXIMUM, MINIMUM)."""
+    two = branches(rank, kind, 4, 4)
+
+    def build(layers: Any, x: Any) -> Any:
+        return getattr(layers, layer)()(list(two(layers, x)))
+
+    return Case(layer, _label(kind=kind if kind == "dense" else f"conv{rank}d", in_=shape), shape, build, GAINS)
+
+
+def merge_grid() -> list[Case]:
+    return [merge_case(layer, rank, kind, shape) for layer in ("Subtract", "Multiply", "Maximum", "Minimum")
+            for rank, kind, shape in ((1, "dense", (6,)), (1, "conv", (9, 3)), (2, "conv", (5, 7, 2)))]
+
+
+def rescaling_case(scale: float, offset: float, shape: tuple[int, ...]) -> Case:
+    """Rescaling after a layer with a ReLU (at the input the converter folds it into the next layer's weights):
+    a MUL and an ADD of constants."""
+
+    def build(layers: Any, x: Any) -> Any:
+        y = layers.Dense(4, activation="relu")(x) if len(shape) == 1 else layers.Conv1D(3, 2, activation="relu")(x)
+        return layers.Rescaling(scale, offset=offset)(y)
+
+    return Case("Rescaling", _label(scale=scale, offset=offset, in_=shape), shape, build)
+
+
+def rescaling_grid() -> list[Case]:
+    return [rescaling_case(1 / 127.5, -1.0, (6,)), rescaling_case(2.5, 0.0, (7, 2)), rescaling_case(0.1, 0.5, (5,))]
 
 
 def concat_case(rank: int, kind: str, axis: int, shape: tuple[int, ...], a: int = 3, b: int = 2,
@@ -459,7 +485,7 @@ def full_grid() -> list[Case]:
         cases += global_pool_grid("Average", rank)
         cases += global_pool_grid("Max", rank)
         cases += zero_padding_grid(rank)
-    cases += add_grid() + concat_grid() + batch_norm_grid() + dense_grid()
+    cases += add_grid() + merge_grid() + rescaling_grid() + concat_grid() + batch_norm_grid() + dense_grid()
     cases += relu_grid() + relu6_grid() + leaky_relu_grid()
     for function in ("tanh", "sigmoid", "hard_swish"):
         cases += activation_grid(function)
@@ -477,7 +503,7 @@ QUICK: list[Case] = [
     conv_case(1, True, 3, 2, 1, "same", 3, 2, True, None, 10),
     conv_case(2, True, 3, 1, 2, "same", 2, 2, False, "relu6", (7, 5)),
     conv_case(2, True, (2, 3), 3, 1, "valid", 5, 1, True, "relu", (9, 7)),
-    conv_case(1, False, 3, 1, 1, "same", 2, 1, True, None, 7),  # ONE_FILTER_BIAS: the importer's error
+    conv_case(1, False, 3, 1, 1, "same", 2, 1, True, None, 7),  # the bias arrives as ADD(constant [1, 1, 1])
     conv_case(2, True, 3, 2, 2, "same", 2, 1, True, None, (9, 7)),  # STRIDED_DILATION: the importer's error
     pool_case("Max", 1, 3, 2, "same", 3, 10, True, False),
     pool_case("Max", 2, (2, 3), 2, "valid", 2, (7, 5), False, True),
@@ -489,6 +515,11 @@ QUICK: list[Case] = [
     global_pool_case("Max", 2, (6, 6), 3),
     add_case(2, "conv", True, (5, 7, 2)),
     add_case(1, "dense", False, (6,)),
+    merge_case("Subtract", 1, "conv", (9, 3)),
+    merge_case("Multiply", 2, "conv", (5, 7, 2)),
+    merge_case("Maximum", 1, "dense", (6,)),
+    merge_case("Minimum", 1, "conv", (9, 3)),
+    rescaling_case(1 / 127.5, -1.0, (6,)),
     concat_case(1, "conv", -1, (9, 3)),
     concat_case(2, "conv", 1, (5, 7, 2)),
     zero_padding_case(1, (2, 0), (9, 3), True),
@@ -766,9 +797,8 @@ def check_int16(tf: Any, case: Case, tmp_path: Path) -> None:
 
 
 # Not in the 16x8 comparison: TensorFlow Lite Micro has no int16 kernel for hard swish and for REDUCE_MAX
-# (global max pooling); for a concatenation the 16x8 converter rescales inputs with a QUANTIZE op, which
-# nndsl does not import.
-NO_16X8_KERNEL = ("hard_swish", "GlobalMaxPooling", "Concatenate")
+# (global max pooling). (For a concatenation the 16x8 converter rescales inputs with a QUANTIZE op.)
+NO_16X8_KERNEL = ("hard_swish", "GlobalMaxPooling")
 QUICK_16X8 = [case for case in QUICK if case.error is None and not any(op in case.id for op in NO_16X8_KERNEL)]
 
 

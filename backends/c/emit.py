@@ -29,7 +29,7 @@ VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
     "requant", "matmul", "depthwise", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops",
-    "int16_functions",
+    "int16_functions", "binary", "quantize",
 )
 # What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
 RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}
@@ -200,6 +200,14 @@ class _Emitter:
                 return common | self.softmax_view(op)
             case ir.Reshape():
                 return common | {"macro": "reshape"}
+            case ir.Binary():
+                return common | self.binary_view(op)
+            case ir.Quantize() | ir.Dequantize() if op.impl is not None:
+                return common | self.kernel_call(op.impl)
+            case ir.Quantize():
+                assert op.requant is not None
+                self.runtime.add("requant")
+                return common | {"macro": "requant_s8", "q": op.requant} | self.requant_arrays(op, op.requant)
         raise AssertionError(f"C backend: unhandled op {type(op).__name__}")
 
     def use(self, runtime: str, define: str | None = None) -> None:
@@ -410,6 +418,29 @@ class _Emitter:
             return {"macro": "softmax_f32", "rows": rows, "depth": depth, "beta": c_float(op.beta)}
         return {"rows": rows, "depth": depth} | self.kernel_call(op.impl)
 
+    def binary_view(self, op: ir.Binary) -> dict[str, Any]:
+        """A binary op's broadcast walk: each operand's pointer (constants as arrays), the loops and the indexes."""
+        shape = op.output.type.shape
+        view: dict[str, Any] = {}
+        strides = []
+        for name, tensor in zip("ab", op.operands, strict=True):
+            if tensor.data is not None:
+                dims = "x".join(map(str, tensor.type.shape))
+                view[name] = self.const_array(tensor.name, tensor.data, tensor.type.dtype,
+                                              f"{tensor.name}: [{dims}], a constant operand of '{op.output.name}'")
+            else:
+                view[name] = self.pointer(tensor, const=True)
+            view[f"{name}_ctype"] = tensor.type.dtype.c_type
+            strides.append(_broadcast_strides(tensor.type.shape, shape))
+        loops = _broadcast_loops(shape, strides[0], strides[1])
+        view |= {"loops": [{"var": f"i{d}", "count": count} for d, (count, _, _) in enumerate(loops)],
+                 "a_index": _index_text([sa for _, sa, _ in loops]), "b_index": _index_text([sb for _, _, sb in loops])}
+        if op.impl is not None:
+            return view | self.kernel_call(op.impl)
+        low, high = op.activation.real_range
+        return view | {"macro": "binary_f32", "expr": F32_BINARY[op.operator], "low": _opt_float(low),
+                       "high": _opt_float(high)}
+
     def kernel_call(self, kernel: Kernel) -> dict[str, Any]:
         """A kernel record's call: its runtime files and guard included, its arguments as C text.
 
@@ -424,6 +455,8 @@ class _Emitter:
     def c_arg(self, arg: CArg) -> str:
         if isinstance(arg, Table):
             return self.const_array(arg.key, table_array(arg), arg.dtype, arg.comment)
+        if isinstance(arg, float):
+            return c_float(arg)
         return str(int(arg))
 
     # -- files -----------------------------------------------------------------------------------------
@@ -508,6 +541,46 @@ def _window_view(window: ir.Window2D, in_shape: tuple[int, ...], out_shape: tupl
         "s_h": window.stride[0], "s_w": window.stride[1], "pad_top": window.pads[0][0],
         "pad_left": window.pads[1][0],
     }
+
+
+# The f32 binary ops as C expressions of the two operand values x and y.
+F32_BINARY = {
+    ir.BinaryOp.ADD: "x + y",
+    ir.BinaryOp.SUB: "x - y",
+    ir.BinaryOp.MUL: "x * y",
+    ir.BinaryOp.MAXIMUM: "x > y ? x : y",
+    ir.BinaryOp.MINIMUM: "x < y ? x : y",
+    ir.BinaryOp.SQUARED_DIFFERENCE: "(x - y) * (x - y)",
+}
+
+
+def _broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[int, ...]:
+    """An operand's element strides along the output's axes: 0 where it repeats (an axis of 1, or a missing one)."""
+    padded = (1,) * (len(out) - len(shape)) + shape
+    strides = [math.prod(padded[i + 1 :]) for i in range(len(padded))]
+    return tuple(0 if n == 1 and m != 1 else stride for n, m, stride in zip(padded, out, strides, strict=True))
+
+
+def _broadcast_loops(shape: tuple[int, ...], a: tuple[int, ...],
+                     b: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """``(count, a stride, b stride)`` per loop, outermost first: axes of 1 dropped, and an axis merged into the
+    one before it where both operands step through the two as through one (no broadcast: a single loop)."""
+    loops: list[tuple[int, int, int]] = []
+    for count, sa, sb in zip(shape, a, b, strict=True):
+        if count == 1:
+            continue
+        if loops and loops[-1][1] == sa * count and loops[-1][2] == sb * count:
+            outer = loops.pop()
+            loops.append((outer[0] * count, sa, sb))
+        else:
+            loops.append((count, sa, sb))
+    return loops
+
+
+def _index_text(strides: list[int]) -> str:
+    """The C index of an operand's value in the loops ``i0, i1, ...``: ``i0 * 12 + i2``."""
+    terms = [f"i{d}" if stride == 1 else f"i{d} * {stride}" for d, stride in enumerate(strides) if stride]
+    return " + ".join(terms) or "0"
 
 
 def _c_string(text: str) -> str:

@@ -192,6 +192,36 @@ def _add(op: ir.Add, a: Array, b: Array) -> Array:
     return _float_activation((a.astype(np.float32) + b.astype(np.float32)), op.activation)
 
 
+def _operands(op: ir.Binary, inputs: tuple[Array, ...]) -> tuple[Array, Array]:
+    """Both operands as batches of the output's rank (constants with a batch axis of 1), ready to broadcast."""
+    rank = len(op.output.type.shape)
+    computed = iter(inputs)
+    aligned = []
+    for tensor in op.operands:
+        values = tensor.data[np.newaxis] if tensor.data is not None else next(computed)
+        shape = tensor.type.shape
+        aligned.append(values.reshape((values.shape[0], *(1,) * (rank - len(shape)), *shape)))
+    return aligned[0], aligned[1]
+
+
+F32_BINARY: dict[ir.BinaryOp, Callable[[Array, Array], Array]] = {
+    ir.BinaryOp.ADD: np.add,
+    ir.BinaryOp.SUB: np.subtract,
+    ir.BinaryOp.MUL: np.multiply,
+    ir.BinaryOp.MAXIMUM: np.maximum,
+    ir.BinaryOp.MINIMUM: np.minimum,
+    ir.BinaryOp.SQUARED_DIFFERENCE: lambda x, y: np.square(np.subtract(x, y)),
+}
+
+
+def _binary(op: ir.Binary, inputs: tuple[Array, ...]) -> Array:
+    a, b = np.broadcast_arrays(*_operands(op, inputs))
+    if op.impl is not None:
+        return op.impl.reference(a, b)
+    values = F32_BINARY[op.operator](a.astype(np.float32), b.astype(np.float32)).astype(np.float32)
+    return _float_activation(values, op.activation)
+
+
 def _pad(op: ir.Pad, x: Array) -> Array:
     quant = op.output.type.quant
     fill = quant.zero_point if quant is not None else 0.0
@@ -255,6 +285,16 @@ def run_op(op: ir.Op, *inputs: Array, observe: Observer | None = None) -> Array:
             y = _global_pool(op, x)
         case ir.Add():
             y = _add(op, x, inputs[1])
+        case ir.Binary():
+            y = _binary(op, inputs)
+        case ir.Quantize() if op.impl is not None:
+            y = op.impl.reference(x)
+        case ir.Quantize():
+            assert op.requant is not None
+            y = _requantize(x.astype(np.int64) + op.requant.input_offset, op.requant, op.output.type.dtype)
+        case ir.Dequantize():
+            assert op.impl is not None
+            y = op.impl.reference(x)
         case ir.Concat():
             y = np.concatenate(inputs, axis=op.axis + 1)
         case ir.Pad():

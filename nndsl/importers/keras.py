@@ -102,7 +102,8 @@ def _register(names: tuple[str, ...], check: LayerCheck) -> None:
         LAYER_CHECKS[name] = check
 
 
-_register(("InputLayer", "Flatten", "Reshape", "Dropout", "Identity", "Add", "Concatenate", "ZeroPadding1D",
+_register(("InputLayer", "Flatten", "Reshape", "Dropout", "Identity", "Add", "Subtract", "Multiply", "Maximum",
+           "Minimum", "Rescaling", "Concatenate", "ZeroPadding1D",
            "ZeroPadding2D", "BatchNormalization", "LeakyReLU", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
            "GlobalMaxPooling1D", "GlobalMaxPooling2D"), _fine)
 _register(("Dense", "Activation"), _check_activation)

@@ -313,6 +313,13 @@ class Importer:
                              f"{'16x8' if self.wide else 'int8'} layers")
         return f"{kernel_key}, {self.weight(layer, 'bias', bias)}"
 
+    def arithmetic(self, source_input: TfTensor) -> str:
+        """The input's type, or for a float input that a QUANTIZE turns int8 or int16, that type."""
+        for op in self.graph.ops:
+            if op.name == "QUANTIZE" and op.inputs[:1] == [source_input.index]:
+                return self.tensor(op.outputs[0]).dtype
+        return source_input.dtype
+
     # -- the walk -----------------------------------------------------------------------------------------
 
     def run(self) -> ImportedModel:
@@ -321,8 +328,9 @@ class Importer:
             raise NNError.at(Loc.file(self.source), f"the model has {len(graph.inputs)} inputs and "
                              f"{len(graph.outputs)} outputs; nndsl takes one of each")
         source_input = self.tensor(graph.inputs[0])
-        self.integer = source_input.dtype in ("int8", "int16")
-        self.wide = source_input.dtype == "int16"
+        arithmetic = self.arithmetic(source_input)
+        self.integer = arithmetic in ("int8", "int16")
+        self.wide = arithmetic == "int16"
         in_shape = self.unbatched(source_input)
         in_name = self.out.fresh_name(layer_name(source_input.name) or "x")
         self.out.lines.append(f"input {in_name} : {self.type_text(source_input, in_shape)}")
@@ -331,8 +339,8 @@ class Importer:
         for op in fold_dilations(graph, needed_ops(graph)):
             handler = HANDLERS.get(op.name)
             if handler is None:
-                raise self.error(op, f"op {op.name} is not supported by nndsl "
-                                 f"(supported: {', '.join(sorted(set(HANDLERS) - REJECTED))})")
+                supported = ", ".join(supported_ops())
+                raise self.error(op, f"op {op.name} is not supported by nndsl (supported: {supported})")
             handler(self, op)
         output = graph.outputs[0]
         result = self.value(output)
@@ -451,21 +459,37 @@ def _reduce(imp: Importer, op: TfOp) -> None:
     imp.define(op, f"{kind}({x})", typed=op.name == "MEAN", shape=(channels,))
 
 
-def _add(imp: Importer, op: TfOp) -> None:
-    a, b = (imp.tensor(i) for i in op.inputs)
-    shape = imp.unbatched(imp.tensor(op.outputs[0]))
-    # Keras's Add on a batch of one may squeeze one input ([1, 4] + [4]): as many values each, so no broadcasting.
+def _binary(imp: Importer, op: TfOp) -> None:
+    """ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE: computed or constant operands, broadcast."""
+    out = imp.tensor(op.outputs[0])
+    shape = imp.unbatched(out)
+    operands = [imp.tensor(i) for i in op.inputs[:2]]
     size = int(np.prod(shape))
-    constant = a if a.data is not None else b if b.data is not None else None
-    if constant is not None:
-        raise imp.error(op, f"adding a constant {shape_text(constant.shape)} from layer '{layer_name(constant.name)}' "
-                        "(a bias the converter did not fold into its layer, as for a Conv1D with one filter): nndsl "
-                        "adds two computed tensors of one shape (no constants)")
-    if int(np.prod(a.shape)) != size or int(np.prod(b.shape)) != size:
-        raise imp.error(op, f"adding {shape_text(a.shape)} and {shape_text(b.shape)}: nndsl adds two computed "
-                        "tensors of one shape (no broadcasting, no constants)")
-    imp.define(op, f"add({imp.value(op.inputs[0], shape)}, {imp.value(op.inputs[1], shape)}){imp.activation(op)}",
-               shape=shape)
+    if all(t.data is None and int(np.prod(t.shape)) == size for t in operands):
+        # Keras's Add on a batch of one may squeeze one input ([1, 4] + [4]): as many values each, one shape.
+        args = [imp.value(t.index, shape) for t in operands]
+    else:
+        args = [_operand(imp, op, t, position, len(out.shape)) for position, t in enumerate(operands)]
+    imp.define(op, f"{op.name.lower()}({args[0]}, {args[1]}){imp.activation(op)}", shape=shape)
+
+
+def _operand(imp: Importer, op: TfOp, tensor: TfTensor, position: int, out_rank: int) -> str:
+    """One operand of a broadcasting op, without the batch axis (which an operand of the output's rank has)."""
+    shape = tensor.shape[1:] if len(tensor.shape) == out_rank and tensor.shape[:1] == (1,) else tensor.shape
+    if tensor.data is None:
+        return imp.value(tensor.index, shape)
+    data = tensor.data.reshape(shape or (1,))
+    wanted = ("int16" if imp.wide else "int8") if imp.integer else "float32"
+    if tensor.dtype != wanted:
+        raise imp.error(op, f"constant operand '{tensor.name}' is {tensor.dtype}; nndsl takes {wanted} constants "
+                        f"in {'16x8' if imp.wide else 'int8' if imp.integer else 'float'} models")
+    if len(tensor.scales) > 1:
+        raise imp.error(op, f"constant operand '{tensor.name}' is quantised per channel; nndsl takes one scale")
+    layer = _weight_prefix(imp, layer_name(imp.tensor(op.outputs[0]).name) or op.name.lower())
+    key = imp.weight(layer, f"x{position}", data, tensor.scales[:1] if imp.integer else None)
+    if imp.integer:
+        imp.out.weights[f"{key}.zero_point"] = np.asarray(tensor.zero_points[:1], dtype=np.int32)
+    return key
 
 
 def _concat(imp: Importer, op: TfOp) -> None:
@@ -519,9 +543,17 @@ def _elementwise(function: str, typed: bool) -> Callable[[Importer, TfOp], None]
     return handle
 
 
-def _unsupported_quantize(imp: Importer, op: TfOp) -> None:
-    raise imp.error(op, "a stand-alone QUANTIZE/DEQUANTIZE is not supported: convert with int8 (or float) "
-                    "inputs and outputs (inference_input_type / inference_output_type)")
+def _quantize(imp: Importer, op: TfOp) -> None:
+    """QUANTIZE of the float input or between two tensors of the network's integer type; DEQUANTIZE to float."""
+    source, out = imp.tensor(op.inputs[0]), imp.tensor(op.outputs[0])
+    integer = ("int16",) if imp.wide else ("int8",)
+    if op.name == "QUANTIZE" and source.dtype in ("float32", *integer) and out.dtype in integer:
+        imp.define(op, f"quantize({imp.value(op.inputs[0])})")
+    elif op.name == "DEQUANTIZE" and source.dtype in integer and out.dtype == "float32":
+        imp.define(op, f"dequantize({imp.value(op.inputs[0])})", typed=False)
+    else:
+        raise imp.error(op, f"{op.name} from {source.dtype} to {out.dtype} is not supported (nndsl quantises a "
+                        f"float input to the network's type, requantises within it and dequantises its output)")
 
 
 Handler = Callable[[Importer, TfOp], None]
@@ -539,7 +571,7 @@ _register(("FULLY_CONNECTED",), _fully_connected)
 _register(("CONV_2D", "DEPTHWISE_CONV_2D"), _conv)
 _register(("MAX_POOL_2D", "AVERAGE_POOL_2D"), _pool)
 _register(("MEAN", "REDUCE_MAX"), _reduce)
-_register(("ADD",), _add)
+_register(("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE"), _binary)
 _register(("CONCATENATION",), _concat)
 _register(("PAD", "PADV2"), _pad)
 _register(("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), _reshape)
@@ -550,9 +582,9 @@ _register(("LEAKY_RELU",), _elementwise("leaky_relu", typed=False))
 _register(("TANH",), _elementwise("tanh", typed=False))
 _register(("LOGISTIC",), _elementwise("sigmoid", typed=False))
 _register(("HARD_SWISH",), _elementwise("hard_swish", typed=True))
-# Ops with a handler only to explain why they are refused.
-REJECTED = frozenset({"QUANTIZE", "DEQUANTIZE"})
-_register(tuple(sorted(REJECTED)), _unsupported_quantize)
+_register(("QUANTIZE", "DEQUANTIZE"), _quantize)
+# Ops with a handler only to explain why they are refused (none at present).
+REJECTED: frozenset[str] = frozenset()
 
 
 # -- dilated convolutions ----------------------------------------------------------------------------------
@@ -583,6 +615,81 @@ def fold_dilations(graph: TfGraph, ops: list[TfOp]) -> list[TfOp]:
             continue
         result.append(op)
     return result
+
+
+# -- what a file uses ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpUse:
+    """One op code of a file: how often it occurs, what nndsl does with it, the layers of its first uses."""
+
+    name: str
+    count: int
+    status: str  # "supported", "not supported", or what becomes of it ("dropped: ...", "folded: ...")
+    layers: tuple[str, ...]
+
+    @property
+    def refused(self) -> bool:
+        return self.status == "not supported"
+
+
+def list_ops(data: bytes, source: str) -> list[OpUse]:
+    """Every op code the file's graph holds, in order of first use, with what the importer does with it.
+
+    Ops the output does not need through data are dropped (shape computations
+    for a reshape); ``SPACE_TO_BATCH_ND``/``BATCH_TO_SPACE_ND`` around a conv
+    fold into its dilation; the others are supported when they have a handler.
+    """
+    graph = parse_flatbuffer(data, source)
+    needed = needed_ops(graph)
+    kept = {op.index for op in fold_dilations(graph, needed)}
+    needed_indices = {op.index for op in needed}
+    uses: dict[str, list[tuple[TfOp, str]]] = {}
+    for op in graph.ops:
+        if op.index not in needed_indices:
+            status = "dropped: a shape computation (nndsl knows every shape)"
+        elif op.index not in kept:
+            status = "folded into a dilated convolution"
+        elif op.name in HANDLERS and op.name not in REJECTED:
+            status = "supported"
+        else:
+            status = "not supported"
+        uses.setdefault(op.name, []).append((op, status))
+    result = []
+    for name, ops in uses.items():
+        statuses = [status for _, status in ops]
+        status = "not supported" if "not supported" in statuses else statuses[0]
+        layers = tuple(dict.fromkeys(_op_layer(graph, op) for op, _ in ops))
+        result.append(OpUse(name, len(ops), status, layers))
+    return result
+
+
+def _op_layer(graph: TfGraph, op: TfOp) -> str:
+    if not op.outputs:
+        return "?"
+    tensor = graph.tensors[op.outputs[0]]
+    return layer_name(tensor.name) or tensor.name
+
+
+def format_op_list(source: str, uses: list[OpUse], shown_layers: int = 3) -> str:
+    """The table ``nndsl import --list-ops`` prints, then a line naming what is not supported."""
+    width = max((len(use.name) for use in uses), default=0)
+    lines = [f"{source}: {sum(u.count for u in uses)} ops of {len(uses)} kinds"]
+    for use in uses:
+        layers = ", ".join(use.layers[:shown_layers]) + (", ..." if len(use.layers) > shown_layers else "")
+        lines.append(f"  {use.name:<{width}}  {use.count:>4}  {use.status}  (layers: {layers})")
+    refused = [use.name for use in uses if use.refused]
+    if refused:
+        lines.append(f"not supported: {', '.join(refused)} (nndsl imports {', '.join(supported_ops())})")
+    else:
+        lines.append("every op is supported")
+    return "\n".join(lines)
+
+
+def supported_ops() -> list[str]:
+    """The TFLite op codes the importer turns into `.nn` layers."""
+    return sorted(set(HANDLERS) - REJECTED)
 
 
 def import_tflite(data: bytes, source: str, name: str | None = None) -> ImportedModel:

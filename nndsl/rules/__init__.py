@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 from nndsl import ir
 from nndsl.ops import SIGNATURES
+from nndsl.rules.binary import check_add, check_binary
 from nndsl.rules.dense import check_batch_norm, check_dense
-from nndsl.rules.elementwise import check_add, check_function, check_relu, check_softmax
+from nndsl.rules.elementwise import check_dequantize, check_function, check_quantize, check_relu, check_softmax
 from nndsl.rules.shape import check_concat, check_global_pool, check_pad, check_reshape
 from nndsl.rules.window import check_conv, check_pool
 
@@ -29,6 +30,11 @@ RULES: dict[str, Rule] = {
     "global_max_pool": check_global_pool,
     "global_avg_pool": check_global_pool,
     "add": check_add,
+    "sub": check_binary,
+    "mul": check_binary,
+    "maximum": check_binary,
+    "minimum": check_binary,
+    "squared_difference": check_binary,
     "concat": check_concat,
     "pad": check_pad,
     "relu": check_relu,
@@ -38,6 +44,8 @@ RULES: dict[str, Rule] = {
     "sigmoid": check_function,
     "hard_swish": check_function,
     "softmax": check_softmax,
+    "quantize": check_quantize,
+    "dequantize": check_dequantize,
     "flatten": check_reshape,
     "reshape": check_reshape,
 }

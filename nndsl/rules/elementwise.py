@@ -1,4 +1,4 @@
-"""Rules of the element-wise ops: activations, softmax and add."""
+"""Rules of the element-wise ops of one operand: activations and softmax."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 from nndsl import ir
 from nndsl.qmath.softmax import MAX_SAFE_DEPTH
 from nndsl.resolve import BoundLayer
-from nndsl.rules.base import shape_text
-from nndsl.types import DType, Quant
+from nndsl.types import DType, Quant, TensorType
 
 if TYPE_CHECKING:
     from nndsl.check import Checker
@@ -68,14 +67,31 @@ def check_softmax(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     return ir.Softmax(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), beta)
 
 
-def check_add(ctx: Checker, layer: BoundLayer, a: ir.Tensor, b: ir.Tensor) -> ir.Op:
-    activation = ctx.only_activation(layer, allowed=True)
+def check_quantize(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+    """Requantisation within an i8 or i16 network, or the quantisation of its f32 input; the type is declared."""
+    ctx.only_activation(layer, allowed=False)
     ctx.attrs(layer)
-    if a.type.shape != b.type.shape:
-        raise ctx.fail(layer.decl.call.loc, f"add needs two tensors of one shape: '{a.name}' is "
-                       f"{shape_text(a.type.shape)}, '{b.name}' is {shape_text(b.type.shape)}")
-    out_type = ctx.output_type(layer, a.type.shape, None)
-    return ir.Add(layer.decl.call.loc, (a, b), ctx.tensor(layer, out_type), activation)
+    if not ctx.model_dtype.is_integer or ctx.fixed:
+        raise ctx.fail(layer.decl.call.loc, f"quantize gives a tensor an i8 or i16 quantisation; this network "
+                       f"computes in {ctx.arithmetic}")
+    if layer.decl.type is None:
+        raise ctx.fail(layer.decl.loc, f"'{layer.decl.name}' is a quantize: declare its type, e.g. "
+                       f"': {ctx.model_dtype.value} @ scale(0.05) zero(0)'")
+    out_type = ctx.output_type(layer, x.type.shape, None)
+    return ir.Quantize(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type))
 
 
-
+def check_dequantize(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+    """An integer tensor as f32: the float output of an i8 or i16 network (nothing may read it)."""
+    ctx.only_activation(layer, allowed=False)
+    ctx.attrs(layer)
+    if not x.type.dtype.is_integer or ctx.fixed:
+        raise ctx.fail(layer.decl.call.loc, f"dequantize takes an i8 or i16 tensor; '{x.name}' is "
+                       f"{x.type.type_name}")
+    expr = layer.decl.type
+    if expr is not None and (expr.dtype != "f32" or expr.quant is not None):
+        raise ctx.fail(expr.loc, f"dequantize gives f32; '{layer.decl.name}' is declared {expr.dtype}")
+    if expr is not None and expr.shape is not None and expr.shape != x.type.shape:
+        raise ctx.fail(expr.loc, f"'{layer.decl.name}' is declared {list(expr.shape)}, but dequantize produces "
+                       f"{list(x.type.shape)}")
+    return ir.Dequantize(layer.decl.call.loc, (x,), ctx.tensor(layer, TensorType(DType.F32, x.type.shape, None)))

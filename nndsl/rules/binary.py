@@ -1,0 +1,168 @@
+"""Rules of the binary element-wise ops: add, sub, mul, maximum, minimum, squared_difference.
+
+An operand is a computed tensor, a weight array or a number written in the
+text; shapes broadcast as TensorFlow Lite's (aligned on the right, an axis of
+1 repeats). In an integer network a constant is stored in the network's type
+with its own scale and zero point (``NAME.scale``, ``NAME.zero_point``), or
+given as float and quantised here; ``maximum`` and ``minimum`` compare stored
+values, so their operands and output share one quantisation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nndsl import ast, ir
+from nndsl.diagnostics import Loc
+from nndsl.qmath.binary import quantize_constant, quantize_with
+from nndsl.resolve import Array, BoundLayer
+from nndsl.rules.base import FLOAT32_MAX, quant_text, shape_text
+from nndsl.types import DType, Quant, TensorType
+
+if TYPE_CHECKING:
+    from nndsl.check import Checker
+
+MAX_BROADCAST_RANK = 4  # the generated C walks at most four axes, as TFLM's Broadcast*4DSlow kernels
+
+
+def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape ``a`` and ``b`` broadcast to (TFLite's rule, NumPy's), or None when an axis differs."""
+    rank = max(len(a), len(b))
+    padded_a, padded_b = (1,) * (rank - len(a)) + a, (1,) * (rank - len(b)) + b
+    shape = []
+    for x, y in zip(padded_a, padded_b, strict=True):
+        if x != y and 1 not in (x, y):
+            return None
+        shape.append(max(x, y))
+    return tuple(shape)
+
+
+def check_add(ctx: Checker, layer: BoundLayer, *tensors: ir.Tensor) -> ir.Op:
+    """Two computed tensors of one shape: the plain :class:`ir.Add` (also fixed point); otherwise a broadcast one."""
+    plain = len(tensors) == 2 and tensors[0].type.shape == tensors[1].type.shape
+    if not plain:
+        return check_binary(ctx, layer, *tensors)
+    activation = ctx.only_activation(layer, allowed=True)
+    ctx.attrs(layer)
+    out_type = ctx.output_type(layer, tensors[0].type.shape, None)
+    return ir.Add(layer.decl.call.loc, tensors, ctx.tensor(layer, out_type), activation)
+
+
+def check_binary(ctx: Checker, layer: BoundLayer, *tensors: ir.Tensor) -> ir.Op:
+    operator = ir.BinaryOp(layer.signature.name)
+    loc = layer.decl.call.loc
+    activation = ctx.only_activation(layer, allowed=operator.fuses_activation)
+    ctx.attrs(layer)
+    if ctx.fixed:
+        shapes = " and ".join(shape_text(t.type.shape) for t in tensors)
+        raise ctx.fail(loc, f"fixed-point {operator.value} takes two computed tensors of one shape (got {shapes}"
+                       f"{' and a constant' if len(tensors) < 2 else ''}): constants and broadcasting are for f32, "
+                       f"i8 and i16 networks")
+    shared = tensors[0].type.quant if operator.same_quant else None
+    computed = iter(tensors)
+    operands: list[ir.Tensor] = []
+    for index, arg in enumerate(layer.operands):
+        weight = layer.weights.get(f"x{index}")
+        if isinstance(arg, ast.Literal):
+            operands.append(_literal(ctx, layer, index, arg, shared))
+        elif weight is not None:
+            operands.append(_constant(ctx, operator, weight, shared))
+        else:
+            operands.append(next(computed))
+    a, b = operands
+    shape = broadcast_shape(a.type.shape, b.type.shape)
+    if shape is None:
+        raise ctx.fail(loc, f"{operator.value} cannot broadcast '{a.name}' {shape_text(a.type.shape)} with "
+                       f"'{b.name}' {shape_text(b.type.shape)}: aligned on the right, each axis must be equal or 1")
+    if len(shape) > MAX_BROADCAST_RANK:
+        raise ctx.fail(loc, f"{operator.value} of '{layer.decl.name}' has {len(shape)} axes ({shape_text(shape)}); "
+                       f"broadcasting ops take at most {MAX_BROADCAST_RANK}")
+    out_type = ctx.output_type(layer, shape, shared)
+    if shared is not None:
+        _same_quant(ctx, layer, operator, out_type, (a, b))
+    output = ctx.tensor(layer, out_type)
+    return ir.Binary(loc, tuple(tensors), output, operator, (a, b), activation)
+
+
+def _same_quant(ctx: Checker, layer: BoundLayer, operator: ir.BinaryOp, out_type: TensorType,
+                operands: tuple[ir.Tensor, ir.Tensor]) -> None:
+    """MAXIMUM and MINIMUM compare stored values: a different quantisation would compare different units."""
+    for tensor in operands:
+        if tensor.type.quant != out_type.quant:
+            where = layer.decl.type.loc if layer.decl.type is not None else layer.decl.loc
+            raise ctx.fail(where, f"{ctx.integer_name} {operator.value} compares stored values: '{tensor.name}' "
+                           f"({quant_text(tensor.type.quant)}) and the output ({quant_text(out_type.quant)}) must "
+                           f"share one quantisation, as TensorFlow Lite Micro's kernel assumes")
+
+
+def _literal(ctx: Checker, layer: BoundLayer, index: int, literal: ast.Literal, shared: Quant | None) -> ir.Tensor:
+    """A number in the text as a one-element constant (``LAYER/xN``: no weight array has a '/' in its name)."""
+    value = literal.value
+    if not abs(value) <= FLOAT32_MAX:
+        raise ctx.fail(literal.loc, f"{layer.signature.name} operand {value:g} is outside the range of float32")
+    return _from_float(ctx, f"{layer.decl.name}/x{index}", literal.loc, np.array([value], dtype=np.float64), shared)
+
+
+def _from_float(ctx: Checker, name: str, loc: Loc, data: Array, shared: Quant | None) -> ir.Tensor:
+    """A float constant in the network's type: float32, or quantised (with ``shared`` when it must be)."""
+    dtype = ctx.model_dtype
+    if dtype is DType.F32:
+        return ctx.const(name, TensorType(dtype, data.shape, None), loc, data.astype(np.float32))
+    storage = dtype.numpy.type
+    if shared is not None:
+        stored, quant = quantize_with(data, shared.scale, shared.zero_point, storage), shared
+    else:
+        stored, scale, zero_point = quantize_constant(data, storage)
+        quant = Quant.per_tensor(scale, zero_point)
+    return ctx.const(name, TensorType(dtype, data.shape, quant), loc, stored.astype(storage))
+
+
+def _constant(ctx: Checker, operator: ir.BinaryOp, ref: ast.Ref, shared: Quant | None) -> ir.Tensor:
+    """A weight array as an operand: float (quantised here in an integer network), or stored with its quantisation."""
+    data = ctx.resolved.weights[ref.name]
+    where = f"{operator.value} operand '{ref.name}'"
+    dtype = ctx.model_dtype
+    if data.ndim > MAX_BROADCAST_RANK:
+        raise ctx.fail(ref.loc, f"{where} has {data.ndim} axes; broadcasting ops take at most {MAX_BROADCAST_RANK}")
+    if data.dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            finite = bool(np.all(np.isfinite(data.astype(np.float32))))
+        if not finite:
+            raise ctx.fail(ref.loc, f"{where} has values that are not finite float32 numbers")
+        return _from_float(ctx, ref.name, ref.loc, data.astype(np.float64), shared)
+    if dtype is DType.F32 or data.dtype != dtype.numpy:
+        wanted = "float" if dtype is DType.F32 else f"float, or {np.dtype(dtype.numpy)} with its quantisation,"
+        raise ctx.fail(ref.loc, f"{where} is {data.dtype}: an {dtype.value} network takes {wanted} constants")
+    quant = _stored_quant(ctx, ref, where, dtype)
+    if shared is not None and quant != shared:
+        raise ctx.fail(ref.loc, f"{ctx.integer_name} {operator.value} compares stored values: '{ref.name}' "
+                       f"({quant_text(quant)}) must have the quantisation of its other operand "
+                       f"({quant_text(shared)}); or store it as float and nndsl quantises it so")
+    return ctx.const(ref.name, TensorType(dtype, data.shape, quant), ref.loc, data)
+
+
+def _stored_quant(ctx: Checker, ref: ast.Ref, where: str, dtype: DType) -> Quant:
+    """``NAME.scale`` (one positive float32) and ``NAME.zero_point`` (one integer in range, 0 by default)."""
+    weights = ctx.resolved.weights
+    scale = weights.get(f"{ref.name}.scale")
+    if scale is None or scale.size != 1 or scale.dtype.kind != "f":
+        raise ctx.fail(ref.loc, f"{where} is {dtype.value}: the .npz needs its scale as '{ref.name}.scale' (one "
+                       f"float), and its zero point as '{ref.name}.zero_point' unless it is 0")
+    value = float(scale.reshape(-1)[0])
+    with np.errstate(over="ignore", under="ignore"):
+        stored = float(np.float32(value))
+    if not 0.0 < stored < float("inf"):
+        raise ctx.fail(ref.loc, f"'{ref.name}.scale' must be a positive float32 (got {value:g})")
+    zero = weights.get(f"{ref.name}.zero_point")
+    zero_point = 0
+    if zero is not None:
+        if zero.size != 1 or zero.dtype.kind not in "iu":
+            raise ctx.fail(ref.loc, f"'{ref.name}.zero_point' must be one integer")
+        zero_point = int(zero.reshape(-1)[0])
+    low, high = dtype.bounds
+    if not low <= zero_point <= high or (dtype is DType.I16 and zero_point != 0):
+        allowed = "0 (i16 tensors are symmetric)" if dtype is DType.I16 else f"in {low}..{high}"
+        raise ctx.fail(ref.loc, f"'{ref.name}.zero_point' is {zero_point}; it must be {allowed}")
+    return Quant.per_tensor(stored, zero_point)
