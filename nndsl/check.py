@@ -431,7 +431,7 @@ class Checker:
         self.network_elements = input_type.size
         graph_input = ir.Tensor(resolved.input.name, input_type, resolved.input.loc)
         self.tensors[graph_input.name] = graph_input
-        ops: list[ir.Op] = []
+        ops: list[ir.AnyOp] = []
         for layer in resolved.layers:
             sources = [self.tensors.get(ref.name) for ref in layer.tensors]
             if any(s is None for s in sources):

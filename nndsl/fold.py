@@ -82,7 +82,7 @@ def _fold_int8(op: ir.Dense | ir.Conv, kernel: npt.NDArray[np.generic], factor: 
     )
 
 
-def batch_norm_as_depthwise(bn: ir.BatchNorm, sink: DiagnosticSink) -> ir.Op:
+def batch_norm_as_depthwise(bn: ir.BatchNorm, sink: DiagnosticSink) -> ir.AnyOp:
     """An int8 batch norm on its own: a 1x1 depthwise convolution computing the same affine map."""
     shape = bn.input.type.shape
     rank = len(shape) - 1

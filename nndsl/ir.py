@@ -410,6 +410,12 @@ class Reshape(Op):
     """Same bytes, new shape (``flatten`` and ``reshape``): a view, no code."""
 
 
+# Every op class: a closed union, so that a `match` ending in `assert_never` is checked for every op by the type
+# checker, and a new op class shows each place that must handle it.
+AnyOp = (Dense | Conv | Pool | GlobalPool | Add | Binary | Concat | Pad | Activation | Quantize | Dequantize
+         | Elementwise | BatchNorm | Softmax | Reshape)
+
+
 def op_kernel(op: Op) -> Kernel | None:
     """The kernel record lowering bound to ``op`` (None: f32, or a loop the C templates write inline)."""
     match op:
@@ -455,7 +461,7 @@ class Graph:
     source_path: str
     input: Tensor
     output: Tensor
-    ops: list[Op]
+    ops: list[AnyOp]
     target: Target | None = None
     plan: MemoryPlan = field(default_factory=MemoryPlan)
 

@@ -287,7 +287,7 @@ def _average_fits(op: ir.Pool | ir.GlobalPool, sink: DiagnosticSink) -> bool:
     return False
 
 
-def lower_fixed_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
+def lower_fixed_op(op: ir.AnyOp, sink: DiagnosticSink) -> ir.AnyOp:
     """``op`` of a fixed-point network with its shifts and clamps (:mod:`nndsl.qmath.shift`)."""
     try:
         match op:
@@ -320,7 +320,7 @@ def lower_fixed_op(op: ir.Op, sink: DiagnosticSink) -> ir.Op:
     raise AssertionError(f"lower_fixed_op: {type(op).__name__} has no fixed-point kernel (the checker refuses it)")
 
 
-def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUBLE) -> ir.Op:
+def lower_op(op: ir.AnyOp, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUBLE) -> ir.AnyOp:
     """``op`` with its kernel's integer parameters, for the int8 kernels' ``rounding`` scheme."""
     if isinstance(op, ir.Quantize) and op.input.type.dtype is DType.F32:  # a float input's quantisation
         out_q = _quant(op.output)
@@ -403,7 +403,8 @@ def lower_op(op: ir.Op, sink: DiagnosticSink, rounding: Rounding = Rounding.DOUB
             return replace(op, impl=k.Dequantize(in_q.scale, in_q.zero_point))
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm():
             return op
-    raise AssertionError(f"lower_op: unhandled op {type(op).__name__}")
+        case _:
+            assert_never(op)
 
 
 def lower(graph: ir.Graph, sink: DiagnosticSink) -> ir.Graph:

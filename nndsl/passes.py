@@ -34,7 +34,7 @@ def _consumers(graph: ir.Graph) -> dict[str, int]:
     return counts
 
 
-def _producer_to_fold(graph: ir.Graph, ops: list[ir.Op], op: ir.Op, consumers: dict[str, int]) -> ir.Op | None:
+def _producer_to_fold(graph: ir.Graph, ops: list[ir.AnyOp], op: ir.Op, consumers: dict[str, int]) -> ir.AnyOp | None:
     """The op just before ``op`` when ``op`` only post-processes its otherwise unused output."""
     previous = ops[-1] if ops else None
     if (
@@ -54,7 +54,7 @@ def fuse_activations(graph: ir.Graph) -> ir.Graph:
     quantisation, so the activation's requantisation is the identity.
     """
     consumers = _consumers(graph)
-    fused: list[ir.Op] = []
+    fused: list[ir.AnyOp] = []
     for op in graph.ops:
         previous = _producer_to_fold(graph, fused, op, consumers)
         if (
@@ -72,7 +72,7 @@ def fuse_activations(graph: ir.Graph) -> ir.Graph:
 def fold_batch_norms(graph: ir.Graph, sink: DiagnosticSink) -> ir.Graph:
     """Fold each batch_norm into the dense or conv before it; int8 ones that cannot fold become depthwise convs."""
     consumers = _consumers(graph)
-    folded: list[ir.Op] = []
+    folded: list[ir.AnyOp] = []
     for op in graph.ops:
         if not isinstance(op, ir.BatchNorm):
             folded.append(op)

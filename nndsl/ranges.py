@@ -29,6 +29,7 @@ import numpy.typing as npt
 from nndsl import ir
 from nndsl.backend import backend
 from nndsl.diagnostics import DiagnosticSink, WarningFlag
+from nndsl.ir import assert_never
 from nndsl.kernels import AddQ
 from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
@@ -203,7 +204,7 @@ def _elementwise(op: ir.Op, x: Interval) -> OpRange:
     return OpRange(op, None, None, None, Interval(lo, hi))
 
 
-def _op_range(op: ir.Op, inputs: list[Interval]) -> OpRange:
+def _op_range(op: ir.AnyOp, inputs: list[Interval]) -> OpRange:
     match op:
         case ir.Dense() | ir.Conv():
             return _weighted(op, inputs[0])
@@ -226,7 +227,10 @@ def _op_range(op: ir.Op, inputs: list[Interval]) -> OpRange:
         case ir.Activation() | ir.Pool() | ir.GlobalPool() | ir.Add() | ir.Concat() | ir.Pad() | ir.Reshape() | \
                 ir.Quantize():
             return _monotonic(op, inputs)
-    raise AssertionError(f"ranges: unhandled op {type(op).__name__}")
+        case ir.BatchNorm():
+            raise AssertionError("an integer network has no batch_norm left: folded, or a depthwise convolution")
+        case _:
+            assert_never(op)
 
 
 def analyse(graph: ir.Graph) -> RangeReport | None:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 from nndsl import fast_kernels, ir
 from nndsl.diagnostics import DiagnosticSink
+from nndsl.ir import assert_never
 from nndsl.kernels import AVG_POOL, DEPTHWISE, LIBM, MATMUL, MBQM64, REQUANT, SHIFT, RuntimeCode, Table
 from nndsl.target import Target
 from nndsl.types import DType
@@ -114,7 +115,7 @@ def _runtime_helpers(op: ir.Op, integer: bool) -> tuple[RuntimeCode, ...]:
     return ()
 
 
-def _op_family(op: ir.Op) -> str:
+def _op_family(op: ir.AnyOp) -> str:
     match op:
         case ir.Dense():
             return "dense"
@@ -144,7 +145,8 @@ def _op_family(op: ir.Op) -> str:
             return "softmax"
         case ir.Reshape():
             return "reshape"
-    raise AssertionError(f"summary: unhandled op {type(op).__name__}")
+        case _:
+            assert_never(op)
 
 
 def layer_cycles_per_mac(target: Target, graph: ir.Graph, op: ir.Op) -> float:

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl import fast_kernels, ir
+from nndsl.ir import assert_never
 from nndsl.kernels import CArg, Kernel, Table, table_array
 from nndsl.lower import IDENTITY_MULTIPLIER
 from nndsl.qmath.requant import Rounding
@@ -163,7 +164,7 @@ class _Emitter:
                                   DType.I32, f"{key}: shifts")
         return {"multiplier": multipliers, "shift": shifts, "step": int(requant.per_channel)}
 
-    def view(self, op: ir.Op) -> dict[str, Any]:
+    def view(self, op: ir.AnyOp) -> dict[str, Any]:
         common = {
             "comment": self.source_line(op),
             "input": self.pointer(op.input, const=True),
@@ -202,13 +203,17 @@ class _Emitter:
                 return common | {"macro": "reshape"}
             case ir.Binary():
                 return common | self.binary_view(op)
-            case ir.Quantize() | ir.Dequantize() if op.impl is not None:
+            case ir.Dequantize():
+                assert op.impl is not None  # lowering always binds its kernel
+                return common | self.kernel_call(op.impl)
+            case ir.Quantize() if op.impl is not None:
                 return common | self.kernel_call(op.impl)
             case ir.Quantize():
                 assert op.requant is not None
                 self.runtime.add("requant")
                 return common | {"macro": "requant_s8", "q": op.requant} | self.requant_arrays(op, op.requant)
-        raise AssertionError(f"C backend: unhandled op {type(op).__name__}")
+            case _:
+                assert_never(op)
 
     def use(self, runtime: str, define: str | None = None) -> None:
         """Include a runtime file, and what it calls (and enable one of its guarded kernels)."""

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl import ir
+from nndsl.ir import assert_never
 from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
 from nndsl.qmath.int16_ops import avg_pool_s16
 from nndsl.qmath.pooling import avg_pool_s8
@@ -266,7 +267,7 @@ def _batch_norm(op: ir.BatchNorm, x: Array) -> Array:
     return scaled
 
 
-def run_op(op: ir.Op, *inputs: Array, observe: Observer | None = None) -> Array:
+def run_op(op: ir.AnyOp, *inputs: Array, observe: Observer | None = None) -> Array:
     """One op on batches ``inputs`` of shape ``(batch, *tensor.type.shape)``.
 
     ``observe`` sees each int8 dense or conv op's int32 accumulators (the range
@@ -310,7 +311,7 @@ def run_op(op: ir.Op, *inputs: Array, observe: Observer | None = None) -> Array:
         case ir.Reshape():
             y = x
         case _:
-            raise AssertionError(f"numpy backend: unhandled op {type(op).__name__}")
+            assert_never(op)
     return y.reshape((batch, *op.output.type.shape)).astype(op.output.type.dtype.numpy, copy=False)
 
 

@@ -16,7 +16,7 @@ from nndsl.rules.elementwise import check_dequantize, check_function, check_quan
 from nndsl.rules.shape import check_concat, check_global_pool, check_pad, check_reshape
 from nndsl.rules.window import check_conv, check_pool
 
-Rule = Callable[..., ir.Op]
+Rule = Callable[..., ir.AnyOp]
 
 RULES: dict[str, Rule] = {
     "dense": check_dense,

@@ -39,7 +39,7 @@ def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] |
     return tuple(shape)
 
 
-def check_add(ctx: Checker, layer: BoundLayer, *tensors: ir.Tensor) -> ir.Op:
+def check_add(ctx: Checker, layer: BoundLayer, *tensors: ir.Tensor) -> ir.AnyOp:
     """Two computed tensors of one shape: the plain :class:`ir.Add` (also fixed point); otherwise a broadcast one."""
     plain = len(tensors) == 2 and tensors[0].type.shape == tensors[1].type.shape
     if not plain:
@@ -50,7 +50,7 @@ def check_add(ctx: Checker, layer: BoundLayer, *tensors: ir.Tensor) -> ir.Op:
     return ir.Add(layer.decl.call.loc, tensors, ctx.tensor(layer, out_type), activation)
 
 
-def check_binary(ctx: Checker, layer: BoundLayer, *tensors: ir.Tensor) -> ir.Op:
+def check_binary(ctx: Checker, layer: BoundLayer, *tensors: ir.Tensor) -> ir.AnyOp:
     operator = ir.BinaryOp(layer.signature.name)
     loc = layer.decl.call.loc
     activation = ctx.only_activation(layer, allowed=operator.fuses_activation)

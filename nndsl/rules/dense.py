@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from nndsl.check import Checker
 
 
-def check_dense(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_dense(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     activation = ctx.only_activation(layer, allowed=True)
     ctx.attrs(layer)
     kernel_ref = layer.weights["kernel"]
@@ -37,7 +37,7 @@ def check_dense(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     return ir.Dense(layer.decl.call.loc, (x,), out, kernel, bias, activation)
 
 
-def check_batch_norm(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_batch_norm(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     """``gamma * (x - mean) / sqrt(variance + epsilon) + beta`` per channel, as one scale and offset.
 
     :mod:`nndsl.passes` folds it into the conv or dense before it when it can.

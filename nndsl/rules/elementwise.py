@@ -26,7 +26,7 @@ FIXED_QUANTS = {
 SOFTMAX_QUANTS = {DType.I8: SOFTMAX_S8_QUANT, DType.I16: S16_UNIT_QUANT}
 
 
-def check_relu(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_relu(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     ctx.only_activation(layer, allowed=False)
     ctx.attrs(layer)
     kind = ir.ActivationKind.from_name(layer.decl.call.op)
@@ -37,7 +37,7 @@ def check_relu(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     return ir.Activation(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), kind)
 
 
-def check_function(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_function(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     ctx.only_activation(layer, allowed=False)
     attrs = ctx.attrs(layer)
     function = ir.Function(layer.decl.call.op)
@@ -51,7 +51,7 @@ def check_function(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     return ir.Elementwise(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), function, alpha)
 
 
-def check_softmax(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_softmax(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     ctx.only_activation(layer, allowed=False)
     attrs = ctx.attrs(layer)
     beta = attrs.number("beta", 1.0)
@@ -67,7 +67,7 @@ def check_softmax(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     return ir.Softmax(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), beta)
 
 
-def check_quantize(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_quantize(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     """Requantisation within an i8 or i16 network, or the quantisation of its f32 input; the type is declared."""
     ctx.only_activation(layer, allowed=False)
     ctx.attrs(layer)
@@ -81,7 +81,7 @@ def check_quantize(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     return ir.Quantize(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type))
 
 
-def check_dequantize(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_dequantize(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     """An integer tensor as f32: the float output of an i8 or i16 network (nothing may read it)."""
     ctx.only_activation(layer, allowed=False)
     ctx.attrs(layer)

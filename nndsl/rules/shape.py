@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from nndsl.check import Checker
 
 
-def check_reshape(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_reshape(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     ctx.only_activation(layer, allowed=False)
     attrs = ctx.attrs(layer)
     if layer.decl.call.op == "flatten":
@@ -30,7 +30,7 @@ def check_reshape(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     return ir.Reshape(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type))
 
 
-def check_concat(ctx: Checker, layer: BoundLayer, *inputs: ir.Tensor) -> ir.Op:
+def check_concat(ctx: Checker, layer: BoundLayer, *inputs: ir.Tensor) -> ir.AnyOp:
     ctx.only_activation(layer, allowed=False)
     attrs = ctx.attrs(layer)
     first = inputs[0]
@@ -60,7 +60,7 @@ def check_concat(ctx: Checker, layer: BoundLayer, *inputs: ir.Tensor) -> ir.Op:
     return ir.Concat(layer.decl.call.loc, tuple(inputs), ctx.tensor(layer, out_type), axis)
 
 
-def check_pad(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_pad(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     ctx.only_activation(layer, allowed=False)
     pads = ctx.attrs(layer).pads("pads", x.type.shape)
     shape = tuple(d + before + after for d, (before, after) in zip(x.type.shape, pads, strict=True))
@@ -69,7 +69,7 @@ def check_pad(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     return ir.Pad(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), pads)
 
 
-def check_global_pool(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_global_pool(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     op = layer.decl.call.op
     ctx.only_activation(layer, allowed=False)
     ctx.attrs(layer)

@@ -64,7 +64,7 @@ def _spatial_input(ctx: Checker, layer: BoundLayer, x: ir.Tensor, rank: int) -> 
                        f"{shape_text(x.type.shape)}{hint}")
 
 
-def check_conv(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_conv(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     op = layer.decl.call.op
     depthwise = op.startswith("depthwise")
     rank = 1 if op.endswith("1d") else 2
@@ -96,7 +96,7 @@ def check_conv(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
     return ir.Conv(layer.decl.call.loc, (x,), out, kernel, bias, window, depthwise, activation)
 
 
-def check_pool(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Op:
+def check_pool(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     op = layer.decl.call.op
     activation = ctx.only_activation(layer, allowed=True)
     rank = len(x.type.shape) - 1
