@@ -424,6 +424,19 @@ def op_kernel(op: Op) -> Kernel | None:
     return None
 
 
+def op_weight_bytes(op: Op) -> int:
+    """Constant bytes of one op: its weights plus per-channel multiplier/shift tables."""
+    requant = op.requant if isinstance(op, Dense | Conv | Activation | Quantize) else None
+    tables = 8 * len(requant.multipliers) if isinstance(requant, Requant) and requant.per_channel else 0
+    return sum(c.type.nbytes for c in op.consts) + tables
+
+
+def model_weight_bytes(graph: Graph) -> int:
+    """Constant bytes of the model; weights shared by several ops count once."""
+    shared = sum(op_weight_bytes(op) for op in graph.ops) - sum(c.type.nbytes for op in graph.ops for c in op.consts)
+    return shared + sum(c.type.nbytes for c in graph.consts)
+
+
 class Storage(enum.Enum):
     INPUT = "input"  # the caller's input buffer
     OUTPUT = "output"  # the caller's output buffer

@@ -28,13 +28,12 @@ from nndsl.qmath.int16_ops import (
     mean_s16_params,
 )
 from nndsl.qmath.pooling import mean_s8_params
-from nndsl.qmath.requant import Rounding, activation_range, quantize_multiplier
+from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding, activation_range, quantize_multiplier
 from nndsl.qmath.shift import add_q_params, align_bias, checked_shift
 from nndsl.qmath.softmax import softmax_s8_params
 from nndsl.types import DType, QFormat, Quant, TensorType
 
 # mbqm(x, 2**30, 1) == x for every int32 x: the requantisation of an unchanged scale.
-IDENTITY_MULTIPLIER = (1 << 30, 1)
 
 
 def _multipliers(op: ir.Op, real: list[float], sink: DiagnosticSink,

@@ -175,14 +175,14 @@ def summarize(graph: ir.Graph) -> Summary:
             shape=op.output.type.shape,
             dtype=op.output.type.type_name,
             params=sum(c.type.size for c in op.consts),
-            weight_bytes=op_weight_bytes(op),
+            weight_bytes=ir.op_weight_bytes(op),
             macs=op.macs,
             arena_bytes=arena,
             cycles=layer_cycles,
             latency_ms=None if target is None else layer_cycles / target.clock_hz * 1e3,
         ))
     consts = graph.consts
-    weight_bytes = model_weight_bytes(graph)
+    weight_bytes = ir.model_weight_bytes(graph)
     code = _code_bytes(graph)
     macs = sum(op.macs for op in graph.ops)
     cycles = sum(layer.cycles for layer in layers)
@@ -216,19 +216,6 @@ def summarize(graph: ir.Graph) -> Summary:
         latency_ms=latency_ms,
         target=target_summary,
     )
-
-
-def op_weight_bytes(op: ir.Op) -> int:
-    """Constant bytes of one op: its weights plus per-channel multiplier/shift tables."""
-    requant = getattr(op, "requant", None)
-    tables = 8 * len(requant.multipliers) if isinstance(requant, ir.Requant) and requant.per_channel else 0
-    return sum(c.type.nbytes for c in op.consts) + tables
-
-
-def model_weight_bytes(graph: ir.Graph) -> int:
-    """Constant bytes of the model; weights shared by several ops count once."""
-    shared = sum(op_weight_bytes(op) for op in graph.ops) - sum(c.type.nbytes for op in graph.ops for c in op.consts)
-    return shared + sum(c.type.nbytes for c in graph.consts)
 
 
 def check_budget(graph: ir.Graph, summary: Summary, sink: DiagnosticSink) -> None:

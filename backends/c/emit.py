@@ -21,9 +21,7 @@ import numpy.typing as npt
 from nndsl import fast_kernels, ir
 from nndsl.ir import assert_never
 from nndsl.kernels import CArg, Kernel, Table, table_array
-from nndsl.lower import IDENTITY_MULTIPLIER
-from nndsl.qmath.requant import Rounding
-from nndsl.summary import model_weight_bytes
+from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding
 from nndsl.types import DType
 
 VALUES_PER_LINE = 16
@@ -490,7 +488,7 @@ class _Emitter:
             "arrays": self.arrays,
             "runtime": runtime,
             "macs": sum(op.macs for op in graph.ops),
-            "weight_bytes": model_weight_bytes(graph),
+            "weight_bytes": ir.model_weight_bytes(graph),
             "copy_input": graph.plan.output_copies_input,
             "uses_math": self.uses_math,
             "defines": sorted(self.defines),

@@ -110,6 +110,10 @@ def quantize_multiplier_greater_than_one(
     return quantize_multiplier(real_multiplier, rounding)
 
 
+# The multiplier and shift of a scale of exactly 1: mbqm(x, 2^30, 1) == x.
+IDENTITY_MULTIPLIER = (1 << 30, 1)
+
+
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> IntArray:
     """gemmlowp's ``SaturatingRoundingDoublingHighMul``: ``round(a*b / 2**31)``.
 
