@@ -84,3 +84,23 @@ def test_activation_range_relu_and_relu6() -> None:
     assert activation_range(0.0, 6.0, 0.05, -10, -128, 127) == (-10, 110)
     assert activation_range(0.0, 6.0, 0.01, 0, -128, 127) == (0, 127)  # 6 / 0.01 saturates
     assert activation_range(None, None, 0.5, 3, -128, 127) == (-128, 127)
+
+
+@settings(max_examples=2000)
+@given(st.integers(-(2**30) + 1, 2**30 - 1), st.integers(2**30 + 1, INT32_MAX), st.integers(-31, -1))
+def test_mbqm_merged_form_equals_the_two_roundings(x: int, multiplier: int, shift: int) -> None:
+    """Where multiply_by_quantized_multiplier takes its one-division form, it equals gemmlowp's two steps."""
+    two_steps = rdbpot_reference(srdhm_reference(x, multiplier), -shift)
+    assert int(multiply_by_quantized_multiplier(np.array([x]), multiplier, shift)[0]) == two_steps
+
+
+def test_mbqm_merged_form_on_ties_and_both_paths() -> None:
+    """Near rounding ties (x * m close to a multiple of 2^30), for multipliers the merged form takes (above
+    2^30) and the ones it leaves to the two steps (exactly 2^30, zero, left shifts)."""
+    xs = np.arange(-5000, 5000, dtype=np.int64)
+    for multiplier in (2**30 + 1, 3 * 2**29, INT32_MAX, 2**30, 0):
+        for shift in (-1, -2, -7, -31, 0, 2):
+            got = multiply_by_quantized_multiplier(xs, multiplier, shift)
+            left, right = max(shift, 0), max(-shift, 0)
+            want = [rdbpot_reference(srdhm_reference(x << left, multiplier), right) for x in xs.tolist()]
+            assert got.tolist() == want, (multiplier, shift)

@@ -180,12 +180,38 @@ def multiply_by_quantized_multiplier(
     if rounding is Rounding.SINGLE:
         return multiply_by_quantized_multiplier_single(x, multiplier, shift)
     shift64 = np.asarray(shift, dtype=np.int64)
+    x64 = np.asarray(x, dtype=np.int64)
+    merged = _merged_double_rounding(x64, np.asarray(multiplier, dtype=np.int64), shift64)
+    if merged is not None:
+        return merged
     left = np.maximum(shift64, 0)
     right = np.maximum(-shift64, 0)
-    x64 = np.asarray(x, dtype=np.int64)
     within = not x64.size or (x64.min() >= INT32_MIN and x64.max() <= INT32_MAX)
     scaled = x64 if within and not np.any(left) else wrap_int32(x64 << left)  # nothing to shift or wrap: as is
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, multiplier), right)
+
+
+def _merged_double_rounding(x: IntArray, multiplier: IntArray, shift: IntArray) -> IntArray | None:
+    """The double rounding as one floor division, where it equals it; None elsewhere.
+
+    For multipliers above 2^30, right shifts ``r >= 1`` and ``|x| < 2^30``,
+    ``rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, m), r)``
+    is ``floor((p + 2^30 + (2^(r-1) - [p < -2^30]) * 2^31) / 2^(31+r))`` with
+    ``p = x*m`` (nested floor divisions merge; the high multiply's result is
+    negative exactly when ``p < -2^30``, that is when ``x < 0``). With ``2x``
+    in place of ``x`` the division by 2^31 becomes a shift by 32. The C
+    kernels compute the same (``nn_mat_scale`` in ``runtime/matmul.c``); here
+    it is several times faster on a batch than the two roundings one by one.
+    """
+    if not x.size or not (np.all(multiplier > 2**30) and np.all(shift < 0)):
+        return None
+    if max(-int(x.min()), int(x.max())) >= 2**30:
+        return None
+    right = -shift
+    high = (x * 2 * multiplier + (1 << 31)) >> 32
+    high += (np.int64(1) << right) >> 1
+    high -= x < 0
+    return np.asarray(high >> right)
 
 
 def activation_range(
