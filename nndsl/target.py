@@ -21,8 +21,8 @@ from nndsl.types import DType
 
 # Measured by benchmarks/run.py (emulated Cortex-M4, arm-none-eabi-gcc -O2, DSP path): estimated cycles per
 # MAC of the examples' layers on each runtime kernel, all such layers' cycles over all their MACs.
-CYCLES_M4_MATRIX = 2.67
-CYCLES_M4_DEPTHWISE = 14.4
+CYCLES_M4_MATRIX = 2.65
+CYCLES_M4_DEPTHWISE = 13.5
 
 
 @dataclass(frozen=True)
