@@ -54,8 +54,9 @@ ADD_S8_LEFT_SHIFT = 20
 
 
 @dataclass(frozen=True)
-class _AddParams:
-    """TFLM ``OpDataAdd``: the fields shared by :class:`AddS8Params` and ``AddS16Params``.
+class ArithmeticParams:
+    """TFLM's ``ArithmeticParams`` of the two-input kernels that align their inputs to one scale (ADD, SUB,
+    SQUARED_DIFFERENCE): the fields of :class:`AddS8Params`, ``AddS16Params`` and ``binary.AlignedParams``.
 
     Offsets are the negated input zero points and the output zero point; all
     shifts are ``<= 0`` (right shifts by ``-shift``).
@@ -73,11 +74,11 @@ class _AddParams:
     left_shift: int
 
 
-_Params = TypeVar("_Params", bound=_AddParams)
+_Params = TypeVar("_Params", bound=ArithmeticParams)
 
 
 @dataclass(frozen=True)
-class AddS8Params(_AddParams):
+class AddS8Params(ArithmeticParams):
     """TFLM ``OpDataAdd`` (int8): offsets (negated input zero points, output zero point), multipliers, shifts.
 
     The field order is the C argument order of ``nn_add_s8`` after ``size``.
@@ -166,7 +167,7 @@ def add_s8_params(
 def _add(
     a: npt.ArrayLike,
     b: npt.ArrayLike,
-    params: _AddParams,
+    params: ArithmeticParams,
     act_min: int,
     act_max: int,
     storage: type[Storage],

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nndsl.qmath.add import quantize_multiplier_smaller_than_one_exp
+from nndsl.qmath.add import ArithmeticParams, quantize_multiplier_smaller_than_one_exp
 from nndsl.qmath.requant import (
     IntArray,
     Rounding,
@@ -52,24 +52,13 @@ MAX_OUTPUT_SHIFT = 30  # QuantizeMultiplier's shift above this overflows the ker
 
 
 @dataclass(frozen=True)
-class AlignedParams:
+class AlignedParams(ArithmeticParams):
     """TFLM ``ArithmeticParams`` of SUB and SQUARED_DIFFERENCE: both inputs moved to one scale, then the output's.
 
     Offsets are the negated input zero points and the output zero point; the
     input shifts are ``<= 0``. The field order is the C argument order of
     ``nn_sub_q`` and ``nn_squared_difference_q`` after the two values.
     """
-
-    input1_offset: int
-    input1_multiplier: int
-    input1_shift: int
-    input2_offset: int
-    input2_multiplier: int
-    input2_shift: int
-    output_offset: int
-    output_multiplier: int
-    output_shift: int
-    left_shift: int
 
 
 @dataclass(frozen=True)

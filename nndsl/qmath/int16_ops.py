@@ -95,7 +95,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl.qmath.activations import _leaky_relu, _leaky_relu_params, _LeakyReluParams
-from nndsl.qmath.add import _add, _add_params, _AddParams
+from nndsl.qmath.add import ArithmeticParams, _add, _add_params
 from nndsl.qmath.pooling import _avg_pool, _mean, _mean_params, _MeanParams
 from nndsl.qmath.requant import (
     INT16_MAX,
@@ -159,7 +159,7 @@ def activation_range_s16(
 
 
 @dataclass(frozen=True)
-class AddS16Params(_AddParams):
+class AddS16Params(ArithmeticParams):
     """TFLM ``OpDataAdd`` for an int16 output; the fields of :class:`~nndsl.qmath.add.AddS8Params`.
 
     The field order is the C argument order of ``nn_add_s16`` after ``size``.
