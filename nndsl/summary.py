@@ -106,11 +106,11 @@ def _runtime_helpers(op: ir.Op, integer: bool) -> tuple[RuntimeCode, ...]:
             return (REQUANT, SHIFT)
         case ir.Dense() | ir.Conv() if op.output.type.dtype is DType.I16:
             return (REQUANT, MBQM64)
-        case ir.Conv() if op.depthwise:  # the runtime kernels (the emitter may keep plain loops for a few)
+        case ir.Conv() if fast_kernels.depthwise_bias(op) is not None:  # the runtime kernels the emitter picks
             return (REQUANT, MATMUL, DEPTHWISE)
-        case ir.Dense() | ir.Conv():
+        case ir.Dense() | ir.Conv() if fast_kernels.matrix_bias(op) is not None:
             return (REQUANT, MATMUL)
-        case ir.Activation() | ir.Quantize():
+        case ir.Dense() | ir.Conv() | ir.Activation() | ir.Quantize():
             return (REQUANT,)
     return ()
 
