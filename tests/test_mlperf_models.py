@@ -1,0 +1,144 @@
+"""The MLPerf Tiny architectures, Keras -> TensorFlow Lite -> `nndsl import`, bit for bit like TensorFlow Lite Micro.
+
+Each network of ``tests/mlperf_models.py`` (DS-CNN, MobileNetV1 0.25,
+ResNet-8, the anomaly-detection autoencoder) is seeded, converted to full
+int8 twice (int8 input and output, and the converter's default float32 ones,
+which put QUANTIZE and DEQUANTIZE at the edges) and imported from the
+flatbuffer. The NumPy backend and gcc's build of the generated C must equal
+TensorFlow Lite Micro's outputs byte for byte on seeded inputs: typical
+ones, uniformly random ones and saturating ones.
+
+Each model is converted once per session. The full-size DS-CNN, MobileNetV1
+and ResNet-8 are marked slow; the autoencoder and a reduced DS-CNN run by
+default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nndsl
+from nndsl.importers.tflite import import_tflite
+from nndsl.qmath.quantize import affine_quantize
+from tests.c_harness import run_in_c
+from tests.mlperf_models import ARCHITECTURES, Architecture, convert, samples, seeded_model
+from tests.tflite_models import assert_bit_exact, model_graph, model_quantization, run_tflm_each
+
+pytestmark = pytest.mark.tensorflow
+
+# TensorFlow Lite op -> the op it becomes in nndsl (ops computing only a shape are absent).
+IMPORTED_AS = {
+    "CONV_2D": "conv2d", "DEPTHWISE_CONV_2D": "depthwise_conv2d", "FULLY_CONNECTED": "dense", "ADD": "add",
+    "AVERAGE_POOL_2D": "avg_pool2d", "SOFTMAX": "softmax", "QUANTIZE": "quantize", "DEQUANTIZE": "dequantize",
+}
+SHAPE_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"}
+SLOW = pytest.mark.slow
+NETWORKS = [
+    pytest.param("autoencoder"),
+    pytest.param("dscnn_small"),
+    pytest.param("dscnn", marks=SLOW),
+    pytest.param("mobilenet_v1", marks=SLOW),
+    pytest.param("resnet8", marks=SLOW),
+]
+SEED = 2024
+CALIBRATION = 32
+
+
+@dataclass(frozen=True)
+class Converted:
+    """One architecture as a flatbuffer, its import, seeded inputs and TensorFlow Lite Micro's outputs for them."""
+
+    arch: Architecture
+    float_io: bool
+    flatbuffer: bytes
+    model: nndsl.Model
+    inputs: np.ndarray
+    reference: np.ndarray
+    folder: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.arch.name} ({'float' if self.float_io else 'int8'} I/O)"
+
+
+def seeded_inputs(arch: Architecture, flatbuffer: bytes, float_io: bool) -> np.ndarray:
+    """Typical inputs, then uniform random ones over the input's range, then both saturating extremes."""
+    shape = arch.input_shape
+    typical = samples(shape, 12, SEED + 1)
+    rng = np.random.default_rng(SEED + 2)
+    if float_io:
+        wide = rng.normal(0.0, 30.0, (6, *shape)).astype(np.float32)  # mostly saturates the input's int8 range
+        extremes = np.stack([np.full(shape, 1e3, np.float32), np.full(shape, -1e3, np.float32)])
+        return np.concatenate([typical, wide, extremes])
+    scale, zero_point, _, _ = model_quantization(flatbuffer)
+    uniform = rng.integers(-128, 128, (6, *shape), dtype=np.int8)
+    extremes = np.stack([np.full(shape, 127, np.int8), np.full(shape, -128, np.int8)])
+    return np.concatenate([affine_quantize(typical, scale, zero_point, np.int8), uniform, extremes])
+
+
+def convert_and_import(tf: Any, name: str, float_io: bool, folder: Path) -> Converted:
+    arch = ARCHITECTURES[name]
+    calibration = samples(arch.input_shape, CALIBRATION, SEED)
+    keras_model = seeded_model(tf.keras, arch, SEED, calibration)
+    flatbuffer = convert(tf, keras_model, calibration, float_io=float_io)
+    network = f"{name}_{'float' if float_io else 'int8'}"
+    nn_path, _ = import_tflite(flatbuffer, f"{network}.tflite", name=network).write(folder / f"{network}.nn")
+    inputs = seeded_inputs(arch, flatbuffer, float_io)
+    reference = run_tflm_each(flatbuffer, inputs, arena_size=1 << 20)
+    return Converted(arch, float_io, flatbuffer, nndsl.load(nn_path), inputs, reference, folder)
+
+
+@pytest.fixture(scope="module")
+def tf() -> Any:
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    return pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module", params=NETWORKS)
+def network(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["int8-io", "float-io"])
+def converted(request: pytest.FixtureRequest, tf: Any, network: str,
+              tmp_path_factory: pytest.TempPathFactory) -> Converted:
+    float_io: bool = request.param
+    folder = tmp_path_factory.mktemp(f"{network}_{int(float_io)}")
+    return convert_and_import(tf, network, float_io, folder)
+
+
+def test_every_op_is_imported(converted: Converted) -> None:
+    """The `.nn` computes what the flatbuffer does, op for op (nothing dropped, merged or added but reshapes)."""
+    expected = [IMPORTED_AS[op] for op in model_graph(converted.flatbuffer).names if op not in SHAPE_OPS]
+    assert [op.kind for op in converted.model.graph.ops if op.kind != "reshape"] == expected
+    graph = converted.model.graph
+    assert graph.dtype.value == "i8"
+    assert graph.input.type.dtype.value == ("f32" if converted.float_io else "i8")
+    assert graph.output.type.dtype.value == ("f32" if converted.float_io else "i8")
+
+
+def test_numpy_backend_equals_tflm(converted: Converted) -> None:
+    outputs = converted.model.run(converted.inputs).reshape(converted.reference.shape)
+    assert_bit_exact(outputs, converted.reference, converted.reference.dtype.type, f"{converted.label}, NumPy")
+    # The outputs depend on the input: the comparison is not one of constants.
+    assert len(np.unique(outputs.reshape(len(outputs), -1), axis=0)) > len(outputs) // 2
+
+
+def test_compiled_c_equals_tflm(converted: Converted) -> None:
+    outputs = run_in_c(converted.model, converted.inputs, work_dir=converted.folder / "c")
+    reference = converted.reference.reshape(outputs.shape)
+    assert_bit_exact(outputs, reference, reference.dtype.type, f"{converted.label}, C")
+
+
+def test_sanitized_c_with_caller_arena_equals_tflm(converted: Converted) -> None:
+    """Under AddressSanitizer and UBSan, from a scrambled arena of exactly the declared size."""
+    outputs = run_in_c(converted.model, converted.inputs[:4], sanitize=True, caller_arena=True,
+                       work_dir=converted.folder / "asan")
+    reference = converted.reference[:4].reshape(outputs.shape)
+    assert_bit_exact(outputs, reference, reference.dtype.type, f"{converted.label}, sanitized C")
