@@ -63,7 +63,10 @@ MOBILENET_BLOCKS: tuple[tuple[int, int], ...] = (
 
 
 def mobilenet_v1(keras: Any, *, alpha: float = 0.25, size: int = 96, classes: int = 2) -> Any:
-    """Visual wake words MobileNetV1: conv 3x3/2, 13 depthwise-separable blocks, BN + ReLU6, pool, dense."""
+    """Visual wake words MobileNetV1: conv 3x3/2, 13 depthwise-separable blocks, BN + ReLU6, pool, dense.
+
+    ReLU6 as in MobileNetV1 (MLPerf's training script uses ReLU, which the DS-CNN and ResNet-8 cover).
+    """
     layers = keras.layers
     inputs = keras.Input((size, size, 3))
     x = _bn_relu(keras, layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same")(inputs), relu6=True)
@@ -143,11 +146,11 @@ def seed_weights(model: Any, rng: np.random.Generator, data: np.ndarray) -> None
             layer.set_weights([rng.uniform(0.5, 1.5, size), rng.normal(0.0, 0.1, size), *weights[2:]])
             norms.append(layer)
             continue
-        kernel, bias = weights
+        kernel, *bias = weights  # no bias with use_bias=False
         window = kernel.shape[:-2] if kind == "DepthwiseConv2D" else kernel.shape[:-1]
         fan_in = int(np.prod(window))
         layer.set_weights([rng.normal(0.0, np.sqrt(2.0 / fan_in), kernel.shape).astype(np.float32),
-                           rng.normal(0.0, 0.05, bias.shape).astype(np.float32)])
+                           *(rng.normal(0.0, 0.05, b.shape).astype(np.float32) for b in bias)])
     # One training-mode pass with momentum 0 sets every moving statistic to its batch's: each batch norm then
     # sees in inference what it saw in that pass.
     for layer in norms:

@@ -26,6 +26,7 @@ import nndsl
 from nndsl.importers.tflite import import_tflite
 from nndsl.qmath.quantize import affine_quantize
 from tests.c_harness import run_in_c
+from tests.conftest import ROOT
 from tests.mlperf_models import ARCHITECTURES, Architecture, convert, samples, seeded_model
 from tests.tflite_models import assert_bit_exact, model_graph, model_quantization, run_tflm_each
 
@@ -47,6 +48,14 @@ NETWORKS = [
 ]
 SEED = 2024
 CALIBRATION = 32
+# (parameters, MACs) of each import, as docs/importing.md's table states them.
+SIZES = {
+    "autoencoder": (265_864, 264_192),
+    "dscnn_small": (1_724, 180_192),
+    "dscnn": (22_604, 2_656_768),
+    "mobilenet_v1": (210_850, 7_489_664),
+    "resnet8": (77_706, 12_501_632),
+}
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,15 @@ def test_every_op_is_imported(converted: Converted) -> None:
     assert graph.dtype.value == "i8"
     assert graph.input.type.dtype.value == ("f32" if converted.float_io else "i8")
     assert graph.output.type.dtype.value == ("f32" if converted.float_io else "i8")
+    summary = converted.model.summary()
+    assert (summary.params, summary.macs) == SIZES[converted.arch.name]
+
+
+def test_docs_table_states_the_sizes() -> None:
+    table = (ROOT / "docs" / "importing.md").read_text().split("## Tested architectures")[1].split("\n## ")[0]
+    for name, (params, macs) in SIZES.items():
+        if name != "dscnn_small":
+            assert f"| {params:,} | {macs:,} |" in table, name
 
 
 def test_numpy_backend_equals_tflm(converted: Converted) -> None:
