@@ -8,13 +8,14 @@ flatbuffer. The NumPy backend and gcc's build of the generated C must equal
 TensorFlow Lite Micro's outputs byte for byte on seeded inputs: typical
 ones, uniformly random ones and saturating ones.
 
-Each model is converted once per session. The full-size DS-CNN, MobileNetV1
+Each model is built once and converted twice per session. The full-size DS-CNN, MobileNetV1
 and ResNet-8 are marked slow; the autoencoder and a reduced DS-CNN run by
 default.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,12 @@ IMPORTED_AS = {
     "AVERAGE_POOL_2D": "avg_pool2d", "SOFTMAX": "softmax", "QUANTIZE": "quantize", "DEQUANTIZE": "dequantize",
 }
 SHAPE_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"}
-SLOW = pytest.mark.slow
-NETWORKS = [
-    pytest.param("autoencoder"),
-    pytest.param("dscnn_small"),
-    pytest.param("dscnn", marks=SLOW),
-    pytest.param("mobilenet_v1", marks=SLOW),
-    pytest.param("resnet8", marks=SLOW),
+# Each network with int8 input and output, then with float ones; the full-size CNNs are slow.
+CASES = [
+    pytest.param((name, float_io), id=f"{name}-{'float' if float_io else 'int8'}-io",
+                 marks=() if name in ("autoencoder", "dscnn_small") else pytest.mark.slow)
+    for name in ("autoencoder", "dscnn_small", "dscnn", "mobilenet_v1", "resnet8")
+    for float_io in (False, True)
 ]
 SEED = 2024
 CALIBRATION = 32
@@ -90,12 +90,19 @@ def seeded_inputs(arch: Architecture, flatbuffer: bytes, float_io: bool) -> np.n
     return np.concatenate([affine_quantize(typical, scale, zero_point, np.int8), uniform, extremes])
 
 
-def convert_and_import(tf: Any, name: str, float_io: bool, folder: Path) -> Converted:
-    arch = ARCHITECTURES[name]
-    calibration = samples(arch.input_shape, CALIBRATION, SEED)
-    keras_model = seeded_model(tf.keras, arch, SEED, calibration)
-    flatbuffer = convert(tf, keras_model, calibration, float_io=float_io)
-    network = f"{name}_{'float' if float_io else 'int8'}"
+@dataclass(frozen=True)
+class Seeded:
+    """One architecture built in Keras with its seeded weights, and the calibration inputs that set them."""
+
+    arch: Architecture
+    keras_model: Any
+    calibration: np.ndarray
+
+
+def convert_and_import(tf: Any, seeded: Seeded, float_io: bool, folder: Path) -> Converted:
+    arch = seeded.arch
+    flatbuffer = convert(tf, seeded.keras_model, seeded.calibration, float_io=float_io)
+    network = f"{arch.name}_{'float' if float_io else 'int8'}"
     nn_path, _ = import_tflite(flatbuffer, f"{network}.tflite", name=network).write(folder / f"{network}.nn")
     inputs = seeded_inputs(arch, flatbuffer, float_io)
     reference = run_tflm_each(flatbuffer, inputs, arena_size=1 << 20)
@@ -108,18 +115,27 @@ def tf() -> Any:
     return pytest.importorskip("tensorflow")
 
 
-@pytest.fixture(scope="module", params=NETWORKS)
-def network(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
+@pytest.fixture(scope="module")
+def built(tf: Any) -> Callable[[str], Seeded]:
+    """Each network built once (both of its conversions start from it), on first use."""
+    cache: dict[str, Seeded] = {}
+
+    def build(name: str) -> Seeded:
+        if name not in cache:
+            arch = ARCHITECTURES[name]
+            calibration = samples(arch.input_shape, CALIBRATION, SEED)
+            cache[name] = Seeded(arch, seeded_model(tf.keras, arch, SEED, calibration), calibration)
+        return cache[name]
+
+    return build
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["int8-io", "float-io"])
-def converted(request: pytest.FixtureRequest, tf: Any, network: str,
+@pytest.fixture(scope="module", params=CASES)
+def converted(request: pytest.FixtureRequest, tf: Any, built: Callable[[str], Seeded],
               tmp_path_factory: pytest.TempPathFactory) -> Converted:
-    float_io: bool = request.param
-    folder = tmp_path_factory.mktemp(f"{network}_{int(float_io)}")
-    return convert_and_import(tf, network, float_io, folder)
+    name, float_io = request.param
+    folder = tmp_path_factory.mktemp(f"{name}_{int(float_io)}")
+    return convert_and_import(tf, built(name), float_io, folder)
 
 
 def test_every_op_is_imported(converted: Converted) -> None:
