@@ -170,6 +170,23 @@ def test_c_function_equals_numpy_on_every_input(function: str, in_name: str, out
     assert got.dtype == expected.dtype and np.array_equal(got, expected)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("function", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("in_name", INPUT_FORMATS)
+@pytest.mark.parametrize("out_name", ["q7", "q15", "q1.14", "q2.5"])
+def test_c_function_grid_equals_numpy(function: str, in_name: str, out_name: str, compiler: str) -> None:
+    """The full grid of the test above: every input format to four output formats."""
+    test_c_function_equals_numpy_on_every_input(function, in_name, out_name, compiler)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_name", INPUT_FORMATS)
+@pytest.mark.parametrize("out_name", ["q7", "q15", "q1.14"])
+def test_c_softmax_grid_equals_numpy(in_name: str, out_name: str, compiler: str) -> None:
+    for beta in (1.0, 0.25, 6.0):
+        test_c_softmax_equals_numpy_on_every_difference(in_name, out_name, beta, compiler)
+
+
 @pytest.mark.parametrize("in_name, out_name, beta", [("q4.11", "q7", 1.0), ("q7", "q15", 0.5),
                                                      ("q2.5", "q1.14", 3.0), ("q15", "q3.4", 1.0)])
 def test_c_softmax_equals_numpy_on_every_difference(in_name: str, out_name: str, beta: float,
