@@ -3,8 +3,9 @@
 The float model runs on calibration inputs; each tensor a layer computes
 (dense, convolutions, add) gets the qM.N format of ``activation_bits`` bits
 with the most fraction bits that still hold its largest calibrated value times
-``2^headroom``; the other layers keep their input's format. Each kernel gets
-the most fraction bits its largest weight allows in ``weight_bits`` bits,
+``2^headroom``; tanh, sigmoid and softmax give q7 after an int8-stored input
+and q15 after an int16 one; the other layers keep their input's format. Each
+kernel gets the most fraction bits its largest weight allows in ``weight_bits`` bits,
 fewer if that is what keeps every int32 sum provably in range (the sum of a
 channel's absolute weights times the largest input its format holds), and
 fewer if the output shift would exceed 31 bits. Biases become int32 at their
@@ -43,7 +44,8 @@ from nndsl.resolve import resolve
 from nndsl.types import DType, QFormat
 
 Array = npt.NDArray[Any]
-COMPUTED = (ir.Dense, ir.Conv, ir.Add)  # the ops whose output format is chosen; the others keep their input's
+COMPUTED = (ir.Dense, ir.Conv, ir.Add)  # the ops whose output format is calibrated
+FUNCTIONS = (ir.Elementwise, ir.Softmax)  # tanh, sigmoid, softmax: q7 or q15 out; the other ops keep their input's
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,12 @@ def format_for(largest: float, bits: int, headroom: int = 0, max_frac: int = MAX
     wanted = largest * 2.0**headroom
     frac = next((f for f in range(max_frac, 0, -1) if math.floor(wanted * 2.0**f + 0.5) <= top), 0)
     return QFormat(bits - 1 - frac, frac)
+
+
+def unit_format(input_format: QFormat) -> QFormat:
+    """A tanh's, sigmoid's or softmax's output: q7 after an int8-stored input, q15 after an int16 one (their
+    values lie in [-1, 1]; the checker's default too)."""
+    return QFormat(0, 7 if input_format.storage is DType.I8 else 15)
 
 
 def to_fixed_integers(values: Array, frac_bits: int, dtype: np.dtype[Any]) -> Array:
@@ -149,10 +157,7 @@ def _convertible(graph: ir.Graph, layers: tuple[Any, ...], sink: DiagnosticSink)
             sink.error(layer.decl.call.loc, f"fixed-point '{op}' takes computed tensors only (no weight array or "
                        f"number as an operand)")
             continue
-        hint = {
-            "softmax": ": end the network at the layer before it (the largest logit is the same class)",
-            "batch_norm": ": fold it into the weights of the layer before it first",
-        }.get(op, "")
+        hint = {"batch_norm": ": fold it into the weights of the layer before it first"}.get(op, "")
         sink.error(layer.decl.call.loc, f"'{op}' has no fixed-point (qM.N) kernel{hint}")
 
 
@@ -205,14 +210,13 @@ class _Converter:
             return name
 
         for op in graph.ops:
-            if not isinstance(op, COMPUTED):
+            if not isinstance(op, COMPUTED + FUNCTIONS):
                 for source in op.inputs:
                     parent[root(source.name)] = root(op.output.name)
         in_name = graph.input.name
         wanted = {in_name: self.options.input_format or self.calibrated(in_name)}
         wanted |= {op.output.name: self.calibrated(op.output.name)
                    for op in graph.ops if isinstance(op, COMPUTED)}
-        self.declared = list(wanted)  # the tensors whose format the .nn text states
         group: dict[str, QFormat] = {}
         for name, fmt in wanted.items():
             current = group.get(root(name))
@@ -220,6 +224,14 @@ class _Converter:
                 group[root(name)] = self.options.input_format
             elif current is None or fmt.frac_bits < current.frac_bits:
                 group[root(name)] = fmt
+        for op in graph.ops:  # in order: a function's input format is known before its output's is chosen
+            if isinstance(op, FUNCTIONS):
+                unit = unit_format(group[root(op.input.name)])
+                wanted[op.output.name] = unit
+                current = group.get(root(op.output.name))
+                group[root(op.output.name)] = unit if current is None or unit.frac_bits < current.frac_bits \
+                    else current
+        self.declared = list(wanted)  # the tensors whose format the .nn text states
         return {t.name: group[root(t.name)] for t in graph.tensors}
 
     def quantize_weights(self, op: ir.Dense | ir.Conv) -> None:

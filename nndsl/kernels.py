@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from nndsl.qmath import activations as act8
 from nndsl.qmath import binary as bin8
+from nndsl.qmath import fixed_functions as fixed_fn
 from nndsl.qmath import int16_functions as fn16
 from nndsl.qmath import int16_ops as ops16
 from nndsl.qmath import quantize as quant
@@ -32,7 +33,7 @@ from nndsl.qmath.pooling import MeanS8Params, mean_s8
 from nndsl.qmath.requant import Rounding
 from nndsl.qmath.shift import AddQParams, add_q
 from nndsl.qmath.softmax import SoftmaxS8Params, softmax_s8, softmax_s8_exp_table
-from nndsl.types import DType
+from nndsl.types import DType, QFormat
 
 Array = npt.NDArray[Any]
 
@@ -57,6 +58,8 @@ SOFTMAX_TABLE_S8_CODE = RuntimeCode("softmax_table_s8", 400)  # its exponential 
 SOFTMAX_S16_CODE = RuntimeCode("softmax_s16", 400)  # and its two 513-entry int16 tables from theirs
 BINARY_CODE = RuntimeCode("binary", 120)  # one element function and the broadcast loop around it
 QUANTIZE_CODE = RuntimeCode("quantize", 96)
+FUNCTION_Q_CODE = RuntimeCode("function_q", 96)  # its table counted from its Table argument
+SOFTMAX_Q_CODE = RuntimeCode("softmax_q", 1070)  # 270 and libgcc's 64-bit division (800); its table from its Table
 # Helpers of the loops the C templates write inline (no kernel record yet).
 AVG_POOL = RuntimeCode("avg_pool", 240)
 MATMUL = RuntimeCode("matmul", 850)  # runtime/matmul.c: int8 dense and convolution
@@ -313,7 +316,34 @@ class LeakyReluS16:
         return _leaky_args(self.params)
 
 
-FunctionKernel = TanhS8 | LogisticS8 | HardSwishS8 | LeakyReluS8 | TanhS16 | LogisticS16 | LeakyReluS16
+@dataclass(frozen=True)
+class FunctionQ:
+    """Fixed-point tanh or sigmoid (qM.N to qM.N): a table over ``|x|``, interpolated, reflected for ``x < 0``."""
+
+    function: fixed_fn.QFunction
+    params: fixed_fn.FunctionQParams
+    formats: str  # "q4.11 to q15": names the table
+    c: ClassVar[CKernel] = _called("nn_function_q", "fixed_functions", "NN_USE_FUNCTION_Q", FUNCTION_Q_CODE,
+                                   macro="map_q")
+
+    def reference(self, x: Array) -> Array:
+        return fixed_fn.function_q(x, self.params)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        name = self.function.value
+        table = Table(f"{name}_q/{self.formats.replace(' to ', '/')}", p.table, DType.I32,
+                      f"fixed-point {name} ({self.formats}): the function at |x| = i * 2^{p.step_shift}, "
+                      f"{p.extra_bits} fraction bits beyond the output's")
+        return (p.step_shift, p.extra_bits, p.reflect, len(p.table) - 1, p.act_min, p.act_max, table)
+
+
+def function_q_kernel(function: fixed_fn.QFunction, in_fmt: QFormat, out_fmt: QFormat) -> FunctionQ:
+    params = fixed_fn.function_q_params(function, in_fmt.frac_bits, in_fmt.bits, out_fmt.frac_bits, out_fmt.bounds)
+    return FunctionQ(function, params, f"{in_fmt.name} to {out_fmt.name}")
+
+
+FunctionKernel = TanhS8 | LogisticS8 | HardSwishS8 | LeakyReluS8 | TanhS16 | LogisticS16 | LeakyReluS16 | FunctionQ
 
 
 # -- softmax ---------------------------------------------------------------------------------------------------
@@ -383,7 +413,32 @@ class SoftmaxS16:
                       "int16 softmax: 1 / (1 + x) table"))
 
 
-SoftmaxKernel = SoftmaxS8 | SoftmaxTableS8 | SoftmaxS16
+@dataclass(frozen=True)
+class SoftmaxQ:
+    """Fixed-point softmax (qM.N to qM.N): table exponentials in Q30, an int64 sum, a rounded division."""
+
+    params: fixed_fn.SoftmaxQParams
+    in_storage: DType
+    out_storage: DType
+    c: ClassVar[CKernel] = _called("nn_softmax_q", "fixed_functions", "NN_USE_SOFTMAX_Q", SOFTMAX_Q_CODE,
+                                   macro="softmax_q")
+
+    def reference(self, x: Array) -> Array:
+        return fixed_fn.softmax_q(x, self.params)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        wide = (int(self.in_storage is DType.I16), int(self.out_storage is DType.I16))
+        return (*wide, p.multiplier, p.diff_max, p.out_frac, p.out_max,
+                Table("softmax_q/exp2", p.exp2_table, DType.I32, "fixed-point softmax: 2^-(i/256) in Q30"))
+
+
+def softmax_q_kernel(beta: float, in_fmt: QFormat, out_fmt: QFormat) -> SoftmaxQ:
+    params = fixed_fn.softmax_q_params(beta, in_fmt.frac_bits, in_fmt.bits, out_fmt.frac_bits, out_fmt.bounds[1])
+    return SoftmaxQ(params, in_fmt.storage, out_fmt.storage)
+
+
+SoftmaxKernel = SoftmaxS8 | SoftmaxTableS8 | SoftmaxS16 | SoftmaxQ
 
 
 # -- binary ops with broadcasting and constant operands ----------------------------------------------------------

@@ -19,6 +19,7 @@ from nndsl.ir import assert_never
 from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
 from nndsl.qmath.add import AddS8Params, add_s8_params
 from nndsl.qmath.binary import mul_params, squared_difference_params, sub_params
+from nndsl.qmath.fixed_functions import QFunction
 from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
 from nndsl.qmath.int16_ops import (
     AVG_POOL_S16_MAX_TAPS,
@@ -313,6 +314,11 @@ def lower_fixed_op(op: ir.AnyOp, sink: DiagnosticSink) -> ir.AnyOp:
                 return replace(op, act_range=_output_clamp(op.output, ir.ActivationKind.NONE))
             case ir.GlobalPool() | ir.Reshape() | ir.Concat() | ir.Pad():
                 return op
+            case ir.Elementwise():  # tanh, sigmoid: tables made here (nndsl.qmath.fixed_functions)
+                kernel = k.function_q_kernel(QFunction(op.function.value), _format(op.input), _format(op.output))
+                return replace(op, impl=kernel)
+            case ir.Softmax():
+                return replace(op, impl=k.softmax_q_kernel(op.beta, _format(op.input), _format(op.output)))
     except _ShiftOutOfRange as error:
         sink.error(error.loc or op.loc, str(error))
         return op

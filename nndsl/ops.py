@@ -113,8 +113,10 @@ SIGNATURES = {
 }
 
 # The ops a power-of-two fixed-point (q7, q15, qM.N) network may use: those whose
-# integer semantics are shifts, sums and clamps (nndsl.qmath.shift).
+# integer semantics are shifts, sums and clamps (nndsl.qmath.shift), and tanh,
+# sigmoid and softmax from tables made at build time (nndsl.qmath.fixed_functions).
 FIXED_POINT_OPS = frozenset({
     "dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool", "avg_pool",
     "global_max_pool", "global_avg_pool", "add", "concat", "pad", "relu", "relu6", "flatten", "reshape",
+    "tanh", "sigmoid", "softmax",
 })

@@ -8,7 +8,8 @@ for a layer fed directly by the input, attained: the input that takes each
 value's end matching its weight's sign reaches it. Ops that are monotonic in
 their inputs (requantisation, pools, add, mean...) are bounded by running the
 NumPy backend's own kernels on the interval ends; other element-wise functions
-by evaluating them on every value in range. Softmax is bounded by its type.
+by evaluating them on every value in range. Softmax is bounded by its type, a
+fixed-point one by [0, 1] (fixed-point tanh and sigmoid are monotonic).
 
 Then:
 - an accumulator (or partial sum) outside its width is an error;
@@ -30,7 +31,7 @@ from nndsl import ir
 from nndsl.backend import backend
 from nndsl.diagnostics import DiagnosticSink, WarningFlag
 from nndsl.ir import assert_never
-from nndsl.kernels import AddQ
+from nndsl.kernels import AddQ, SoftmaxQ
 from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
 from nndsl.qmath.shift import aligned_sum, shift_round
@@ -76,7 +77,10 @@ class RangeReport:
 
 
 def _full(tensor: ir.Tensor) -> Interval:
-    low, high = tensor.type.bounds
+    return _constant(tensor, *tensor.type.bounds)
+
+
+def _constant(tensor: ir.Tensor, low: int, high: int) -> Interval:
     shape = tensor.type.shape
     return Interval(np.full(shape, low, dtype=np.int64), np.full(shape, high, dtype=np.int64))
 
@@ -214,6 +218,9 @@ def _op_range(op: ir.AnyOp, inputs: list[Interval]) -> OpRange:
             return _monotonic(op, inputs) if monotonic else OpRange(op, None, None, None, _full(op.output))
         case ir.Elementwise():
             return _elementwise(op, inputs[0])
+        case ir.Softmax(impl=SoftmaxQ() as softmax):  # probabilities: 0 to 1, or the format's largest value
+            top = min(1 << softmax.params.out_frac, softmax.params.out_max)
+            return OpRange(op, None, None, None, _constant(op.output, 0, top))
         case ir.Softmax() | ir.Binary():  # a binary op's TFLM parameters keep its int32 steps in range
             return OpRange(op, None, None, None, _full(op.output))
         case ir.Quantize() if op.input.type.dtype is DType.F32:  # a float input: any stored value

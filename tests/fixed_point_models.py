@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 import nndsl
 from nndsl import ir
+from nndsl.qmath.fixed_functions import QFunction, function_q, function_q_params, softmax_q, softmax_q_params
 from nndsl.rules.window import output_length
 from nndsl.types import DType, QFormat
 from nndsl.windows import window_taps
@@ -48,6 +49,9 @@ LAYOUTS = ("sequence", "image", "vector")
 ATTEMPTS = 20
 # How a conv stage ends, cycling with the seeds that have one (so that eight consecutive seeds see each).
 ENDINGS = ("global_max", "global_avg", "flatten", "rows")
+# The function a network ends with, cycling with the seed (each twice in eight seeds).
+FUNCTIONS = ("tanh", "sigmoid", "softmax", None)
+FUNCTION_OUTPUTS = (None, "q7", "q15", "q1.14", "q2.5", "q0.4")  # None: the default, q7 or q15 by storage
 
 
 def round_half_away(values: Array) -> Array:
@@ -467,6 +471,24 @@ class _Builder:
             return self.concat([x, self.relu(x, self.pick(("relu", "relu6")), new_format=False)], -1)
         return self.relu(x, self.pick(("relu", "relu6")), new_format=self.chance(0.8))
 
+    def function(self, x: _Tensor, name: str) -> _Tensor:
+        """tanh, sigmoid or softmax (over the last axis, a random beta), computed as the kernels compute them."""
+        out_name = self.pick(FUNCTION_OUTPUTS)
+        fmt = QFormat.parse(out_name) if out_name is not None else QFormat(0, 15 if x.fmt.bits > 8 else 7)
+        assert fmt is not None
+        tensor = self.fresh("f")
+        annotation = f" : {out_name}" if out_name is not None else ""
+        if name == "softmax":
+            beta = self.pick((1.0, 0.5, 2.0, 8.0))
+            params = softmax_q_params(beta, x.fmt.frac_bits, x.fmt.bits, fmt.frac_bits, fmt.bounds[1])
+            values = softmax_q(x.values.astype(np.int64), params).astype(np.float64)
+            self.lines.append(f"{tensor} = softmax({x.name}, beta={beta!r}){annotation}")
+        else:
+            table = function_q_params(QFunction(name), x.fmt.frac_bits, x.fmt.bits, fmt.frac_bits, fmt.bounds)
+            values = function_q(x.values.astype(np.int64), table).astype(np.float64)
+            self.lines.append(f"{tensor} = {name}({x.name}){annotation}")
+        return _Tensor(tensor, fmt, values)
+
     def dense_block(self, x: _Tensor) -> _Tensor:
         """One block of a dense stage (any rank: dense works over the last axis)."""
         kind = self.pick(("dense", "dense", "add", "concat", "relu", "relu", "pad"))
@@ -532,6 +554,9 @@ def _draw(seed: int, attempt: int) -> tuple[RandomNetwork, Array]:
                 return RandomNetwork(b.name, "\n".join(b.lines) + "\n", b.weights), x.values
     for _ in range(b.integer(1, 3)):
         x = b.dense_block(x)
+    function = FUNCTIONS[seed % len(FUNCTIONS)]
+    if function is not None:
+        x = b.function(x, function)
     b.lines.append(f"output {x.name}")
     return RandomNetwork(b.name, "\n".join(b.lines) + "\n", b.weights), x.values
 

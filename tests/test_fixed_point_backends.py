@@ -127,6 +127,8 @@ def _op_name(op: ir.Op) -> str | None:
             return f"global_{op.pool.value}_pool"
         case ir.Activation():
             return op.activation.value
+        case ir.Elementwise():
+            return op.function.value
         case ir.Reshape():
             return None
     return type(op).__name__.lower()

@@ -81,16 +81,13 @@ def nndsl_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 DENSE = "output y = dense(x, k, b) : q7"
 UNSUPPORTED = {
-    "softmax": ("y = softmax(x) : q7", {}),
-    "tanh": ("y = tanh(x) : q7", {}),
-    "sigmoid": ("y = sigmoid(x) : q7", {}),
     "leaky_relu": ("y = leaky_relu(x, alpha=0.1) : q7", {}),
     "hard_swish": ("y = hard_swish(x) : q7", {}),
     "batch_norm": ("y = batch_norm(x, bn.g, bn.b, bn.m, bn.v)",
                    {f"bn.{p}": np.ones(2, np.float32) for p in "gbmv"}),
 }
 FIXED_OPS_LIST = ("add, avg_pool, concat, conv1d, conv2d, dense, depthwise_conv1d, depthwise_conv2d, flatten, "
-                  "global_avg_pool, global_max_pool, max_pool, pad, relu, relu6, reshape")
+                  "global_avg_pool, global_max_pool, max_pool, pad, relu, relu6, reshape, sigmoid, softmax, tanh")
 CONV1D = fixed("k", np.ones((3, 2, 4), np.int8), 7)
 
 CASES = [
@@ -214,7 +211,7 @@ def test_misspelt_format_is_a_located_syntax_error(tmp_path: Path) -> None:
 
 CLI_CASES = [case for case in CASES if case.id in {
     "input-wider-than-16-bits", "q7-with-scale", "unknown-q8", "i8-layer-in-q7-network", "q7-layer-in-i8-network",
-    "dense-without-format", "softmax-in-fixed-network", "kernel-float32", "kernel-without-frac-bits",
+    "dense-without-format", "hard_swish-in-fixed-network", "kernel-float32", "kernel-without-frac-bits",
     "frac-bits-two-values", "bias-more-frac-bits-than-accumulator", "bias-beyond-int32-once-aligned",
     "output-shift-beyond-31",
 }]

@@ -19,6 +19,7 @@ import pytest
 import nndsl
 from nndsl import ir
 from nndsl.fixed import FixedOptions, convert, format_for, to_fixed_integers
+from nndsl.qmath.fixed_functions import QFunction, function_error_bound, softmax_error_bound
 from nndsl.types import QFormat
 from tests.c_harness import run_in_c
 from tests.conftest import DATA, EXAMPLES
@@ -44,8 +45,9 @@ def relative_error(got: npt.NDArray[np.float64], reference: Array) -> float:
     return float(np.abs(got - reference).max() / max(float(np.abs(reference).max()), 1e-9))
 
 
-def float_mlp(folder: Path) -> Path:
-    """The digits MLP with real weights: the int8 example's kernels x scales, biases x input x kernel scales."""
+def float_mlp(folder: Path, softmax: bool = False) -> Path:
+    """The digits MLP with real weights: the int8 example's kernels x scales, biases x input x kernel scales
+    (ending at its logits, or with ``softmax`` at its probabilities, as examples/mlp does)."""
     int8 = np.load(EXAMPLES / "mlp" / "mlp.npz")
     input_scales = {"fc1": 0.003921568859368563, "fc2": 0.025500211864709854, "fc3": 0.09259746223688126}
     arrays = {}
@@ -55,14 +57,17 @@ def float_mlp(folder: Path) -> Path:
         arrays[f"{layer}.bias"] = (int8[f"{layer}.bias"] * in_scale * scale).astype(np.float32)
     np.savez(folder / "mlp.npz", **arrays)
     path = folder / "mlp.nn"
-    path.write_text("""network mlp
+    text = """network mlp
 target efm32 { latency <= 10 ms }
 weights "mlp.npz"
 input pixels : f32[64]
 hidden1 = dense(pixels, fc1.kernel, fc1.bias) -> relu
 hidden2 = dense(hidden1, fc2.kernel, fc2.bias) -> relu
 output logits = dense(hidden2, fc3.kernel, fc3.bias)
-""")
+"""
+    if softmax:
+        text = text.replace("output logits", "logits") + "output probs = softmax(logits)\n"
+    path.write_text(text)
     return path
 
 
@@ -91,6 +96,88 @@ def test_digits_mlp_keeps_its_accuracy(tmp_path: Path) -> None:
     fixed_accuracy = float(np.mean(fixed.run(q).argmax(axis=1) == labels))
     assert fixed_accuracy >= float_accuracy - 0.005
     assert np.array_equal(run_in_c(fixed, q), fixed.run(q))  # integer equality
+
+
+def test_digits_mlp_with_softmax_keeps_its_accuracy(tmp_path: Path) -> None:
+    """The MLP ending in softmax, as examples/mlp does: q15 probabilities after the int16 logits, within 1% of
+    the float model's accuracy; C equals NumPy."""
+    source = float_mlp(tmp_path, softmax=True)
+    conversion = convert(source, np.load(DATA / "mlp" / "x_calib.npy"), tmp_path / "mlp_q.nn",
+                         FixedOptions(input_format=QFormat(0, 7)))
+    assert [f.name for f in conversion.formats.values()] == ["q7", "q4.11", "q6.9", "q7.8", "q15"]
+    assert "output probs = softmax(logits) : q15" in conversion.text
+    conversion.write(tmp_path / "mlp_q.nn")
+    fixed, floating = nndsl.load(tmp_path / "mlp_q.nn"), nndsl.load(source)
+    x, labels = np.load(DATA / "mlp" / "x_test.npy"), np.load(DATA / "mlp" / "y_test.npy")
+    q = quantize(fixed, x)
+    probabilities = floating.run(x)
+    float_accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
+    fixed_accuracy = float(np.mean(fixed.run(q).argmax(axis=1) == labels))
+    assert abs(fixed_accuracy - float_accuracy) <= 0.01
+    assert_functions_within_their_bounds(fixed, q)
+    assert np.array_equal(run_in_c(fixed, q), fixed.run(q))
+
+
+def assert_functions_within_their_bounds(model: nndsl.Model, q: Array) -> None:
+    """Each tanh, sigmoid and softmax of a converted network is within its documented error bound of the exact
+    function of its own (fixed-point) input: the converter's formats lose nothing beyond the output's rounding."""
+    trace = model.trace(q)
+    for op in model.graph.ops:
+        if not isinstance(op, ir.Elementwise | ir.Softmax):
+            continue
+        fin, fout = op.input.type.fixed, op.output.type.fixed
+        assert fin is not None and fout is not None
+        x = trace[op.input.name].astype(np.float64) * fin.scale
+        if isinstance(op, ir.Softmax):
+            z = np.exp(op.beta * (x - x.max(axis=-1, keepdims=True)))
+            exact, bound = z / z.sum(axis=-1, keepdims=True), softmax_error_bound(fout.frac_bits, x.shape[-1])
+        else:
+            exact, bound = QFunction(op.function.value).real(x), function_error_bound(fin.bits)
+        low, high = fout.bounds
+        error = np.abs(trace[op.output.name] * fout.scale - np.clip(exact, low * fout.scale, high * fout.scale))
+        assert error.max() <= bound * fout.scale, (op.output.name, float(error.max() / fout.scale))
+
+
+FUNCTION_NET = """network smooth
+weights "smooth.npz"
+input x : f32[6]
+a = dense(x, fc1.kernel, fc1.bias)
+t = tanh(a)
+b = dense(t, fc2.kernel, fc2.bias)
+s = sigmoid(b)
+r = relu(s)
+c = dense(r, fc3.kernel, fc3.bias)
+output p = softmax(c, beta=2.0)
+"""
+
+
+@pytest.mark.parametrize("bits, formats, tolerance", [(16, ("q15", "q15", "q15"), 0.003),
+                                                      (8, ("q7", "q7", "q7"), 0.15)])
+def test_random_network_with_tanh_and_sigmoid(tmp_path: Path, bits: int, formats: tuple[str, ...],
+                                              tolerance: float) -> None:
+    """tanh, sigmoid and softmax take q15 after int16 tensors, q7 after int8 ones (a relu keeps the sigmoid's);
+    the converted net stays within ``tolerance`` of the float one (8-bit activations such as q5.2 dominate that
+    error), each function within its bound of its input's exact value, and its C equals its NumPy run."""
+    rng = np.random.default_rng(21)
+    shapes = {"fc1": (6, 8), "fc2": (8, 5), "fc3": (5, 4)}
+    arrays = {}
+    for layer, shape in shapes.items():
+        arrays[f"{layer}.kernel"] = rng.normal(size=shape).astype(np.float32)
+        arrays[f"{layer}.bias"] = (rng.normal(size=shape[1]) * 0.3).astype(np.float32)
+    np.savez(tmp_path / "smooth.npz", **arrays)
+    source = tmp_path / "smooth.nn"
+    source.write_text(FUNCTION_NET)
+    x = rng.normal(size=(400, 6)).astype(np.float32)
+    options = FixedOptions(activation_bits=bits, weight_bits=bits)
+    conversion = convert(source, x[:200], tmp_path / "smooth_q.nn", options)
+    assert tuple(conversion.formats[name].name for name in ("t", "s", "p")) == formats
+    assert conversion.formats["r"] == conversion.formats["s"]
+    conversion.write(tmp_path / "smooth_q.nn")
+    fixed, floating = nndsl.load(tmp_path / "smooth_q.nn"), nndsl.load(source)
+    q = quantize(fixed, x[200:])
+    assert np.abs(real_output(fixed, q) - floating.run(x[200:])).max() < tolerance
+    assert_functions_within_their_bounds(fixed, q)
+    assert np.array_equal(run_in_c(fixed, q), fixed.run(q))
 
 
 CONV_NET = """network convnet
@@ -150,10 +237,6 @@ def test_random_dense_networks_stay_close_to_float(tmp_path: Path, seed: int) ->
     rng = np.random.default_rng(seed)
     x = (rng.normal(size=(300, *floating.graph.input.type.shape)) * 2).astype(np.float32)
     source, output = tmp_path / f"{network.name}.nn", tmp_path / "fixed.nn"
-    if "softmax" in network.text:
-        with pytest.raises(nndsl.NNError, match="'softmax' has no fixed-point"):
-            convert(source, x[:200], output)
-        return
     convert(source, x[:200], output, FixedOptions(weight_bits=16)).write(output)
     fixed = nndsl.load(output)
     q = quantize(fixed, x[200:])
@@ -209,7 +292,7 @@ def test_cli_writes_a_model_that_builds(tmp_path: Path) -> None:
     assert "#define Q_INPUT_FRAC_BITS 7" in (tmp_path / "build" / "q.h").read_text()
 
 
-@pytest.mark.parametrize("case", ["i8-model", "softmax-and-batch-norm", "bad-calibration", "own-model",
+@pytest.mark.parametrize("case", ["i8-model", "batch-norm-and-hard-swish", "bad-calibration", "own-model",
                                   "own-weights", "input-format", "overflow"])
 def test_cli_errors(tmp_path: Path, case: str) -> None:
     """Each refusal is a compiler-style error, exit 1, no traceback, and nothing is written or replaced."""
@@ -221,10 +304,10 @@ def test_cli_errors(tmp_path: Path, case: str) -> None:
     if case == "i8-model":
         args[0] = EXAMPLES / "mlp" / "mlp.nn"
         expected = "mlp.nn:13:8: error: to-fixed converts an f32 network; 'pixels' is i8"
-    elif case == "softmax-and-batch-norm":
+    elif case == "batch-norm-and-hard-swish":
         text = source.read_text().replace("output logits = dense(hidden2, fc3.kernel, fc3.bias)",
                                           "bn = batch_norm(hidden2, g, b, m, v)\nlogits = dense(bn, fc3.kernel, "
-                                          "fc3.bias)\noutput p = softmax(logits)")
+                                          "fc3.bias)\noutput p = hard_swish(logits)")
         source.write_text(text)
         ones = np.ones(16, np.float32)
         np.savez(tmp_path / "mlp.npz", **dict(np.load(tmp_path / "mlp.npz")), g=ones, b=ones, m=ones, v=ones)
@@ -252,8 +335,8 @@ def test_cli_errors(tmp_path: Path, case: str) -> None:
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
-    if case == "softmax-and-batch-norm":  # every refusal at once
-        assert "mlp.nn:9:12: error: 'softmax' has no fixed-point (qM.N) kernel: end the network" in result.stderr
+    if case == "batch-norm-and-hard-swish":  # every refusal at once
+        assert "mlp.nn:9:12: error: 'hard_swish' has no fixed-point (qM.N) kernel" in result.stderr
 
 
 def test_names_targets_and_warnings_carry_over(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
     "requant", "matmul", "depthwise", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops",
-    "int16_functions", "binary", "quantize",
+    "int16_functions", "binary", "quantize", "fixed_functions",
 )
 # What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
 RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from nndsl import ir
 from nndsl.qmath.softmax import MAX_SAFE_DEPTH
 from nndsl.resolve import BoundLayer
-from nndsl.types import DType, Quant, TensorType
+from nndsl.types import DType, QFormat, Quant, TensorType
 
 if TYPE_CHECKING:
     from nndsl.check import Checker
@@ -26,6 +26,11 @@ FIXED_QUANTS = {
 SOFTMAX_QUANTS = {DType.I8: SOFTMAX_S8_QUANT, DType.I16: S16_UNIT_QUANT}
 
 
+def unit_format(x: ir.Tensor) -> Quant:
+    """A fixed-point tanh's, sigmoid's or softmax's default output: q7 or q15, as wide as its input's storage."""
+    return Quant.of_format(QFormat(0, 15 if x.type.dtype is DType.I16 else 7))
+
+
 def check_relu(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     ctx.only_activation(layer, allowed=False)
     ctx.attrs(layer)
@@ -42,8 +47,8 @@ def check_function(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     attrs = ctx.attrs(layer)
     function = ir.Function(layer.decl.call.op)
     integer = ctx.model_dtype.is_integer
-    fixed = FIXED_QUANTS.get((ctx.model_dtype, function))
-    default = (fixed or x.type.quant) if integer else None
+    fixed = None if ctx.fixed else FIXED_QUANTS.get((ctx.model_dtype, function))
+    default = (fixed or (unit_format(x) if ctx.fixed else x.type.quant)) if integer else None
     out_type = ctx.output_type(layer, x.type.shape, default)
     if integer:
         ctx.fixed_quant(layer, out_type, fixed, function.value)
@@ -57,13 +62,13 @@ def check_softmax(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     beta = attrs.number("beta", 1.0)
     if beta <= 0:
         raise ctx.fail(attrs.loc("beta", layer.decl.call.loc), f"softmax beta must be a positive number (got {beta:g})")
-    default = SOFTMAX_QUANTS.get(ctx.model_dtype)
+    default = unit_format(x) if ctx.fixed else SOFTMAX_QUANTS.get(ctx.model_dtype)
     depth = x.type.shape[-1]
-    if ctx.model_dtype is DType.I8 and depth > MAX_SAFE_DEPTH:
+    if ctx.model_dtype is DType.I8 and not ctx.fixed and depth > MAX_SAFE_DEPTH:
         raise ctx.fail(layer.decl.call.loc, f"int8 softmax over {depth} values: TensorFlow Lite Micro's kernel "
                        f"handles at most {MAX_SAFE_DEPTH} (its sum of exponentials would overflow)")
     out_type = ctx.output_type(layer, x.type.shape, default)
-    ctx.fixed_quant(layer, out_type, default, "softmax")
+    ctx.fixed_quant(layer, out_type, None if ctx.fixed else default, "softmax")
     return ir.Softmax(layer.decl.call.loc, (x,), ctx.tensor(layer, out_type), beta)
 
 
