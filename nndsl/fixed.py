@@ -38,9 +38,11 @@ from nndsl.files import write_files
 from nndsl.ops import FIXED_POINT_OPS
 from nndsl.parser import KEYWORDS, parse
 from nndsl.pipeline import compile_source, read_source
+from nndsl.qmath.requant import round_half_away_array
 from nndsl.qmath.shift import MAX_SHIFT
 from nndsl.ranges import ACCUMULATOR_BITS
 from nndsl.resolve import resolve
+from nndsl.rules.elementwise import unit_format
 from nndsl.types import DType, QFormat
 
 Array = npt.NDArray[Any]
@@ -89,16 +91,10 @@ def format_for(largest: float, bits: int, headroom: int = 0, max_frac: int = MAX
     return QFormat(bits - 1 - frac, frac)
 
 
-def unit_format(input_format: QFormat) -> QFormat:
-    """A tanh's, sigmoid's or softmax's output: q7 after an int8-stored input, q15 after an int16 one (their
-    values lie in [-1, 1]; the checker's default too)."""
-    return QFormat(0, 7 if input_format.storage is DType.I8 else 15)
-
-
 def to_fixed_integers(values: Array, frac_bits: int, dtype: np.dtype[Any]) -> Array:
     """``values * 2^frac_bits`` rounded half away from zero, saturated to ``dtype``."""
     scaled = values.astype(np.float64) * 2.0**frac_bits
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+    rounded = round_half_away_array(scaled)
     info = np.iinfo(dtype)
     result: Array = np.clip(rounded, info.min, info.max).astype(dtype)
     return result
@@ -226,7 +222,7 @@ class _Converter:
                 group[root(name)] = fmt
         for op in graph.ops:  # in order: a function's input format is known before its output's is chosen
             if isinstance(op, FUNCTIONS):
-                unit = unit_format(group[root(op.input.name)])
+                unit = unit_format(group[root(op.input.name)].storage)
                 wanted[op.output.name] = unit
                 current = group.get(root(op.output.name))
                 group[root(op.output.name)] = unit if current is None or unit.frac_bits < current.frac_bits \

@@ -42,6 +42,7 @@ from nndsl.qmath.requant import (
     float32_scale,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
+    round_half_away_array,
     stored_values,
     wrap_int32,
 )
@@ -204,10 +205,6 @@ def minimum(a: npt.ArrayLike, b: npt.ArrayLike, storage: type[Storage]) -> npt.N
     return np.minimum(x1, x2).astype(storage)
 
 
-def _round_half_away(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return np.sign(values) * np.floor(np.abs(values) + 0.5)
-
-
 def quantize_constant(values: npt.ArrayLike, storage: type[np.signedinteger[Any]]) -> tuple[IntArray, float, int]:
     """A float constant operand as ``(stored values, scale, zero point)`` for an integer network.
 
@@ -225,7 +222,7 @@ def quantize_constant(values: npt.ArrayLike, storage: type[np.signedinteger[Any]
         scale, zero_point = float(np.float32(max(-low, high) / info.max)), 0
     else:
         scale = float(np.float32((high - low) / (info.max - info.min)))
-        zero_point = int(np.clip(_round_half_away(np.array(info.min - low / scale)), info.min, info.max))
+        zero_point = int(np.clip(round_half_away_array(np.array(info.min - low / scale)), info.min, info.max))
     return quantize_with(real, scale, zero_point, storage), scale, zero_point
 
 
@@ -233,5 +230,5 @@ def quantize_with(values: npt.ArrayLike, scale: float, zero_point: int,
                   storage: type[np.signedinteger[Any]]) -> IntArray:
     """``clamp(round(v / scale) + zero_point)``, halves away from zero: a constant in a given quantisation."""
     info = np.iinfo(storage)
-    stored = _round_half_away(np.asarray(values, dtype=np.float64) / scale) + zero_point
+    stored = round_half_away_array(np.asarray(values, dtype=np.float64) / scale) + zero_point
     return np.clip(stored, info.min, info.max).astype(np.int64)

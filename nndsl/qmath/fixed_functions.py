@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from nndsl.qmath.requant import ArrayLike, IntArray, rounding_divide_by_pot
+from nndsl.qmath.requant import ArrayLike, IntArray, round_half_away_array, rounding_divide_by_pot
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -103,11 +103,6 @@ class FunctionQParams:
     act_max: int
 
 
-def _round_half_away(values: FloatArray) -> IntArray:
-    rounded: IntArray = (np.sign(values) * np.floor(np.abs(values) + 0.5)).astype(np.int64)
-    return rounded
-
-
 def function_q_params(function: QFunction, in_frac: int, in_bits: int, out_frac: int,
                       out_bounds: tuple[int, int]) -> FunctionQParams:
     """The table of ``function`` from a format of ``in_bits`` bits (``in_frac`` fraction bits) to ``out_frac``."""
@@ -123,7 +118,7 @@ def function_q_params(function: QFunction, in_frac: int, in_bits: int, out_frac:
     if step > 0:
         h = 2.0 ** (step - in_frac)
         values = values - h * h / 16.0 * function.second_derivative(x)
-    table = _round_half_away(values * 2.0 ** (out_frac + extra))
+    table = round_half_away_array(values * 2.0 ** (out_frac + extra)).astype(np.int64)
     assert np.all(np.diff(table) >= 0), "the table must be non-decreasing (the range analysis relies on it)"
     reflect = 0 if function is QFunction.TANH else 1 << (out_frac + extra)
     return FunctionQParams(step, extra, reflect, tuple(int(v) for v in table), *out_bounds)
@@ -180,7 +175,7 @@ def exp2_table() -> tuple[int, ...]:
     f = np.arange((1 << EXP2_INDEX_BITS) + 1, dtype=np.float64) / (1 << EXP2_INDEX_BITS)
     h = math.log(2.0) / (1 << EXP2_INDEX_BITS)  # the step in real units of the exponent
     values = 2.0**-f * (1.0 - h * h / 16.0) * 2.0**EXP_BITS
-    return tuple(int(v) for v in _round_half_away(values))
+    return tuple(int(v) for v in round_half_away_array(values))
 
 
 def softmax_q_params(beta: float, in_frac: int, in_bits: int, out_frac: int, out_max: int) -> SoftmaxQParams:

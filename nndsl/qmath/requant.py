@@ -47,6 +47,11 @@ def round_half_away(x: float) -> int:
     return int(math.copysign(math.floor(abs(x) + 0.5), x))
 
 
+def round_half_away_array(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """:func:`round_half_away` on every value of a float64 array (the result still float64)."""
+    return np.sign(values) * np.floor(np.abs(values) + 0.5)
+
+
 def float32_scale(name: str, value: float) -> np.float32:
     """A tensor scale as TensorFlow Lite stores it (float32); positive and finite, or ``ValueError``."""
     scale = np.float32(value)

@@ -26,9 +26,10 @@ FIXED_QUANTS = {
 SOFTMAX_QUANTS = {DType.I8: SOFTMAX_S8_QUANT, DType.I16: S16_UNIT_QUANT}
 
 
-def unit_format(x: ir.Tensor) -> Quant:
-    """A fixed-point tanh's, sigmoid's or softmax's default output: q7 or q15, as wide as its input's storage."""
-    return Quant.of_format(QFormat(0, 15 if x.type.dtype is DType.I16 else 7))
+def unit_format(storage: DType) -> QFormat:
+    """A fixed-point tanh's, sigmoid's or softmax's output format (the checker's default, the converter's
+    choice): q7 after an int8-stored input, q15 after an int16 one (their values lie in [-1, 1])."""
+    return QFormat(0, 15 if storage is DType.I16 else 7)
 
 
 def check_relu(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
@@ -48,7 +49,9 @@ def check_function(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     function = ir.Function(layer.decl.call.op)
     integer = ctx.model_dtype.is_integer
     fixed = None if ctx.fixed else FIXED_QUANTS.get((ctx.model_dtype, function))
-    default = (fixed or (unit_format(x) if ctx.fixed else x.type.quant)) if integer else None
+    default: Quant | None = None
+    if integer:
+        default = Quant.of_format(unit_format(x.type.dtype)) if ctx.fixed else fixed or x.type.quant
     out_type = ctx.output_type(layer, x.type.shape, default)
     if integer:
         ctx.fixed_quant(layer, out_type, fixed, function.value)
@@ -62,7 +65,7 @@ def check_softmax(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     beta = attrs.number("beta", 1.0)
     if beta <= 0:
         raise ctx.fail(attrs.loc("beta", layer.decl.call.loc), f"softmax beta must be a positive number (got {beta:g})")
-    default = unit_format(x) if ctx.fixed else SOFTMAX_QUANTS.get(ctx.model_dtype)
+    default = Quant.of_format(unit_format(x.type.dtype)) if ctx.fixed else SOFTMAX_QUANTS.get(ctx.model_dtype)
     depth = x.type.shape[-1]
     if ctx.model_dtype is DType.I8 and not ctx.fixed and depth > MAX_SAFE_DEPTH:
         raise ctx.fail(layer.decl.call.loc, f"int8 softmax over {depth} values: TensorFlow Lite Micro's kernel "
