@@ -23,6 +23,7 @@ from nndsl.kernels import (
     AffineQuantize,
     BinaryKernel,
     FunctionKernel,
+    Gather,
     Kernel,
     MeanKernel,
     SoftmaxKernel,
@@ -30,6 +31,7 @@ from nndsl.kernels import (
 from nndsl.kernels import (
     Dequantize as DequantizeKernel,
 )
+from nndsl.qmath.layout import transpose_walk
 from nndsl.qmath.requant import Rounding
 from nndsl.target import Target
 from nndsl.types import DType, TensorType
@@ -410,16 +412,30 @@ class Reshape(Op):
     """Same bytes, new shape (``flatten`` and ``reshape``): a view, no code."""
 
 
+@dataclass(frozen=True, eq=False)
+class Transpose(Op):
+    """Axes reordered (TFLite's TRANSPOSE): output axis ``k`` is input axis ``perm[k]``; values only move."""
+
+    perm: tuple[int, ...]
+
+    @property
+    def impl(self) -> Gather:
+        """The strided copy that computes it, in every element type (made from the shapes alone)."""
+        return Gather(transpose_walk(self.input.type.shape, self.perm), self.input.type.dtype.size)
+
+
 # Every op class: a closed union, so that a `match` ending in `assert_never` is checked for every op by the type
 # checker, and a new op class shows each place that must handle it.
 AnyOp = (Dense | Conv | Pool | GlobalPool | Add | Binary | Concat | Pad | Activation | Quantize | Dequantize
-         | Elementwise | BatchNorm | Softmax | Reshape)
+         | Elementwise | BatchNorm | Softmax | Reshape | Transpose)
 
 
 def op_kernel(op: Op) -> Kernel | None:
     """The kernel record lowering bound to ``op`` (None: f32, or a loop the C templates write inline)."""
     match op:
         case Add() | GlobalPool() | Elementwise() | Softmax() | Binary() | Quantize() | Dequantize():
+            return op.impl
+        case Transpose():
             return op.impl
     return None
 

@@ -28,6 +28,7 @@ from nndsl.qmath import int16_functions as fn16
 from nndsl.qmath import int16_ops as ops16
 from nndsl.qmath import quantize as quant
 from nndsl.qmath.add import AddS8Params, add_s8
+from nndsl.qmath.layout import Walk, gather
 from nndsl.qmath.pooling import MeanS8Params, mean_s8
 from nndsl.qmath.requant import Rounding
 from nndsl.qmath.shift import AddQParams, add_q
@@ -57,6 +58,7 @@ SOFTMAX_TABLE_S8_CODE = RuntimeCode("softmax_table_s8", 400)  # its exponential 
 SOFTMAX_S16_CODE = RuntimeCode("softmax_s16", 400)  # and its two 513-entry int16 tables from theirs
 BINARY_CODE = RuntimeCode("binary", 120)  # one element function and the broadcast loop around it
 QUANTIZE_CODE = RuntimeCode("quantize", 96)
+GATHER_CODE = RuntimeCode("gather", 160)  # runtime/layout.c: the strided copy of transpose and slice
 # Helpers of the loops the C templates write inline (no kernel record yet).
 AVG_POOL = RuntimeCode("avg_pool", 240)
 MATMUL = RuntimeCode("matmul", 850)  # runtime/matmul.c: int8 dense and convolution
@@ -541,12 +543,38 @@ class Dequantize:
         return (self.scale, self.zero_point)
 
 
-Kernel = AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel | AffineQuantize | Dequantize
+# -- data movement: transpose and slice -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gather:
+    """TFLM's TRANSPOSE, SLICE and STRIDED_SLICE (any element type): the input's values copied along a
+    :class:`~nndsl.qmath.layout.Walk`; ``width`` is the bytes of one value."""
+
+    walk: Walk
+    width: int
+    c: ClassVar[CKernel] = CKernel("gather", "nn_gather", ("layout",), "NN_USE_GATHER", (GATHER_CODE,))
+
+    def reference(self, x: Array) -> Array:
+        return gather(x, self.walk)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        walk = self.walk
+        shape = "x".join(map(str, walk.counts))
+        return (self.width, len(walk.counts),
+                Table(f"gather/counts/{shape}", walk.counts, DType.I32, f"a strided copy's loop counts [{shape}]"),
+                Table(f"gather/strides/{shape}/{walk.strides}", walk.strides, DType.I32,
+                      f"a strided copy's steps through its input, in values, per loop of [{shape}]"),
+                walk.offset)
+
+
+Kernel = (AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel | AffineQuantize | Dequantize
+          | Gather)
 
 
 def table_array(table: Table) -> npt.NDArray[np.generic]:
     return np.array(table.values, dtype=table.dtype.numpy)
 
 
-__all__ = ["AddKernel", "BinaryKernel", "CKernel", "FunctionKernel", "Kernel", "MeanKernel", "RuntimeCode",
-           "SoftmaxKernel", "Table"]
+__all__ = ["AddKernel", "BinaryKernel", "CKernel", "FunctionKernel", "Gather", "Kernel", "MeanKernel",
+           "RuntimeCode", "SoftmaxKernel", "Table"]

@@ -109,6 +109,8 @@ SIGNATURES = {
         OpSignature("dequantize", 1, summary="an integer tensor's real values as f32 (a float output)"),
         OpSignature("flatten", 1, summary="reshape to one dimension"),
         OpSignature("reshape", 1, attrs=(Attr("shape", AttrKind.INTS, required=True),), summary="new shape"),
+        OpSignature("transpose", 1, attrs=(Attr("perm", AttrKind.INTS, required=True),),
+                    summary="axes reordered: output axis k is input axis perm[k]"),
     )
 }
 
@@ -117,4 +119,5 @@ SIGNATURES = {
 FIXED_POINT_OPS = frozenset({
     "dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool", "avg_pool",
     "global_max_pool", "global_avg_pool", "add", "concat", "pad", "relu", "relu6", "flatten", "reshape",
+    "transpose",
 })

@@ -427,6 +427,16 @@ class _Builder:
             self.lines.append(f"{name} = reshape({x.name}, shape={dims})")
         return _Tensor(name, x.fmt, x.values.reshape((len(x.values), *shape)))
 
+    def round_trip(self, x: _Tensor, seed: int) -> _Tensor:
+        """Values moved and moved back (a transpose, then its inverse), from a stream of their own: the tensor
+        comes back as it was, so every other draw of the network stays what it was."""
+        perm = tuple(int(p) for p in np.random.default_rng([6_000_011, seed]).permutation(len(x.shape)))
+        for axes in (perm, tuple(int(p) for p in np.argsort(perm))):
+            name = self.fresh("tp")
+            self.lines.append(f"{name} = transpose({x.name}, perm=({', '.join(map(str, axes))},))")
+            x = _Tensor(name, x.fmt, x.values.transpose((0, *(a + 1 for a in axes))))
+        return x
+
     # -- blocks ----------------------------------------------------------------------------------------
 
     def spatial_block(self, x: _Tensor) -> _Tensor:
@@ -520,6 +530,7 @@ def _draw(seed: int, attempt: int) -> tuple[RandomNetwork, Array]:
     if len(x.shape) > 1:
         for _ in range(b.integer(2, 4)):
             x = b.spatial_block(x)
+        x = b.round_trip(x, seed)
         ending = ENDINGS[(2 * (seed // 3) + seed % 3) % len(ENDINGS)]  # the next one at each conv-stage seed
         if ending.startswith("global"):
             x = b.global_pool(x, ending.removeprefix("global_"))

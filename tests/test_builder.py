@@ -131,6 +131,7 @@ EVERY_OP: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
     "softmax": ((5,), {"beta": 2.0}),
     "flatten": ((2, 3), {}),
     "reshape": ((6,), {"shape": (3, 2)}),
+    "transpose": ((2, 3, 4), {"perm": (2, 0, 1)}),
 }
 
 

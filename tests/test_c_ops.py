@@ -772,6 +772,18 @@ class _Builder:
         self.features.add("reshape")
         return out
 
+    def layout_block(self, x: _T) -> _T:
+        """Values moved and moved back (a transpose, then its inverse): the tensor comes back as it was, so
+        what follows sees the same values whatever the moves were."""
+        perm = tuple(int(p) for p in self.rng.permutation(len(x.shape)))
+        for axes in (perm, tuple(int(p) for p in np.argsort(perm))):
+            moved = _T(self.fresh("tp"), x.sample.transpose((0, *(a + 1 for a in axes))), x.quant)
+            self.emit(moved.name, f"transpose({x.name}, perm=({', '.join(map(str, axes))},))", x.quant,
+                      annotate=self.chance(0.3), shape=moved.shape)
+            x = moved
+        self.features.add("transpose")
+        return x
+
     # -- the head ----------------------------------------------------------------------------------
 
     def head(self, x: _T) -> None:
@@ -826,6 +838,8 @@ class _Builder:
         # A binary op last, from a stream of its own: the other choices stay those the coverage checks expect.
         main, self.rng = self.rng, np.random.default_rng(5_000_011 * (self.seed + 1) + int(self.int8))
         x = self.binary_block(x)
+        self.rng = np.random.default_rng(6_000_011 * (self.seed + 1) + int(self.int8))  # the data movements' own
+        x = self.layout_block(x)
         self.rng = main
         self.head(x)
         return ConvNetwork(self.name, "\n".join(self.lines) + "\n", self.weights, dict(self.shapes),
@@ -968,7 +982,7 @@ def _ir_features(graph: ir.Graph, network: ConvNetwork) -> set[str]:
                 found.add("quantize")
             case ir.Concat():
                 found.add("concat" if op.axis == len(op.output.type.shape) - 1 else "concat spatial")
-            case ir.Dense() | ir.Add() | ir.Pad() | ir.Softmax() | ir.Reshape() | ir.BatchNorm():
+            case ir.Dense() | ir.Add() | ir.Pad() | ir.Softmax() | ir.Reshape() | ir.BatchNorm() | ir.Transpose():
                 found.add(type(op).__name__.lower().replace("batchnorm", "batch_norm"))
     for conv, bn in network.folds:  # the conv's output is gone: the batch norm's (or a later one's) kernel makes it
         assert conv not in producers, f"{bn} did not fold into {conv}"
@@ -1024,12 +1038,12 @@ def test_default_networks_cover_every_op(tmp_path: Path) -> None:
         "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
         "avg_pool2d", "global_max_pool", "global_avg_pool", "add", "concat", "concat spatial", "pad", "relu",
         "relu6", "leaky_relu", "tanh", "sigmoid", "hard_swish", "dense", "softmax", "reshape", "batch_norm folded",
-        "batch_norm standalone",
+        "batch_norm standalone", "transpose",
     }
     wanted = {
         "rank 1", "rank 2", "conv stride > 1", "conv dilation > 1", "conv same padding", "depth multiplier 2",
         "concat channels", "concat spatial", "pad channels", "batch_norm folded",
-        "batch_norm standalone", "fused activation", "flatten", "reshape",
+        "batch_norm standalone", "fused activation", "flatten", "reshape", "transpose",
     }
     for dtype in ("i8", "f32"):
         assert ir_kinds <= kinds[dtype], f"{dtype}: op kinds not run: {sorted(ir_kinds - kinds[dtype])}"

@@ -475,6 +475,16 @@ def reshape_grid() -> list[Case]:
     ]
 
 
+def permute_grid() -> list[Case]:
+    return [
+        Case("Permute", "conv2d,213,conv2d", (5, 4, 2), lambda layers, x: layers.Conv2D(2, 2)(
+            layers.Permute((2, 1, 3))(layers.Conv2D(3, 1)(x)))),
+        Case("Permute", "conv1d,21,output", (6, 3), lambda layers, x: layers.Permute((2, 1))(layers.Conv1D(4, 2)(x))),
+        Case("Permute", "conv2d,312,dense", (3, 4, 2), lambda layers, x: layers.Dense(3)(layers.Flatten()(
+            layers.Permute((3, 1, 2))(layers.Conv2D(3, 1)(x))))),
+    ]
+
+
 def full_grid() -> list[Case]:
     cases: list[Case] = []
     for rank in (1, 2):
@@ -489,7 +499,7 @@ def full_grid() -> list[Case]:
     cases += relu_grid() + relu6_grid() + leaky_relu_grid()
     for function in ("tanh", "sigmoid", "hard_swish"):
         cases += activation_grid(function)
-    cases += softmax_grid() + flatten_grid() + reshape_grid()
+    cases += softmax_grid() + flatten_grid() + reshape_grid() + permute_grid()
     return cases
 
 
@@ -536,6 +546,7 @@ QUICK: list[Case] = [
     elementwise_case("Softmax", "dense", lambda layers: layers.Softmax()),
     flatten_grid()[0],
     reshape_grid()[2],
+    permute_grid()[0],
 ]
 FULL: list[Case] = full_grid()
 

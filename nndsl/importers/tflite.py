@@ -524,6 +524,26 @@ def _reshape(imp: Importer, op: TfOp) -> None:
     imp.bindings[op.outputs[0]] = imp.bindings[op.inputs[0]]
 
 
+def _batch_axis(imp: Importer, op: TfOp) -> bool:
+    """Whether ``op``'s input carries TensorFlow Lite's batch axis of one, which the `.nn` shapes leave out."""
+    source = imp.tensor(op.inputs[0])
+    return len(imp.unbatched(source)) < len(source.shape)
+
+
+def _transpose(imp: Importer, op: TfOp) -> None:
+    """TRANSPOSE with a constant permutation that keeps the batch axis first."""
+    perm = imp.const(op, 1)
+    assert perm is not None
+    axes = [int(p) for p in perm.reshape(-1)]
+    if _batch_axis(imp, op):
+        if axes[0] != 0:
+            raise imp.error(op, f"permutation {axes} moves the batch axis: nndsl transposes the other axes")
+        axes = [a - 1 for a in axes[1:]]
+    perm_text = ", ".join(map(str, axes))
+    imp.define(op, f"transpose({imp.value(op.inputs[0])}, perm=({perm_text}{',' if len(axes) == 1 else ''}))",
+               typed=False)
+
+
 def _softmax(imp: Importer, op: TfOp) -> None:
     beta = float(op.options.beta) if op.options is not None else 1.0
     beta_text = "" if beta == 1.0 else f", beta={beta!r}"
@@ -575,6 +595,7 @@ _register(("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE"), _bi
 _register(("CONCATENATION",), _concat)
 _register(("PAD", "PADV2"), _pad)
 _register(("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), _reshape)
+_register(("TRANSPOSE",), _transpose)
 _register(("SOFTMAX",), _softmax)
 _register(("RELU",), _elementwise("relu", typed=False))
 _register(("RELU6",), _elementwise("relu6", typed=False))

@@ -1,0 +1,151 @@
+"""The data-movement ops written in `.nn` text: their values, C == NumPy under the sanitizers, their errors,
+and how the TensorFlow Lite importer maps TRANSPOSE, SQUEEZE and EXPAND_DIMS (on graphs built here, without
+TensorFlow). The comparisons with TensorFlow Lite Micro are in ``test_layout_ops_vs_tflm.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nndsl
+from nndsl import ir
+from nndsl.diagnostics import NNError
+from nndsl.importers.tflite import Importer, TfGraph, TfOp, TfTensor
+from nndsl.qmath.layout import simplify, transpose_walk, walk_indices
+from tests.c_harness import run_in_c
+
+# Each kind of network: its input type with SHAPE where the shape goes, and its storage.
+TYPES = {
+    "i8": ("i8SHAPE @ scale(0.05) zero(-3)", np.int8),
+    "i16": ("i16SHAPE @ scale(0.0004) zero(0)", np.int16),
+    "q7": ("q3.4SHAPE", np.int8),
+    "f32": ("f32SHAPE", np.float32),
+}
+
+
+def load(tmp_path: Path, text: str) -> nndsl.Model:
+    path = tmp_path / "m.nn"
+    path.write_text(text)
+    return nndsl.load(path)
+
+
+def inputs_of(dtype: type[np.generic], shape: tuple[int, ...], count: int = 40) -> np.ndarray:
+    """Random values over the whole type, with all-lowest and all-highest rows first (q3.4: its 8 bits)."""
+    rng = np.random.default_rng(count)
+    if dtype == np.float32:
+        return rng.normal(size=(count, *shape)).astype(np.float32)
+    info = np.iinfo(dtype)
+    values = rng.integers(info.min, int(info.max) + 1, size=(count, *shape)).astype(dtype)
+    values[0], values[1] = info.min, info.max
+    return values
+
+
+# --------------------------------------------------------------------------
+# The walk
+# --------------------------------------------------------------------------
+
+
+def test_walks_merge_runs_and_drop_single_steps() -> None:
+    assert transpose_walk((2, 3, 4), (0, 1, 2)) == simplify(0, (24,), (1,))
+    walk = transpose_walk((2, 3, 4), (2, 0, 1))
+    assert (walk.counts, walk.strides) == ((4, 6), (1, 4))  # axes 0 and 1 stay adjacent: one loop
+    assert simplify(5, (1, 1), (7, 3)).counts == (1,)
+    x = np.arange(24).reshape(2, 3, 4)
+    assert np.array_equal(walk_indices(walk), x.transpose(2, 0, 1).reshape(-1))
+
+
+# --------------------------------------------------------------------------
+# transpose
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(TYPES))
+def test_transpose_moves_values_in_every_type(kind: str, tmp_path: Path) -> None:
+    """Two transposes of a [3, 4, 5] tensor (and one of rank 4) equal NumPy's, in the C too, under ASan/UBSan."""
+    type_text, dtype = TYPES[kind]
+    model = load(tmp_path, f"network t\ninput x : {type_text.replace('SHAPE', '[3, 4, 5]')}\n"
+                 "y = transpose(x, perm=(2, 0, 1))\n"
+                 "r = reshape(y, shape=(5, 2, 2, 3))\n"
+                 "output z = transpose(r, perm=(1, 3, 0, 2))\n")
+    assert [op.kind for op in model.graph.ops] == ["transpose", "reshape", "transpose"]
+    x = inputs_of(dtype, (3, 4, 5))
+    expected = x.transpose(0, 3, 1, 2).reshape(-1, 5, 2, 2, 3).transpose(0, 2, 4, 1, 3)
+    ours = model.run(x)
+    assert ours.dtype == dtype and np.array_equal(ours, expected)
+    assert np.array_equal(run_in_c(model, x, work_dir=tmp_path / "c", sanitize=True), ours)
+
+
+def test_transpose_of_the_input_to_the_output(tmp_path: Path) -> None:
+    """A network that is one transpose reads the caller's input and writes the caller's output."""
+    model = load(tmp_path, "network t\ninput x : i8[6, 2] @ scale(0.5) zero(1)\noutput y = transpose(x, perm=(1, 0))\n")
+    x = inputs_of(np.int8, (6, 2))
+    assert np.array_equal(run_in_c(model, x, work_dir=tmp_path / "c", sanitize=True), x.transpose(0, 2, 1))
+    assert model.summary().arena_bytes == 0 and model.graph.ops[0].macs == 0
+
+
+@pytest.mark.parametrize(("layer", "col", "words"), [
+    ("y = transpose(x, perm=(1, 0))", 18, "perm has 2 values, expected 3: one per axis of 'x' [3, 4, 5]"),
+    ("y = transpose(x, perm=(0, 0, 1))", 18, "perm (0, 0, 1) is not a permutation of the axes 0..2"),
+    ("y = transpose(x, perm=(0, 1, 3))", 18, "not a permutation"),
+    ("y = transpose(x, perm=(0, 1.5, 2))", 18, "perm must be whole numbers"),
+    ("y = transpose(x)", 5, "'transpose' needs 'perm=...'"),
+    ("y = transpose(x, perm=(2, 1, 0)) -> relu", 37, "cannot be followed by an activation"),
+    ("y = transpose(x, perm=(2, 1, 0)) : i8 @ scale(0.1) zero(0)", 36,
+     "transpose keeps its input's quantisation (scale(0.05) zero(-3)), declared scale(0.1) zero(0)"),
+    ("y = transpose(x, perm=(2, 1, 0)) : i8[3, 4, 5]", 36, "declared [3, 4, 5], but transpose produces [5, 4, 3]"),
+])
+def test_transpose_errors_are_located(layer: str, col: int, words: str, tmp_path: Path) -> None:
+    with pytest.raises(NNError) as caught:
+        load(tmp_path, f"network t\ninput x : i8[3, 4, 5] @ scale(0.05) zero(-3)\n{layer}\noutput y\n")
+    first = caught.value.diagnostics[0]
+    assert first.loc is not None and (first.loc.line, first.loc.col) == (3, col), first
+    assert words in first.message
+
+
+# --------------------------------------------------------------------------
+# The TensorFlow Lite importer, on graphs written here
+# --------------------------------------------------------------------------
+
+
+def _graph(shapes: list[tuple[int, ...]], ops: list[tuple[str, list[int], list[int]]],
+           consts: dict[int, np.ndarray]) -> TfGraph:
+    """Tensor 0 the int8 input, the last tensor the output; one scale for all; ``consts`` by tensor index."""
+    tensors = [TfTensor(i, f"model/layer{i}/op", shape, "int32" if i in consts else "int8",
+                        () if i in consts else (0.05,), () if i in consts else (-3,), consts.get(i))
+               for i, shape in enumerate(shapes)]
+    return TfGraph(tensors, [TfOp(i, name, ins, outs, None) for i, (name, ins, outs) in enumerate(ops)],
+                   [0], [len(shapes) - 1])
+
+
+def test_importer_transposes_without_the_batch_axis(tmp_path: Path) -> None:
+    graph = _graph([(1, 3, 4, 2), (4,), (1, 2, 3, 4)], [("TRANSPOSE", [0, 1], [2])],
+                   {1: np.array([0, 3, 1, 2], np.int32)})
+    imported = Importer(graph, "t.tflite", "t").run()
+    assert "layer2 = transpose(layer0, perm=(2, 0, 1))  # TRANSPOSE [2, 3, 4]" in imported.lines
+    model = imported.model()
+    x = inputs_of(np.int8, (3, 4, 2))
+    assert np.array_equal(model.run(x), x.transpose(0, 3, 1, 2))
+
+
+def test_importer_refuses_a_transpose_of_the_batch_axis() -> None:
+    graph = _graph([(1, 3, 4), (3,), (3, 1, 4)], [("TRANSPOSE", [0, 1], [2])], {1: np.array([1, 0, 2], np.int32)})
+    with pytest.raises(NNError, match=r"op 0, TRANSPOSE\): permutation \[1, 0, 2\] moves the batch axis"):
+        Importer(graph, "t.tflite", "t").run()
+
+
+@pytest.mark.parametrize("op", ["SQUEEZE", "EXPAND_DIMS", "RESHAPE"])
+def test_importer_reshapes_without_a_statement(op: str) -> None:
+    """SQUEEZE, EXPAND_DIMS and RESHAPE bind their output to the input's values; a consumer that needs the
+    other shape gets one reshape (here the transpose after it)."""
+    graph = _graph([(1, 6, 2), (2,), (1, 3, 2, 2), (4,), (1, 2, 3, 2)],
+                   [(op, [0, 1], [2]), ("TRANSPOSE", [2, 3], [4])],
+                   {1: np.array([3, 2], np.int32), 3: np.array([0, 3, 1, 2], np.int32)})
+    imported = Importer(graph, "t.tflite", "t").run()
+    statements = [line for line in imported.lines if " = " in line]
+    assert len(statements) == 2 and statements[0].startswith("layer0_reshaped = reshape(layer0, shape=(3, 2, 2))")
+    model = imported.model()
+    assert [o.kind for o in model.graph.ops] == ["reshape", "transpose"]
+    assert isinstance(model.graph.ops[0], ir.Reshape)

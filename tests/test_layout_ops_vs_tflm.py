@@ -1,0 +1,104 @@
+"""The data-movement ops (TRANSPOSE...) against TensorFlow Lite Micro, through the TensorFlow Lite importer.
+
+Each case is a tiny Keras model whose converted flatbuffer holds the op under
+test (asserted), after a convolution so that its input quantisation is a
+realistic one; it is converted to int8, 16x8 and float and imported:
+
+- int8 and 16x8: NumPy backend == TensorFlow Lite Micro (reference kernels),
+  zero differing values, on random inputs over the whole integer range, and
+  C == NumPy;
+- float: NumPy within 1e-5 of each row's largest value of Keras, C == NumPy.
+
+The default run takes :data:`QUICK`; the larger grid is marked ``slow``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nndsl.importers.tf import tensorflow
+from tests.test_binary_ops_vs_tflm import Case, check_float, check_integer, keras_case
+
+pytestmark = pytest.mark.tensorflow
+
+
+@pytest.fixture(scope="module")
+def tf() -> Any:
+    """TensorFlow (and tflite-micro), imported only for these tests."""
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    return tensorflow()
+
+
+def _conv(layers: Any, x: Any, filters: int) -> Any:
+    rank = len(x.shape) - 2
+    return (layers.Conv1D if rank == 1 else layers.Conv2D)(filters, 1)(x)
+
+
+def _lambda(function: Any) -> Any:
+    """A Keras layer applying ``function(tf, tensor)``."""
+    def build(layers: Any, x: Any) -> Any:
+        tf = tensorflow()
+        return layers.Lambda(lambda t: function(tf, t))(_conv(layers, x, x.shape[-1]))
+    return build
+
+
+def transpose_case(shape: tuple[int, ...], perm: tuple[int, ...]) -> Case:
+    """``tf.transpose`` with ``perm`` over the unbatched axes (the batch axis stays first)."""
+    name = f"transpose-{''.join(map(str, perm))}-in{'x'.join(map(str, shape))}"
+    full = (0, *(p + 1 for p in perm))
+    return keras_case(name, "TRANSPOSE", shape, _lambda(lambda tf, t: tf.transpose(t, full)))
+
+
+QUICK: list[Case] = [
+    keras_case("permute-layer", "TRANSPOSE", (4, 5, 2), lambda layers, x: layers.Permute((2, 1, 3))(
+        _conv(layers, x, 3))),
+    transpose_case((5, 3), (1, 0)),
+    transpose_case((3, 4, 5), (2, 0, 1)),
+]
+
+FULL: list[Case] = [
+    *QUICK,
+    transpose_case((3, 4, 5), (1, 2, 0)),
+    transpose_case((3, 4, 5), (0, 2, 1)),
+    keras_case("transpose-3102-in2x3x4x2", "TRANSPOSE", (6, 4, 2), lambda layers, x: layers.Lambda(
+        lambda t: tensorflow().transpose(t, (0, 4, 2, 1, 3)))(layers.Reshape((2, 3, 4, 2))(_conv(layers, x, 2)))),
+    keras_case("permute-layer-1d", "TRANSPOSE", (6, 3), lambda layers, x: layers.Permute((2, 1))(
+        _conv(layers, x, 4))),
+]
+SLOW = [case for case in FULL if case.name not in {c.name for c in QUICK}]
+
+
+@pytest.mark.parametrize("case", QUICK, ids=lambda case: case.name)
+def test_int8_equals_tflm(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=False)
+
+
+@pytest.mark.parametrize("case", [c for c in QUICK if c.int16], ids=lambda case: case.name)
+def test_int16_equals_tflm(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=True)
+
+
+@pytest.mark.parametrize("case", QUICK, ids=lambda case: case.name)
+def test_float_close_to_keras(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_float(tf, case, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", SLOW, ids=lambda case: case.name)
+def test_int8_equals_tflm_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [c for c in SLOW if c.int16], ids=lambda case: case.name)
+def test_int16_equals_tflm_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", SLOW, ids=lambda case: case.name)
+def test_float_close_to_keras_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_float(tf, case, tmp_path)
