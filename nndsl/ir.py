@@ -31,7 +31,7 @@ from nndsl.kernels import (
 from nndsl.kernels import (
     Dequantize as DequantizeKernel,
 )
-from nndsl.qmath.layout import transpose_walk
+from nndsl.qmath.layout import slice_walk, transpose_walk
 from nndsl.qmath.requant import Rounding
 from nndsl.target import Target
 from nndsl.types import DType, TensorType
@@ -424,10 +424,33 @@ class Transpose(Op):
         return Gather(transpose_walk(self.input.type.shape, self.perm), self.input.type.dtype.size)
 
 
+@dataclass(frozen=True, eq=False)
+class Slice(Op):
+    """``count[a]`` values from ``begin[a]``, ``step[a]`` apart, along each input axis ``a`` (steps may be
+    negative); the ``shrink`` axes (one value each) leave the output's shape: ``slice`` and ``strided_slice``,
+    TFLite's SLICE and STRIDED_SLICE (and SPLIT, SPLIT_V and UNPACK, imported as slices)."""
+
+    begin: tuple[int, ...]
+    step: tuple[int, ...]
+    count: tuple[int, ...]
+    shrink: tuple[int, ...] = ()
+    strided: bool = False  # written as strided_slice
+
+    @property
+    def kind(self) -> str:
+        return "strided_slice" if self.strided else "slice"
+
+    @property
+    def impl(self) -> Gather:
+        """The strided copy that computes it, in every element type (made from the shapes alone)."""
+        return Gather(slice_walk(self.input.type.shape, self.begin, self.step, self.count),
+                      self.input.type.dtype.size)
+
+
 # Every op class: a closed union, so that a `match` ending in `assert_never` is checked for every op by the type
 # checker, and a new op class shows each place that must handle it.
 AnyOp = (Dense | Conv | Pool | GlobalPool | Add | Binary | Concat | Pad | Activation | Quantize | Dequantize
-         | Elementwise | BatchNorm | Softmax | Reshape | Transpose)
+         | Elementwise | BatchNorm | Softmax | Reshape | Transpose | Slice)
 
 
 def op_kernel(op: Op) -> Kernel | None:
@@ -435,7 +458,7 @@ def op_kernel(op: Op) -> Kernel | None:
     match op:
         case Add() | GlobalPool() | Elementwise() | Softmax() | Binary() | Quantize() | Dequantize():
             return op.impl
-        case Transpose():
+        case Transpose() | Slice():
             return op.impl
     return None
 

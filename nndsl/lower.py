@@ -311,7 +311,7 @@ def lower_fixed_op(op: ir.AnyOp, sink: DiagnosticSink) -> ir.AnyOp:
             case ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
                 _average_fits(op, sink)
                 return replace(op, act_range=_output_clamp(op.output, ir.ActivationKind.NONE))
-            case ir.GlobalPool() | ir.Reshape() | ir.Concat() | ir.Pad() | ir.Transpose():
+            case ir.GlobalPool() | ir.Reshape() | ir.Concat() | ir.Pad() | ir.Transpose() | ir.Slice():
                 return op
     except _ShiftOutOfRange as error:
         sink.error(error.loc or op.loc, str(error))
@@ -400,7 +400,7 @@ def lower_op(op: ir.AnyOp, sink: DiagnosticSink, rounding: Rounding = Rounding.D
         case ir.Dequantize():
             in_q = _quant(op.input)
             return replace(op, impl=k.Dequantize(in_q.scale, in_q.zero_point))
-        case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm() | ir.Transpose():
+        case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm() | ir.Transpose() | ir.Slice():
             return op
         case _:
             assert_never(op)

@@ -63,6 +63,14 @@ DILATION = Attr("dilation", AttrKind.INTS)
 POOL_SIZE = Attr("size", AttrKind.INTS, required=True)
 
 
+STRIDED_SLICE_ATTRS = (
+    Attr("begin", AttrKind.INTS, required=True),
+    Attr("end", AttrKind.INTS, required=True),
+    Attr("strides", AttrKind.INTS),
+    *(Attr(f"{mask}_mask", AttrKind.INT) for mask in ("begin", "end", "shrink_axis", "ellipsis", "new_axis")),
+)
+
+
 def _conv(name: str, summary: str) -> OpSignature:
     return OpSignature(name, 1, ("kernel",), ("bias",), (STRIDE, DILATION, PADDING), summary=summary)
 
@@ -111,6 +119,12 @@ SIGNATURES = {
         OpSignature("reshape", 1, attrs=(Attr("shape", AttrKind.INTS, required=True),), summary="new shape"),
         OpSignature("transpose", 1, attrs=(Attr("perm", AttrKind.INTS, required=True),),
                     summary="axes reordered: output axis k is input axis perm[k]"),
+        OpSignature("slice", 1, attrs=(Attr("begin", AttrKind.INTS, required=True),
+                                       Attr("size", AttrKind.INTS, required=True)),
+                    summary="size[a] values from begin[a] along each axis a (size -1: to the end)"),
+        OpSignature("strided_slice", 1, attrs=STRIDED_SLICE_ATTRS,
+                    summary="values begin[a], begin[a] + strides[a], ... before end[a] along each axis a, "
+                            "with TensorFlow's masks"),
     )
 }
 
@@ -119,5 +133,5 @@ SIGNATURES = {
 FIXED_POINT_OPS = frozenset({
     "dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool", "avg_pool",
     "global_max_pool", "global_avg_pool", "add", "concat", "pad", "relu", "relu6", "flatten", "reshape",
-    "transpose",
+    "transpose", "slice", "strided_slice",
 })

@@ -146,7 +146,7 @@ def _op_family(op: ir.AnyOp) -> str:
             return "softmax"
         case ir.Reshape():
             return "reshape"
-        case ir.Transpose():
+        case ir.Transpose() | ir.Slice():
             return "layout"
         case _:
             assert_never(op)

@@ -132,6 +132,9 @@ EVERY_OP: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
     "flatten": ((2, 3), {}),
     "reshape": ((6,), {"shape": (3, 2)}),
     "transpose": ((2, 3, 4), {"perm": (2, 0, 1)}),
+    "slice": ((4, 3), {"begin": (1, 0), "size": (2, -1)}),
+    "strided_slice": ((5, 4), {"begin": (-1, 1), "end": (0, 3), "strides": (-2, 1), "end_mask": 1,
+                               "shrink_axis_mask": 2}),
 }
 
 

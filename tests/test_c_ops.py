@@ -782,7 +782,42 @@ class _Builder:
                       annotate=self.chance(0.3), shape=moved.shape)
             x = moved
         self.features.add("transpose")
-        return x
+        return self.slice_round_trip(x)
+
+    def slice_round_trip(self, x: _T) -> _T:
+        """Sliced in two along an axis and joined again; reversed by two strided slices (all axes, with masks;
+        then explicit negative indices): the tensor comes back as it was."""
+        shape = x.shape
+        rank = len(shape)
+        axes = [a for a, d in enumerate(shape) if d >= 2]
+        if axes:
+            axis = int(self.rng.choice(axes))
+            cut = int(self.rng.integers(1, shape[axis]))
+            parts = []
+            for begin, size in ((0, cut), (cut, -1)):
+                name = self.fresh("sl")
+                starts = ", ".join(str(begin if a == axis else 0) for a in range(rank))
+                sizes = ", ".join(str(size if a == axis else -1) for a in range(rank))
+                self.emit(name, f"slice({x.name}, begin=({starts},), size=({sizes},))", x.quant,
+                          annotate=self.chance(0.3))
+                parts.append(name)
+            joined = self.fresh("cat")
+            self.emit(joined, f"concat({', '.join(parts)}, axis={axis})", x.quant, annotate=self.chance(0.3),
+                      shape=shape)
+            x = _T(joined, x.sample, x.quant)
+            self.features.add("slice")
+        everything = 2**rank - 1
+        zeros = ", ".join("0" for _ in shape)
+        minus = ", ".join("-1" for _ in shape)
+        name = self.fresh("rev")
+        self.emit(name, f"strided_slice({x.name}, begin=({zeros},), end=({zeros},), strides=({minus},), "
+                  f"begin_mask={everything}, end_mask={everything})", x.quant, annotate=self.chance(0.3), shape=shape)
+        back = self.fresh("rev")
+        ends = ", ".join(str(-d - 1) for d in shape)
+        self.emit(back, f"strided_slice({name}, begin=({minus},), end=({ends},), strides=({minus},))", x.quant,
+                  annotate=self.chance(0.3), shape=shape)
+        self.features.add("strided_slice")
+        return _T(back, x.sample, x.quant)
 
     # -- the head ----------------------------------------------------------------------------------
 
@@ -984,6 +1019,8 @@ def _ir_features(graph: ir.Graph, network: ConvNetwork) -> set[str]:
                 found.add("concat" if op.axis == len(op.output.type.shape) - 1 else "concat spatial")
             case ir.Dense() | ir.Add() | ir.Pad() | ir.Softmax() | ir.Reshape() | ir.BatchNorm() | ir.Transpose():
                 found.add(type(op).__name__.lower().replace("batchnorm", "batch_norm"))
+            case ir.Slice():
+                found.add(op.kind)
     for conv, bn in network.folds:  # the conv's output is gone: the batch norm's (or a later one's) kernel makes it
         assert conv not in producers, f"{bn} did not fold into {conv}"
         assert bn not in producers or isinstance(producers[bn], ir.Conv | ir.Dense)
@@ -1038,12 +1075,13 @@ def test_default_networks_cover_every_op(tmp_path: Path) -> None:
         "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
         "avg_pool2d", "global_max_pool", "global_avg_pool", "add", "concat", "concat spatial", "pad", "relu",
         "relu6", "leaky_relu", "tanh", "sigmoid", "hard_swish", "dense", "softmax", "reshape", "batch_norm folded",
-        "batch_norm standalone", "transpose",
+        "batch_norm standalone", "transpose", "slice", "strided_slice",
     }
     wanted = {
         "rank 1", "rank 2", "conv stride > 1", "conv dilation > 1", "conv same padding", "depth multiplier 2",
         "concat channels", "concat spatial", "pad channels", "batch_norm folded",
-        "batch_norm standalone", "fused activation", "flatten", "reshape", "transpose",
+        "batch_norm standalone", "fused activation", "flatten", "reshape", "transpose", "slice",
+        "strided_slice",
     }
     for dtype in ("i8", "f32"):
         assert ir_kinds <= kinds[dtype], f"{dtype}: op kinds not run: {sorted(ir_kinds - kinds[dtype])}"

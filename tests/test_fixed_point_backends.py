@@ -129,6 +129,8 @@ def _op_name(op: ir.Op) -> str | None:
             return op.activation.value
         case ir.Reshape():
             return None
+        case ir.Slice():
+            return op.kind
     return type(op).__name__.lower()
 
 

@@ -149,3 +149,121 @@ def test_importer_reshapes_without_a_statement(op: str) -> None:
     model = imported.model()
     assert [o.kind for o in model.graph.ops] == ["reshape", "transpose"]
     assert isinstance(model.graph.ops[0], ir.Reshape)
+
+
+# --------------------------------------------------------------------------
+# slice and strided_slice
+# --------------------------------------------------------------------------
+
+SLICES = [  # (layer, what NumPy takes from a [5, 6, 3] batch)
+    ("slice(x, begin=(1, 0, 2), size=(3, -1, 1))", lambda v: v[:, 1:4, :, 2:3]),
+    ("strided_slice(x, begin=(1, 0, 0), end=(4, 6, 3), strides=(2, 3, 1))", lambda v: v[:, 1:4:2, ::3]),
+    ("strided_slice(x, begin=(-1, -2, 0), end=(0, 0, 3), strides=(-1, -2, 1), end_mask=3)",
+     lambda v: v[:, ::-1, -2::-2]),
+    ("strided_slice(x, begin=(2, -9, 1), end=(3, 99, 0), shrink_axis_mask=5)", lambda v: v[:, 2, :, 1]),
+    ("strided_slice(x, begin=(0, 0, 0), end=(0, 0, 0), begin_mask=7, end_mask=7)", lambda v: v),
+    ("strided_slice(x, begin=(-3, 4, 0), end=(-1, 2, -1), strides=(1, -1, 1))", lambda v: v[:, -3:-1, 4:2:-1, :-1]),
+]
+
+
+@pytest.mark.parametrize("kind", sorted(TYPES))
+@pytest.mark.parametrize(("layer", "expected"), SLICES, ids=[layer for layer, _ in SLICES])
+def test_slices_take_numpys_values(kind: str, layer: str, expected: object, tmp_path: Path) -> None:
+    """TensorFlow's indexing rules (negative indices, clamping, masks, shrinking) equal NumPy's basic indexing;
+    the C takes the same values under ASan/UBSan."""
+    type_text, dtype = TYPES[kind]
+    model = load(tmp_path, f"network s\ninput x : {type_text.replace('SHAPE', '[5, 6, 3]')}\noutput y = {layer}\n")
+    x = inputs_of(dtype, (5, 6, 3))
+    ours = model.run(x)
+    assert callable(expected) and np.array_equal(ours, expected(x))
+    assert np.array_equal(run_in_c(model, x, work_dir=tmp_path / "c", sanitize=True), ours)
+
+
+@pytest.mark.parametrize(("layer", "at", "words"), [
+    ("y = slice(x, begin=(0, 1), size=(1, 1, 1))", "begin=", "slice begin has 2 values, expected 3"),
+    ("y = slice(x, begin=(0, 6, 0), size=(1, 1, 1))", "begin=", "slice begin 6 on axis 1 is outside 0..5"),
+    ("y = slice(x, begin=(0, -1, 0), size=(1, 1, 1))", "begin=", "slice begin -1 on axis 1 is outside 0..5"),
+    ("y = slice(x, begin=(0, 4, 0), size=(1, 3, 1))", "size=",
+     "slice size 3 on axis 1 must be -1 (to the end) or 1..2"),
+    ("y = slice(x, begin=(0, 4, 0), size=(1, 0, 1))", "size=", "size 0 on axis 1"),
+    ("y = strided_slice(x, begin=(0, 0, 0), end=(5, 6, 3), strides=(1, 0, 1))", "strides=", "strides must not be 0"),
+    ("y = strided_slice(x, begin=(0, 0, 0), end=(5, 6, 3), ellipsis_mask=1)", "ellipsis_mask=",
+     "strided_slice ellipsis_mask is not supported"),
+    ("y = strided_slice(x, begin=(0, 0, 0), end=(5, 6, 3), new_axis_mask=2)", "new_axis_mask=",
+     "strided_slice new_axis_mask is not supported"),
+    ("y = strided_slice(x, begin=(0, 0, 0), end=(5, 6, 3), end_mask=8)", "end_mask=", "end_mask 8 has bits beyond the "
+     "input's 3 axes"),
+    ("y = strided_slice(x, begin=(0, 7, 0), end=(5, 6, 3), shrink_axis_mask=2)", "begin=",
+     "shrinks axis 1 to index 7, outside the 6 values"),
+    ("y = strided_slice(x, begin=(3, 0, 0), end=(1, 6, 3))", "strided_slice(", "takes no value on axis 0"),
+    ("y = strided_slice(x, begin=(0, 0, 0), end=(5, 6, 3)) : i8 @ scale(0.5) zero(0)", ": ",
+     "strided_slice keeps its input's quantisation"),
+    ("y = strided_slice(x, begin=(0, 0, 0), end=(5, 6, 3), shrink_axis_mask=1) : i8[5, 6, 3]", ": ",
+     "declared [5, 6, 3], but strided_slice produces [6, 3]"),
+])
+def test_slice_errors_are_located(layer: str, at: str, words: str, tmp_path: Path) -> None:
+    """Each error at the attribute it is about (the call, or the declared type after ': ')."""
+    col = layer.index(at) + 1 + (2 if at == ": " else 0)
+    with pytest.raises(NNError) as caught:
+        load(tmp_path, f"network t\ninput x : i8[5, 6, 3] @ scale(0.05) zero(-3)\n{layer}\noutput y\n")
+    first = caught.value.diagnostics[0]
+    assert first.loc is not None and (first.loc.line, first.loc.col) == (3, col), first
+    assert words in first.message, first.message
+
+
+def test_importer_splits_into_named_slices_of_the_parts_used() -> None:
+    """SPLIT's parts become slices named after the layer and the part; a part nothing reads is not written."""
+    graph = _graph([(1, 4, 6), (), (1, 4, 2), (1, 4, 2), (1, 4, 2), (1, 4, 4)],
+                   [("SPLIT", [1, 0], [2, 3, 4]), ("CONCATENATION", [4, 2], [5])],
+                   {1: np.array(-1, np.int32)})
+    graph.ops[1].options = type("Options", (), {"axis": 2, "fusedActivationFunction": 0})()
+    imported = Importer(graph, "t.tflite", "t").run()
+    statements = [line.split("  #")[0] for line in imported.lines if " = " in line]
+    assert statements == ["layer2_part0 = slice(layer0, begin=(0, 0), size=(-1, 2))",
+                          "layer2_part2 = slice(layer0, begin=(0, 4), size=(-1, 2))",
+                          "layer5 = concat(layer2_part2, layer2_part0)"], statements
+    x = inputs_of(np.int8, (4, 6))
+    assert np.array_equal(imported.model().run(x), np.concatenate([x[..., 4:], x[..., :2]], axis=-1))
+
+
+def test_importer_unpacks_into_shrinking_slices_and_packs_with_concat() -> None:
+    graph = _graph([(1, 3, 2), (1, 2), (1, 2), (1, 2), (1, 2, 3)],
+                   [("UNPACK", [0], [1, 2, 3]), ("PACK", [3, 1], [4])], {})
+    graph.ops[0].options = type("Options", (), {"axis": 1, "num": 3})()
+    graph.ops[1].options = type("Options", (), {"axis": 2, "valuesCount": 2})()
+    imported = Importer(graph, "t.tflite", "t").run()
+    text = imported.text("t.npz")
+    assert "strided_slice(layer0, begin=(2, 0), end=(3, 0), begin_mask=2, end_mask=2, shrink_axis_mask=1)" in text
+    assert "layer1_part1" not in text
+    x = inputs_of(np.int8, (3, 2))
+    assert np.array_equal(imported.model().run(x), np.stack([x[:, 2], x[:, 0]], axis=-1))
+
+
+@pytest.mark.parametrize(("op", "consts", "options", "words"), [
+    ("SLICE", {1: [1, 0, 0], 2: [1, -1, -1]}, None, "slice the batch axis"),
+    ("STRIDED_SLICE", {1: [0, 0, 0], 2: [1, 4, 6], 3: [1, 1, 1]},
+     {"beginMask": 0, "endMask": 0, "shrinkAxisMask": 0, "ellipsisMask": 1, "newAxisMask": 0},
+     "ellipsis_mask 1 is not supported"),
+    ("STRIDED_SLICE", {1: [0, 0, 0], 2: [1, 4, 6], 3: [1, 1, 1]},
+     {"beginMask": 0, "endMask": 0, "shrinkAxisMask": 0, "ellipsisMask": 0, "newAxisMask": 4},
+     "new_axis_mask 4 is not supported"),
+    ("STRIDED_SLICE", {1: [0, 0, 0], 2: [1, 4, 6], 3: [1, 1, 1]},
+     {"beginMask": 0, "endMask": 0, "shrinkAxisMask": 1, "ellipsisMask": 0, "newAxisMask": 0},
+     "slice or drop the batch axis"),
+])
+def test_importer_refuses_slices_it_cannot_represent(op: str, consts: dict[int, list[int]],
+                                                     options: dict[str, int] | None, words: str) -> None:
+    graph = _graph([(1, 4, 6), (3,), (3,), (3,), (1, 4, 6)], [(op, [0, *consts], [4])],
+                   {i: np.array(v, np.int32) for i, v in consts.items()})
+    if options is not None:
+        graph.ops[0].options = type("Options", (), options)()
+    with pytest.raises(NNError, match=f"op 0, {op}\\): .*{words}"):
+        Importer(graph, "t.tflite", "t").run()
+
+
+def test_importer_refuses_a_data_movement_that_changes_the_quantisation() -> None:
+    graph = _graph([(1, 3, 4), (3,), (1, 4, 3)], [("TRANSPOSE", [0, 1], [2])], {1: np.array([0, 2, 1], np.int32)})
+    graph.tensors[2].scales = (0.1,)
+    with pytest.raises(NNError, match=r"TRANSPOSE copies values, so its inputs and outputs must share one "
+                                      r"quantisation"):
+        Importer(graph, "t.tflite", "t").run()

@@ -52,11 +52,26 @@ def transpose_case(shape: tuple[int, ...], perm: tuple[int, ...]) -> Case:
     return keras_case(name, "TRANSPOSE", shape, _lambda(lambda tf, t: tf.transpose(t, full)))
 
 
+def lambda_case(name: str, op: str, shape: tuple[int, ...], function: Any) -> Case:
+    """``function(tf, conv(x))`` in a Lambda layer; the flatbuffer holds ``op``."""
+    return keras_case(name, op, shape, _lambda(function))
+
+
 QUICK: list[Case] = [
     keras_case("permute-layer", "TRANSPOSE", (4, 5, 2), lambda layers, x: layers.Permute((2, 1, 3))(
         _conv(layers, x, 3))),
     transpose_case((5, 3), (1, 0)),
     transpose_case((3, 4, 5), (2, 0, 1)),
+    lambda_case("slice-sizes", "SLICE", (4, 5, 3), lambda tf, t: tf.slice(t, [0, 1, 0, 1], [-1, 2, -1, 2])),
+    lambda_case("strided-shrink", "STRIDED_SLICE", (4, 5, 3), lambda tf, t: t[:, 1:3, ::2, 0]),
+    lambda_case("strided-reversed-negative", "STRIDED_SLICE", (5, 6, 2), lambda tf, t: t[:, ::-2, -4:-1]),
+    lambda_case("split-swapped", "SPLIT", (6, 4), lambda tf, t: tf.concat(tf.split(t, 2, axis=-1)[::-1], -1)),
+    lambda_case("split-v-swapped", "SPLIT_V", (6, 4), lambda tf, t: tf.concat(
+        tf.split(t, [1, -1], axis=-1)[::-1], -1)),
+    lambda_case("unpack-concat", "UNPACK", (4, 5, 2), lambda tf, t: tf.concat(tf.unstack(t, axis=2)[::-1], -1)),
+    lambda_case("pack-two-slices", "PACK", (4, 3), lambda tf, t: tf.stack([t[:, :, 0], t[:, :, 2]], axis=1)),
+    keras_case("cropping2d", "STRIDED_SLICE", (5, 6, 2), lambda layers, x: layers.Cropping2D(((1, 0), (1, 2)))(
+        _conv(layers, x, 3))),
 ]
 
 FULL: list[Case] = [
@@ -67,6 +82,18 @@ FULL: list[Case] = [
         lambda t: tensorflow().transpose(t, (0, 4, 2, 1, 3)))(layers.Reshape((2, 3, 4, 2))(_conv(layers, x, 2)))),
     keras_case("permute-layer-1d", "TRANSPOSE", (6, 3), lambda layers, x: layers.Permute((2, 1))(
         _conv(layers, x, 4))),
+    lambda_case("slice-all-to-end", "SLICE", (4, 6), lambda tf, t: tf.slice(t, [0, 2, 1], [-1, -1, -1])),
+    lambda_case("strided-ellipsis", "STRIDED_SLICE", (4, 5, 3), lambda tf, t: t[..., 1:]),
+    lambda_case("strided-steps", "STRIDED_SLICE", (7, 5, 3), lambda tf, t: t[:, 1::3, -1::-2, ::2]),
+    lambda_case("strided-shrink-last", "STRIDED_SLICE", (6, 4), lambda tf, t: t[:, 2:, -1]),
+    lambda_case("split-three-middle", "SPLIT", (6, 3, 2), lambda tf, t: tf.concat(
+        tf.split(t, 3, axis=1)[::-1], 1)),
+    lambda_case("split-v-three", "SPLIT_V", (8, 2), lambda tf, t: tf.concat(
+        tf.split(t, [3, 1, 4], axis=1)[::-1], 1)),
+    lambda_case("unpack-rows", "UNPACK", (3, 4, 2), lambda tf, t: tf.concat(tf.unstack(t, axis=1), -1)),
+    lambda_case("pack-last-axis", "PACK", (5, 2), lambda tf, t: tf.stack([t[:, 1:], t[:, :-1]], axis=-1)),
+    keras_case("cropping1d", "STRIDED_SLICE", (7, 2), lambda layers, x: layers.Cropping1D((1, 2))(
+        _conv(layers, x, 3))),
 ]
 SLOW = [case for case in FULL if case.name not in {c.name for c in QUICK}]
 

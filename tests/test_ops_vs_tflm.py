@@ -485,6 +485,19 @@ def permute_grid() -> list[Case]:
     ]
 
 
+def cropping_grid() -> list[Case]:
+    return [
+        Case("Cropping2D", "conv2d,10x12,conv2d", (6, 7, 2), lambda layers, x: layers.Conv2D(2, 2)(
+            layers.Cropping2D(((1, 0), (1, 2)))(layers.Conv2D(3, 1)(x)))),
+        Case("Cropping1D", "conv1d,12,dense", (8, 2), lambda layers, x: layers.Dense(3)(layers.Flatten()(
+            layers.Cropping1D((1, 2))(layers.Conv1D(3, 2)(x))))),
+        Case("Cropping2D", "conv2d,2,output", (5, 5, 1), lambda layers, x: layers.Cropping2D(2)(
+            layers.Conv2D(2, 1)(x))),
+        Case("Cropping1D", "conv1d,3x0,output", (9, 3), lambda layers, x: layers.Cropping1D((3, 0))(
+            layers.Conv1D(2, 3)(x))),
+    ]
+
+
 def full_grid() -> list[Case]:
     cases: list[Case] = []
     for rank in (1, 2):
@@ -500,6 +513,7 @@ def full_grid() -> list[Case]:
     for function in ("tanh", "sigmoid", "hard_swish"):
         cases += activation_grid(function)
     cases += softmax_grid() + flatten_grid() + reshape_grid() + permute_grid()
+    cases += cropping_grid()
     return cases
 
 
@@ -547,6 +561,8 @@ QUICK: list[Case] = [
     flatten_grid()[0],
     reshape_grid()[2],
     permute_grid()[0],
+    cropping_grid()[0],
+    cropping_grid()[1],
 ]
 FULL: list[Case] = full_grid()
 

@@ -199,7 +199,7 @@ class _Emitter:
                 return common | self.softmax_view(op)
             case ir.Reshape():
                 return common | {"macro": "reshape"}
-            case ir.Transpose():
+            case ir.Transpose() | ir.Slice():
                 return common | self.kernel_call(op.impl)
             case ir.Binary():
                 return common | self.binary_view(op)

@@ -13,7 +13,7 @@ from nndsl.ops import SIGNATURES
 from nndsl.rules.binary import check_add, check_binary
 from nndsl.rules.dense import check_batch_norm, check_dense
 from nndsl.rules.elementwise import check_dequantize, check_function, check_quantize, check_relu, check_softmax
-from nndsl.rules.layout import check_transpose
+from nndsl.rules.layout import check_slice, check_strided_slice, check_transpose
 from nndsl.rules.shape import check_concat, check_global_pool, check_pad, check_reshape
 from nndsl.rules.window import check_conv, check_pool
 
@@ -50,6 +50,8 @@ RULES: dict[str, Rule] = {
     "flatten": check_reshape,
     "reshape": check_reshape,
     "transpose": check_transpose,
+    "slice": check_slice,
+    "strided_slice": check_strided_slice,
 }
 
 assert set(RULES) == set(SIGNATURES), "every op in the catalogue has exactly one rule"
