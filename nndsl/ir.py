@@ -26,12 +26,17 @@ from nndsl.kernels import (
     Gather,
     Kernel,
     MeanKernel,
+    ReduceKernel,
+    ReduceMax,
+    ReduceMean,
+    ReduceMeanF32,
     SoftmaxKernel,
 )
 from nndsl.kernels import (
     Dequantize as DequantizeKernel,
 )
 from nndsl.qmath.layout import slice_walk, transpose_walk
+from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import Rounding
 from nndsl.target import Target
 from nndsl.types import DType, TensorType
@@ -447,10 +452,35 @@ class Slice(Op):
                       self.input.type.dtype.size)
 
 
+@dataclass(frozen=True, eq=False)
+class Reduce(Op):
+    """REDUCE_MAX or MEAN over ``axes`` (sorted); with ``keep_dims`` they stay as axes of one."""
+
+    reducer: PoolKind
+    axes: tuple[int, ...]
+    keep_dims: bool
+    impl: ReduceMean | None = None  # an integer mean's (set by lowering)
+
+    @property
+    def kind(self) -> str:
+        return "reduce_max" if self.reducer is PoolKind.MAX else "mean"
+
+    @property
+    def kernel(self) -> ReduceKernel | None:
+        """The record that computes it: the max and the float mean from the shapes, an integer mean's from
+        lowering (None before)."""
+        outer, inner = reduce_walks(self.input.type.shape, self.axes)
+        if self.reducer is PoolKind.MAX:
+            return ReduceMax(outer, inner, self.input.type.dtype.size)
+        if self.input.type.dtype is DType.F32:
+            return ReduceMeanF32(outer, inner)
+        return self.impl
+
+
 # Every op class: a closed union, so that a `match` ending in `assert_never` is checked for every op by the type
 # checker, and a new op class shows each place that must handle it.
 AnyOp = (Dense | Conv | Pool | GlobalPool | Add | Binary | Concat | Pad | Activation | Quantize | Dequantize
-         | Elementwise | BatchNorm | Softmax | Reshape | Transpose | Slice)
+         | Elementwise | BatchNorm | Softmax | Reshape | Transpose | Slice | Reduce)
 
 
 def op_kernel(op: Op) -> Kernel | None:
@@ -460,6 +490,8 @@ def op_kernel(op: Op) -> Kernel | None:
             return op.impl
         case Transpose() | Slice():
             return op.impl
+        case Reduce():
+            return op.kernel
     return None
 
 

@@ -30,6 +30,7 @@ from nndsl.qmath import quantize as quant
 from nndsl.qmath.add import AddS8Params, add_s8
 from nndsl.qmath.layout import Walk, gather
 from nndsl.qmath.pooling import MeanS8Params, mean_s8
+from nndsl.qmath.reduce import mean_f32, reduce_max, reduced_values
 from nndsl.qmath.requant import Rounding
 from nndsl.qmath.shift import AddQParams, add_q
 from nndsl.qmath.softmax import SoftmaxS8Params, softmax_s8, softmax_s8_exp_table
@@ -59,6 +60,7 @@ SOFTMAX_S16_CODE = RuntimeCode("softmax_s16", 400)  # and its two 513-entry int1
 BINARY_CODE = RuntimeCode("binary", 120)  # one element function and the broadcast loop around it
 QUANTIZE_CODE = RuntimeCode("quantize", 96)
 GATHER_CODE = RuntimeCode("gather", 160)  # runtime/layout.c: the strided copy of transpose and slice
+REDUCE_CODE = RuntimeCode("reduce", 200)  # runtime/reduce.c: one reduction and its two walks
 # Helpers of the loops the C templates write inline (no kernel record yet).
 AVG_POOL = RuntimeCode("avg_pool", 240)
 MATMUL = RuntimeCode("matmul", 850)  # runtime/matmul.c: int8 dense and convolution
@@ -553,7 +555,7 @@ class Gather:
 
     walk: Walk
     width: int
-    c: ClassVar[CKernel] = CKernel("gather", "nn_gather", ("layout",), "NN_USE_GATHER", (GATHER_CODE,))
+    c: ClassVar[CKernel] = CKernel("strided", "nn_gather", ("layout",), "NN_USE_GATHER", (GATHER_CODE,))
 
     def reference(self, x: Array) -> Array:
         return gather(x, self.walk)
@@ -568,8 +570,86 @@ class Gather:
                 walk.offset)
 
 
+# -- reductions over any axes: REDUCE_MAX and MEAN ---------------------------------------------------------------
+
+
+def _walk_args(name: str, walk: Walk) -> tuple[CArg, ...]:
+    """A walk as C arguments: its loop count, its counts and its steps (constant arrays), not its offset."""
+    shape = "x".join(map(str, walk.counts))
+    return (len(walk.counts),
+            Table(f"{name}/counts/{shape}", walk.counts, DType.I32, f"{name} loop counts [{shape}]"),
+            Table(f"{name}/strides/{shape}/{walk.strides}", walk.strides, DType.I32,
+                  f"{name} steps through the input, in values, per loop of [{shape}]"))
+
+
+def _reduce_args(outer: Walk, inner: Walk) -> tuple[CArg, ...]:
+    return (*_walk_args("reduce outputs", outer), *_walk_args("reduce values", inner))
+
+
+def _reduce(function: str, guard: str, *, requant: bool = False) -> CKernel:
+    runtime = ("reduce", "requant") if requant else ("reduce",)
+    return CKernel("strided", function, runtime, guard, (REQUANT, REDUCE_CODE) if requant else (REDUCE_CODE,))
+
+
+@dataclass(frozen=True)
+class ReduceMax:
+    """TFLM's REDUCE_MAX (int8, float32): the largest stored value over the reduced axes."""
+
+    outer: Walk
+    inner: Walk
+    width: int
+    c: ClassVar[CKernel] = _reduce("nn_reduce_max", "NN_USE_REDUCE_MAX")
+
+    def reference(self, x: Array) -> Array:
+        return reduce_max(x, self.outer, self.inner)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (self.width, *_reduce_args(self.outer, self.inner))
+
+
+@dataclass(frozen=True)
+class ReduceMean:
+    """TFLM's int8 or int16 MEAN (``QuantizedMeanOrSum``) over any axes."""
+
+    params: MeanS8Params | ops16.MeanS16Params
+    outer: Walk
+    inner: Walk
+    rounding: Rounding
+    c: ClassVar[CKernel] = _reduce("nn_reduce_mean_q", "NN_USE_REDUCE_MEAN_Q", requant=True)
+
+    def reference(self, x: Array) -> Array:
+        values = reduced_values(x, self.outer, self.inner).transpose(0, 2, 1)  # (batch, count, outputs)
+        if isinstance(self.params, ops16.MeanS16Params):
+            return ops16.mean_s16(values, self.params)
+        return mean_s8(values, self.params, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        storage = DType.I16 if isinstance(p, ops16.MeanS16Params) else DType.I8
+        return (storage.size, *_reduce_args(self.outer, self.inner), p.input_zero_point, p.output_zero_point,
+                p.multiplier, p.shift, *storage.bounds)
+
+
+@dataclass(frozen=True)
+class ReduceMeanF32:
+    """The float32 MEAN: the values added in walk order, divided by their count."""
+
+    outer: Walk
+    inner: Walk
+    c: ClassVar[CKernel] = _reduce("nn_reduce_mean_f32", "NN_USE_REDUCE_MEAN_F32")
+
+    def reference(self, x: Array) -> Array:
+        return mean_f32(x, self.outer, self.inner)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return _reduce_args(self.outer, self.inner)
+
+
+ReduceKernel = ReduceMax | ReduceMean | ReduceMeanF32
+
+
 Kernel = (AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel | AffineQuantize | Dequantize
-          | Gather)
+          | Gather | ReduceKernel)
 
 
 def table_array(table: Table) -> npt.NDArray[np.generic]:
@@ -577,4 +657,4 @@ def table_array(table: Table) -> npt.NDArray[np.generic]:
 
 
 __all__ = ["AddKernel", "BinaryKernel", "CKernel", "FunctionKernel", "Gather", "Kernel", "MeanKernel",
-           "RuntimeCode", "SoftmaxKernel", "Table"]
+           "ReduceKernel", "RuntimeCode", "SoftmaxKernel", "Table"]

@@ -28,6 +28,7 @@ from nndsl.qmath.int16_ops import (
     mean_s16_params,
 )
 from nndsl.qmath.pooling import mean_s8_params
+from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding, activation_range, quantize_multiplier
 from nndsl.qmath.shift import add_q_params, align_bias, checked_shift
 from nndsl.qmath.softmax import softmax_s8_params
@@ -400,10 +401,27 @@ def lower_op(op: ir.AnyOp, sink: DiagnosticSink, rounding: Rounding = Rounding.D
         case ir.Dequantize():
             in_q = _quant(op.input)
             return replace(op, impl=k.Dequantize(in_q.scale, in_q.zero_point))
+        case ir.Reduce():
+            return replace(op, impl=reduce_mean_kernel(op, sink, rounding)) if op.reducer is ir.PoolKind.AVG else op
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm() | ir.Transpose() | ir.Slice():
             return op
         case _:
             assert_never(op)
+
+
+def reduce_mean_kernel(op: ir.Reduce, sink: DiagnosticSink, rounding: Rounding) -> k.ReduceMean | None:
+    """An integer mean over any axes: TFLM's MEAN parameters for its count of values per output."""
+    in_q, out_q = _quant(op.input), _quant(op.output)
+    outer, inner = reduce_walks(op.input.type.shape, op.axes)
+    args = (in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, inner.size)
+    try:
+        params = mean_s16_params(*args) if op.output.type.dtype is DType.I16 else mean_s8_params(*args, rounding)
+    except ValueError:
+        sink.error(op.loc, f"{_integer_name(op)} mean of '{op.output.name}' cannot be computed: its output scale "
+                   f"{out_q.scale:g} is too small for its input scale {in_q.scale:g} (the mean's multiplier would "
+                   "need a shift of more than 30 bits in TensorFlow Lite Micro's kernel)")
+        return None
+    return k.ReduceMean(params, outer, inner, rounding)
 
 
 def lower(graph: ir.Graph, sink: DiagnosticSink) -> ir.Graph:

@@ -71,6 +71,10 @@ STRIDED_SLICE_ATTRS = (
 )
 
 
+REDUCE_ATTRS = (Attr("axes", AttrKind.INTS, required=True),
+                Attr("keep_dims", AttrKind.CHOICE, choices=("false", "true")))
+
+
 def _conv(name: str, summary: str) -> OpSignature:
     return OpSignature(name, 1, ("kernel",), ("bias",), (STRIDE, DILATION, PADDING), summary=summary)
 
@@ -122,6 +126,8 @@ SIGNATURES = {
         OpSignature("slice", 1, attrs=(Attr("begin", AttrKind.INTS, required=True),
                                        Attr("size", AttrKind.INTS, required=True)),
                     summary="size[a] values from begin[a] along each axis a (size -1: to the end)"),
+        OpSignature("reduce_max", 1, attrs=REDUCE_ATTRS, summary="the largest value over the given axes"),
+        OpSignature("mean", 1, attrs=REDUCE_ATTRS, summary="the mean over the given axes"),
         OpSignature("strided_slice", 1, attrs=STRIDED_SLICE_ATTRS,
                     summary="values begin[a], begin[a] + strides[a], ... before end[a] along each axis a, "
                             "with TensorFlow's masks"),

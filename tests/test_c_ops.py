@@ -824,16 +824,24 @@ class _Builder:
     def head(self, x: _T) -> None:
         """Global max or average pool, dense, then softmax, tanh/sigmoid or nothing."""
         name = self.fresh("gp")
+        # Some heads reduce with reduce_max or mean over the position axes: the same values as the global pools,
+        # chosen from a stream of their own (the networks' other draws stay what they were).
+        axes = tuple(range(len(x.shape) - 1))
+        reduce = bool(np.random.default_rng(7_000_003 * (self.seed + 1) + int(self.int8)).random() < 0.5)
+        reduce = reduce and bool(axes)
+        axes_text = f"axes=({', '.join(map(str, axes))},)"
         if self.chance(0.5):
             out = _T(name, x.sample.reshape(SAMPLE, -1, x.channels).max(axis=1), x.quant)
-            self.emit(name, f"global_max_pool({x.name})", out.quant, annotate=self.chance(0.3), shape=out.shape)
-            self.features.add("global_max_pool")
+            call = f"reduce_max({x.name}, {axes_text})" if reduce else f"global_max_pool({x.name})"
+            self.emit(name, call, out.quant, annotate=self.chance(0.3), shape=out.shape)
+            self.features.add("reduce_max" if reduce else "global_max_pool")
         else:
             rescale = self.chance(0.5)
             real = x.sample.reshape(SAMPLE, -1, x.channels).mean(axis=1)
             out = self.settle(name, real, quant=None if rescale else x.quant)
-            self.emit(name, f"global_avg_pool({x.name})", out.quant, annotate=rescale, shape=out.shape)
-            self.features.add("global_avg_pool")
+            call = f"mean({x.name}, {axes_text})" if reduce else f"global_avg_pool({x.name})"
+            self.emit(name, call, out.quant, annotate=rescale, shape=out.shape)
+            self.features.add("mean" if reduce else "global_avg_pool")
         units = int(self.rng.integers(2, 11))
         ending = self.rng.random()
         beta = float(_log_uniform(self.rng, 0.3, 3.0)) if self.chance(0.4) else 1.0
@@ -1019,7 +1027,7 @@ def _ir_features(graph: ir.Graph, network: ConvNetwork) -> set[str]:
                 found.add("concat" if op.axis == len(op.output.type.shape) - 1 else "concat spatial")
             case ir.Dense() | ir.Add() | ir.Pad() | ir.Softmax() | ir.Reshape() | ir.BatchNorm() | ir.Transpose():
                 found.add(type(op).__name__.lower().replace("batchnorm", "batch_norm"))
-            case ir.Slice():
+            case ir.Slice() | ir.Reduce():
                 found.add(op.kind)
     for conv, bn in network.folds:  # the conv's output is gone: the batch norm's (or a later one's) kernel makes it
         assert conv not in producers, f"{bn} did not fold into {conv}"
@@ -1075,7 +1083,7 @@ def test_default_networks_cover_every_op(tmp_path: Path) -> None:
         "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
         "avg_pool2d", "global_max_pool", "global_avg_pool", "add", "concat", "concat spatial", "pad", "relu",
         "relu6", "leaky_relu", "tanh", "sigmoid", "hard_swish", "dense", "softmax", "reshape", "batch_norm folded",
-        "batch_norm standalone", "transpose", "slice", "strided_slice",
+        "batch_norm standalone", "transpose", "slice", "strided_slice", "reduce_max", "mean",
     }
     wanted = {
         "rank 1", "rank 2", "conv stride > 1", "conv dilation > 1", "conv same padding", "depth multiplier 2",

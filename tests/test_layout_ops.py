@@ -267,3 +267,85 @@ def test_importer_refuses_a_data_movement_that_changes_the_quantisation() -> Non
     with pytest.raises(NNError, match=r"TRANSPOSE copies values, so its inputs and outputs must share one "
                                       r"quantisation"):
         Importer(graph, "t.tflite", "t").run()
+
+
+# --------------------------------------------------------------------------
+# reduce_max and mean over any axes
+# --------------------------------------------------------------------------
+
+REDUCTIONS = [  # (axes, keep_dims)
+    ((0,), False), ((1,), True), ((2,), False), ((0, 2), True), ((-1, 0), False), ((0, 1, 2), True),
+]
+
+
+# TensorFlow Lite Micro has no int16 REDUCE_MAX (refused: test_int16_reduce_max_is_refused).
+@pytest.mark.parametrize(("op", "kind"), [("mean", "i8"), ("mean", "i16"), ("mean", "f32"), ("reduce_max", "i8"),
+                                          ("reduce_max", "f32")])
+@pytest.mark.parametrize(("axes", "keep"), REDUCTIONS, ids=[f"{a}-{k}" for a, k in REDUCTIONS])
+def test_reductions_in_c_equal_numpy(op: str, kind: str, axes: tuple[int, ...], keep: bool, tmp_path: Path) -> None:
+    """mean (rescaling in integer networks) and reduce_max over every choice of axes: the NumPy backend is the
+    values' max, and close to their mean, and the C gives the same bytes under ASan/UBSan."""
+    type_text, dtype = TYPES[kind]
+    out_type = {"i8": " : i8 @ scale(0.03) zero(7)", "i16": " : i16 @ scale(0.0003) zero(0)", "f32": ""}[kind]
+    axes_text = f"axes=({', '.join(map(str, axes))},){', keep_dims=true' if keep else ''}"
+    model = load(tmp_path, f"network r\ninput x : {type_text.replace('SHAPE', '[4, 5, 3]')}\n"
+                 f"output y = {op}(x, {axes_text}){out_type if op == 'mean' else ''}\n")
+    x = inputs_of(dtype, (4, 5, 3))
+    numpy_axes = tuple(a % 3 + 1 for a in axes)
+    ours = model.run(x)
+    if op == "reduce_max":
+        assert np.array_equal(ours, x.max(axis=numpy_axes, keepdims=keep))
+    else:
+        quant_in, quant_out = model.graph.input.type.quant, model.graph.output.type.quant
+        real = x.astype(np.float64)
+        if quant_in is not None:
+            real = (real - quant_in.zero_point) * quant_in.scale
+        expected = real.mean(axis=numpy_axes, keepdims=keep)
+        got = ours.astype(np.float64)
+        step = 1e-5
+        if quant_out is not None:
+            got = (got - quant_out.zero_point) * quant_out.scale
+            info = np.iinfo(dtype)
+            expected = np.clip(expected, (info.min - quant_out.zero_point) * quant_out.scale,
+                               (info.max - quant_out.zero_point) * quant_out.scale)
+            step = quant_out.scale
+        assert np.abs(got - expected).max() <= step
+    assert np.array_equal(run_in_c(model, x, work_dir=tmp_path / "c", sanitize=True), ours)
+
+
+@pytest.mark.parametrize(("layer", "at", "words"), [
+    ("y = mean(x, axes=(0, 3))", "axes=", "mean axes (0, 3) are outside the axes -3..2"),
+    ("y = mean(x, axes=(1, -2))", "axes=", "mean axes (1, -2) name an axis twice"),
+    ("y = mean(x, axes=(0, 1, 2))", "axes=", "leaves no axis: keep them with keep_dims=true"),
+    ("y = mean(x, axes=1, keep_dims=yes)", "keep_dims=", "keep_dims must be one of false, true"),
+    ("y = mean(x)", "mean(", "'mean' needs 'axes=...'"),
+    ("y = reduce_max(x, axes=1) : i8 @ scale(0.5) zero(0)", ": ", "reduce_max keeps its input's quantisation"),
+    ("y = reduce_max(x, axes=(1,)) : i8[4, 1, 3]", ": ", "declared [4, 1, 3], but reduce_max produces [4, 3]"),
+])
+def test_reduce_errors_are_located(layer: str, at: str, words: str, tmp_path: Path) -> None:
+    col = layer.index(at) + 1 + (2 if at == ": " else 0)
+    with pytest.raises(NNError) as caught:
+        load(tmp_path, f"network t\ninput x : i8[4, 5, 3] @ scale(0.05) zero(-3)\n{layer}\noutput y\n")
+    first = caught.value.diagnostics[0]
+    assert first.loc is not None and (first.loc.line, first.loc.col) == (3, col), first
+    assert words in first.message, first.message
+
+
+def test_int16_reduce_max_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NNError, match=r"3:5: error: reduce_max has no int16 kernel in TensorFlow Lite Micro"):
+        load(tmp_path, "network t\ninput x : i16[4, 3] @ scale(0.05) zero(0)\ny = reduce_max(x, axes=0)\noutput y\n")
+
+
+def test_importer_reduces_other_axes_than_the_positions() -> None:
+    """MEAN over the channels (keep_dims) becomes ``mean``; over the positions it stays a global pool."""
+    graph = _graph([(1, 4, 3), (1,), (1, 4, 1)], [("MEAN", [0, 1], [2])], {1: np.array([2], np.int32)})
+    graph.ops[0].options = type("Options", (), {"keepDims": True})()
+    graph.tensors[2].scales, graph.tensors[2].zero_points = (0.02,), (4,)
+    imported = Importer(graph, "t.tflite", "t").run()
+    assert "mean(layer0, axes=(1,), keep_dims=true) : i8 @ scale(0.019999999552965164) zero(4)" in \
+        imported.text("t.npz")
+    assert imported.model().graph.output.type.shape == (4, 1)
+    graph = _graph([(1, 4, 3), (1,), (4, 3)], [("REDUCE_MAX", [0, 1], [2])], {1: np.array([0], np.int32)})
+    graph.ops[0].options = type("Options", (), {"keepDims": False})()
+    with pytest.raises(NNError, match=r"REDUCE_MAX\): reducing axes \[0\] includes the batch axis"):
+        Importer(graph, "t.tflite", "t").run()

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from nndsl.importers.tf import tensorflow
@@ -129,3 +130,100 @@ def test_int16_equals_tflm_full_grid(tf: Any, case: Case, tmp_path: Path) -> Non
 @pytest.mark.parametrize("case", SLOW, ids=lambda case: case.name)
 def test_float_close_to_keras_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
     check_float(tf, case, tmp_path)
+
+
+# --------------------------------------------------------------------------
+# Reductions over any axes: MEAN (int8 and 16x8) and REDUCE_MAX (int8; TFLM has no int16 kernel)
+# --------------------------------------------------------------------------
+
+
+def reduce_case(op: str, shape: tuple[int, ...], axes: tuple[int, ...], keep: bool) -> Case:
+    """``tf.reduce_mean``/``tf.reduce_max`` over unbatched ``axes`` of a conv's output."""
+    name = f"{op.lower()}-axes{''.join(map(str, axes))}-keep{int(keep)}-in{'x'.join(map(str, shape))}"
+    full = tuple(a + 1 for a in axes)
+    if op == "MEAN":
+        return lambda_case(name, op, shape, lambda tf, t: tf.reduce_mean(t, axis=full, keepdims=keep))
+    return keras_case(name, op, shape, _lambda(lambda tf, t: tf.reduce_max(t, axis=full, keepdims=keep)),
+                      int16=False)
+
+
+REDUCE_QUICK: list[Case] = [
+    reduce_case("MEAN", (4, 5, 3), (0,), False),
+    reduce_case("MEAN", (4, 5, 3), (0, 2), True),
+    reduce_case("MEAN", (6, 3), (1,), True),
+    reduce_case("REDUCE_MAX", (4, 5, 3), (2,), False),
+    reduce_case("REDUCE_MAX", (4, 5, 3), (0, 1), True),
+]
+REDUCE_FULL: list[Case] = [
+    *REDUCE_QUICK,
+    reduce_case("MEAN", (4, 5, 3), (1,), False),
+    reduce_case("MEAN", (4, 5, 3), (0, 1), True),  # the positions, kept: TFLM's 4-D special case, if any
+    reduce_case("MEAN", (4, 5, 3), (1, 2), False),
+    reduce_case("MEAN", (4, 5, 3), (0, 1, 2), True),
+    reduce_case("MEAN", (9, 4), (0,), False),
+    reduce_case("REDUCE_MAX", (4, 5, 3), (0, 2), False),
+    reduce_case("REDUCE_MAX", (6, 3), (1,), True),
+    reduce_case("REDUCE_MAX", (4, 5, 3), (0, 1, 2), True),
+]
+REDUCE_SLOW = [case for case in REDUCE_FULL if case.name not in {c.name for c in REDUCE_QUICK}]
+
+
+@pytest.mark.parametrize("case", REDUCE_QUICK, ids=lambda case: case.name)
+def test_reduce_int8_equals_tflm(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=False)
+
+
+@pytest.mark.parametrize("case", [c for c in REDUCE_QUICK if c.int16], ids=lambda case: case.name)
+def test_reduce_int16_equals_tflm(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=True)
+
+
+@pytest.mark.parametrize("case", REDUCE_QUICK, ids=lambda case: case.name)
+def test_reduce_float_close_to_keras(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_float(tf, case, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", REDUCE_SLOW, ids=lambda case: case.name)
+def test_reduce_int8_equals_tflm_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [c for c in REDUCE_SLOW if c.int16], ids=lambda case: case.name)
+def test_reduce_int16_equals_tflm_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", REDUCE_SLOW, ids=lambda case: case.name)
+def test_reduce_float_close_to_keras_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_float(tf, case, tmp_path)
+
+
+@pytest.mark.parametrize("int16", [False, True])
+def test_mean_with_equal_quantisations_equals_tflm(tf: Any, int16: bool, tmp_path: Path) -> None:
+    """MEAN whose output keeps its input's scale and zero point (rewritten into the flatbuffer, which the
+    converter does not write): TFLM takes the same path, and so do the NumPy kernels and the C."""
+    import nndsl
+    from nndsl.importers.keras import convert
+    from nndsl.importers.tflite import import_tflite
+    from tests.c_harness import run_in_c
+    from tests.test_binary_ops_vs_tflm import calibration, keras_model
+    from tests.test_ops_vs_tflm import assert_exact
+    from tests.tflite_models import model_graph, patch_model, run_tflm_each, tensor_quantization
+
+    case = reduce_case("MEAN", (4, 5, 3), (0, 2), False)
+    flatbuffer = convert(keras_model(tf, case), case.name, calibration=calibration(case), int16=int16,
+                         progress=False).tflite
+    mean = model_graph(flatbuffer).only("MEAN")
+    flatbuffer = patch_model(flatbuffer, quant={mean.outputs[0]: tensor_quantization(flatbuffer)[mean.inputs[0]]})
+    nn_path, _ = import_tflite(flatbuffer, "mean.tflite", name="op").write(tmp_path / "op.nn")
+    model = nndsl.load(nn_path)
+    dtype = np.int16 if int16 else np.int8
+    info = np.iinfo(dtype)
+    inputs = np.random.default_rng(5).integers(info.min, info.max + 1, size=(60, 4, 5, 3)).astype(dtype)
+    ours = model.run(inputs)
+    text = nn_path.read_text()
+    assert_exact(ours, run_tflm_each(flatbuffer, inputs).reshape(ours.shape), "NumPy backend vs TFLM", text, dtype)
+    assert_exact(run_in_c(model, inputs, work_dir=tmp_path / "c"), ours, "C vs NumPy backend", text, dtype)

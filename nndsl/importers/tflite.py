@@ -460,14 +460,31 @@ def _reduce(imp: Importer, op: TfOp) -> None:
     assert axes is not None
     source = imp.tensor(op.inputs[0])
     rank = len(source.shape)
-    spatial = sorted(int(a) % rank for a in np.atleast_1d(axes))
-    if spatial != list(range(1, rank - 1)):
-        raise imp.error(op, f"reducing axes {spatial} of a rank-{rank} tensor is not supported (nndsl reduces "
-                        "all positions, keeping channels: a global pool)")
+    spatial = sorted({int(a) % rank for a in np.atleast_1d(axes)})
+    if spatial != list(range(1, rank - 1)) or rank < 3:
+        _reduce_axes(imp, op, spatial)
+        return
     kind = "global_avg_pool" if op.name == "MEAN" else "global_max_pool"
     x = imp.value(op.inputs[0])
     channels = source.shape[-1]
     imp.define(op, f"{kind}({x})", typed=op.name == "MEAN", shape=(channels,))
+
+
+def _reduce_axes(imp: Importer, op: TfOp, axes: list[int]) -> None:
+    """MEAN or REDUCE_MAX over other axes than all positions: ``mean``/``reduce_max`` with TFLite's keep_dims."""
+    if op.name == "REDUCE_MAX":
+        _moves_values(imp, op, op.inputs[:1])
+    keep = bool(getattr(op.options, "keepDims", False))
+    if _batch_axis(imp, op):
+        if 0 in axes:
+            raise imp.error(op, f"reducing axes {axes} includes the batch axis: nndsl reduces the others")
+        axes = [a - 1 for a in axes]
+    if not keep and len(axes) == len(imp.unbatched(imp.tensor(op.inputs[0]))):
+        raise imp.error(op, f"reducing every axis ({axes}) to one value without keep_dims is not supported")
+    kind = "mean" if op.name == "MEAN" else "reduce_max"
+    keep_text = ", keep_dims=true" if keep else ""
+    imp.define(op, f"{kind}({imp.value(op.inputs[0])}, axes={_ints_text(axes)}{keep_text})",
+               typed=op.name == "MEAN")
 
 
 def _binary(imp: Importer, op: TfOp) -> None:
