@@ -30,6 +30,7 @@ from nndsl.kernels import (
     ReduceMax,
     ReduceMean,
     ReduceMeanF32,
+    ResizeNearest,
     SoftmaxKernel,
 )
 from nndsl.kernels import (
@@ -38,6 +39,7 @@ from nndsl.kernels import (
 from nndsl.qmath.layout import slice_walk, transpose_walk
 from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import Rounding
+from nndsl.qmath.resize import nearest_indices
 from nndsl.target import Target
 from nndsl.types import DType, TensorType
 
@@ -477,10 +479,30 @@ class Reduce(Op):
         return self.impl
 
 
+@dataclass(frozen=True, eq=False)
+class Resize(Op):
+    """TFLite's RESIZE_NEAREST_NEIGHBOR of an ``[H, W, C]`` tensor to the output's ``[H', W', C]``."""
+
+    align_corners: bool
+    half_pixel_centers: bool
+
+    @property
+    def kind(self) -> str:
+        return "resize_nearest_neighbor"
+
+    @property
+    def impl(self) -> ResizeNearest:
+        """The copy that computes it, in every element type (made from the shapes and the two flags)."""
+        (in_h, in_w, channels), (out_h, out_w, _) = self.input.type.shape, self.output.type.shape
+        rows = nearest_indices(in_h, out_h, self.align_corners, self.half_pixel_centers)
+        cols = nearest_indices(in_w, out_w, self.align_corners, self.half_pixel_centers)
+        return ResizeNearest(rows, cols, in_w, channels, self.input.type.dtype.size)
+
+
 # Every op class: a closed union, so that a `match` ending in `assert_never` is checked for every op by the type
 # checker, and a new op class shows each place that must handle it.
 AnyOp = (Dense | Conv | Pool | GlobalPool | Add | Binary | Concat | Pad | Activation | Quantize | Dequantize
-         | Elementwise | BatchNorm | Softmax | Reshape | Transpose | Slice | Reduce)
+         | Elementwise | BatchNorm | Softmax | Reshape | Transpose | Slice | Reduce | Resize)
 
 
 def op_kernel(op: Op) -> Kernel | None:
@@ -488,7 +510,7 @@ def op_kernel(op: Op) -> Kernel | None:
     match op:
         case Add() | GlobalPool() | Elementwise() | Softmax() | Binary() | Quantize() | Dequantize():
             return op.impl
-        case Transpose() | Slice():
+        case Transpose() | Slice() | Resize():
             return op.impl
         case Reduce():
             return op.kernel

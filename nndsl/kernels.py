@@ -32,6 +32,7 @@ from nndsl.qmath.layout import Walk, gather
 from nndsl.qmath.pooling import MeanS8Params, mean_s8
 from nndsl.qmath.reduce import mean_f32, reduce_max, reduced_values
 from nndsl.qmath.requant import Rounding
+from nndsl.qmath.resize import resize_nearest
 from nndsl.qmath.shift import AddQParams, add_q
 from nndsl.qmath.softmax import SoftmaxS8Params, softmax_s8, softmax_s8_exp_table
 from nndsl.types import DType
@@ -61,6 +62,7 @@ BINARY_CODE = RuntimeCode("binary", 120)  # one element function and the broadca
 QUANTIZE_CODE = RuntimeCode("quantize", 96)
 GATHER_CODE = RuntimeCode("gather", 160)  # runtime/layout.c: the strided copy of transpose and slice
 REDUCE_CODE = RuntimeCode("reduce", 200)  # runtime/reduce.c: one reduction and its two walks
+RESIZE_CODE = RuntimeCode("resize", 96)  # runtime/resize.c: row and column lookups, channel runs copied
 # Helpers of the loops the C templates write inline (no kernel record yet).
 AVG_POOL = RuntimeCode("avg_pool", 240)
 MATMUL = RuntimeCode("matmul", 850)  # runtime/matmul.c: int8 dense and convolution
@@ -648,8 +650,34 @@ class ReduceMeanF32:
 ReduceKernel = ReduceMax | ReduceMean | ReduceMeanF32
 
 
+# -- RESIZE_NEAREST_NEIGHBOR ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResizeNearest:
+    """TFLM's RESIZE_NEAREST_NEIGHBOR (any element type): output row ``y`` and column ``x`` copy input row
+    ``rows[y]`` and column ``cols[x]`` (the indices :func:`nndsl.qmath.resize.nearest_indices` chose)."""
+
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+    in_width: int
+    channels: int
+    width: int
+    c: ClassVar[CKernel] = CKernel("strided", "nn_resize_nearest", ("resize",), "NN_USE_RESIZE_NEAREST",
+                                   (RESIZE_CODE,))
+
+    def reference(self, x: Array) -> Array:
+        return resize_nearest(x, self.rows, self.cols)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (self.width, len(self.rows), len(self.cols), self.in_width, self.channels,
+                Table(f"resize/rows/{self.rows}", self.rows, DType.I32, "resize: the input row of each output row"),
+                Table(f"resize/cols/{self.cols}", self.cols, DType.I32,
+                      "resize: the input column of each output column"))
+
+
 Kernel = (AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel | AffineQuantize | Dequantize
-          | Gather | ReduceKernel)
+          | Gather | ReduceKernel | ResizeNearest)
 
 
 def table_array(table: Table) -> npt.NDArray[np.generic]:

@@ -312,7 +312,7 @@ def lower_fixed_op(op: ir.AnyOp, sink: DiagnosticSink) -> ir.AnyOp:
             case ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
                 _average_fits(op, sink)
                 return replace(op, act_range=_output_clamp(op.output, ir.ActivationKind.NONE))
-            case ir.GlobalPool() | ir.Reshape() | ir.Concat() | ir.Pad() | ir.Transpose() | ir.Slice():
+            case ir.GlobalPool() | ir.Reshape() | ir.Concat() | ir.Pad() | ir.Transpose() | ir.Slice() | ir.Resize():
                 return op
     except _ShiftOutOfRange as error:
         sink.error(error.loc or op.loc, str(error))
@@ -403,7 +403,7 @@ def lower_op(op: ir.AnyOp, sink: DiagnosticSink, rounding: Rounding = Rounding.D
             return replace(op, impl=k.Dequantize(in_q.scale, in_q.zero_point))
         case ir.Reduce():
             return replace(op, impl=reduce_mean_kernel(op, sink, rounding)) if op.reducer is ir.PoolKind.AVG else op
-        case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm() | ir.Transpose() | ir.Slice():
+        case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm() | ir.Transpose() | ir.Slice() | ir.Resize():
             return op
         case _:
             assert_never(op)

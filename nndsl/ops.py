@@ -71,8 +71,8 @@ STRIDED_SLICE_ATTRS = (
 )
 
 
-REDUCE_ATTRS = (Attr("axes", AttrKind.INTS, required=True),
-                Attr("keep_dims", AttrKind.CHOICE, choices=("false", "true")))
+BOOLEAN = ("false", "true")
+REDUCE_ATTRS = (Attr("axes", AttrKind.INTS, required=True), Attr("keep_dims", AttrKind.CHOICE, choices=BOOLEAN))
 
 
 def _conv(name: str, summary: str) -> OpSignature:
@@ -126,6 +126,10 @@ SIGNATURES = {
         OpSignature("slice", 1, attrs=(Attr("begin", AttrKind.INTS, required=True),
                                        Attr("size", AttrKind.INTS, required=True)),
                     summary="size[a] values from begin[a] along each axis a (size -1: to the end)"),
+        OpSignature("resize_nearest_neighbor", 1, attrs=(
+            Attr("size", AttrKind.INTS, required=True), Attr("align_corners", AttrKind.CHOICE, choices=BOOLEAN),
+            Attr("half_pixel_centers", AttrKind.CHOICE, choices=BOOLEAN)),
+            summary="[H, W, C] -> [H', W', C]: each output value the nearest input value"),
         OpSignature("reduce_max", 1, attrs=REDUCE_ATTRS, summary="the largest value over the given axes"),
         OpSignature("mean", 1, attrs=REDUCE_ATTRS, summary="the mean over the given axes"),
         OpSignature("strided_slice", 1, attrs=STRIDED_SLICE_ATTRS,
@@ -139,5 +143,5 @@ SIGNATURES = {
 FIXED_POINT_OPS = frozenset({
     "dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool", "avg_pool",
     "global_max_pool", "global_avg_pool", "add", "concat", "pad", "relu", "relu6", "flatten", "reshape",
-    "transpose", "slice", "strided_slice",
+    "transpose", "slice", "strided_slice", "resize_nearest_neighbor",
 })

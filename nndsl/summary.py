@@ -146,7 +146,7 @@ def _op_family(op: ir.AnyOp) -> str:
             return "softmax"
         case ir.Reshape():
             return "reshape"
-        case ir.Transpose() | ir.Slice():
+        case ir.Transpose() | ir.Slice() | ir.Resize():
             return "layout"
         case ir.Reduce():
             return "reduce"

@@ -455,7 +455,24 @@ class _Builder:
         ends = ", ".join(str(-d - 1) for d in x.shape)
         self.lines.append(f"{back} = strided_slice({reversed_name}, begin=({minus},), end=({ends},), "
                           f"strides=({minus},))")
-        return _Tensor(back, x.fmt, x.values)
+        return self.resize_round_trip(_Tensor(back, x.fmt, x.values))
+
+    def resize_round_trip(self, x: _Tensor) -> _Tensor:
+        """To twice the height and width and back (a [W, C] tensor through an [1, W, C] view): unchanged."""
+        shape = x.shape
+        image = shape if len(shape) == 3 else (1, *shape)
+        source = x.name
+        if image != shape:
+            source = self.fresh("img")
+            self.lines.append(f"{source} = reshape({x.name}, shape=({', '.join(map(str, image))}))")
+        big, back = self.fresh("up"), self.fresh("down")
+        self.lines.append(f"{big} = resize_nearest_neighbor({source}, size=({2 * image[0]}, {2 * image[1]}))")
+        self.lines.append(f"{back} = resize_nearest_neighbor({big}, size=({image[0]}, {image[1]}))")
+        if image == shape:
+            return _Tensor(back, x.fmt, x.values)
+        name = self.fresh("v")
+        self.lines.append(f"{name} = reshape({back}, shape=({', '.join(map(str, shape))}))")
+        return _Tensor(name, x.fmt, x.values)
 
     # -- blocks ----------------------------------------------------------------------------------------
 

@@ -817,7 +817,31 @@ class _Builder:
         self.emit(back, f"strided_slice({name}, begin=({minus},), end=({ends},), strides=({minus},))", x.quant,
                   annotate=self.chance(0.3), shape=shape)
         self.features.add("strided_slice")
-        return _T(back, x.sample, x.quant)
+        return self.resize_round_trip(_T(back, x.sample, x.quant))
+
+    def resize_round_trip(self, x: _T) -> _T:
+        """Resized to twice its height and width (each row and column repeated: the scale 1/2 is exact in
+        float32) and back (every other one): the tensor comes back as it was. Other ranks go through an
+        [H, W, C] view."""
+        shape = x.shape
+        image = (1,) * (3 - len(shape)) + shape if len(shape) < 3 else shape
+        source = x.name
+        if image != shape:
+            source = self.fresh("img")
+            self.emit(source, f"reshape({x.name}, shape=({', '.join(map(str, image))}))", x.quant,
+                      annotate=self.chance(0.3), shape=image)
+        big, back = self.fresh("up"), self.fresh("down")
+        self.emit(big, f"resize_nearest_neighbor({source}, size=({2 * image[0]}, {2 * image[1]}))", x.quant,
+                  annotate=self.chance(0.3))
+        self.emit(back, f"resize_nearest_neighbor({big}, size=({image[0]}, {image[1]}))", x.quant,
+                  annotate=self.chance(0.3), shape=image)
+        self.features.add("resize_nearest_neighbor")
+        if image == shape:
+            return _T(back, x.sample, x.quant)
+        name = self.fresh("rs")
+        self.emit(name, f"reshape({back}, shape=({', '.join(map(str, shape))},))", x.quant, annotate=self.chance(0.3),
+                  shape=shape)
+        return _T(name, x.sample, x.quant)
 
     # -- the head ----------------------------------------------------------------------------------
 
@@ -1027,7 +1051,7 @@ def _ir_features(graph: ir.Graph, network: ConvNetwork) -> set[str]:
                 found.add("concat" if op.axis == len(op.output.type.shape) - 1 else "concat spatial")
             case ir.Dense() | ir.Add() | ir.Pad() | ir.Softmax() | ir.Reshape() | ir.BatchNorm() | ir.Transpose():
                 found.add(type(op).__name__.lower().replace("batchnorm", "batch_norm"))
-            case ir.Slice() | ir.Reduce():
+            case ir.Slice() | ir.Reduce() | ir.Resize():
                 found.add(op.kind)
     for conv, bn in network.folds:  # the conv's output is gone: the batch norm's (or a later one's) kernel makes it
         assert conv not in producers, f"{bn} did not fold into {conv}"
@@ -1084,6 +1108,7 @@ def test_default_networks_cover_every_op(tmp_path: Path) -> None:
         "avg_pool2d", "global_max_pool", "global_avg_pool", "add", "concat", "concat spatial", "pad", "relu",
         "relu6", "leaky_relu", "tanh", "sigmoid", "hard_swish", "dense", "softmax", "reshape", "batch_norm folded",
         "batch_norm standalone", "transpose", "slice", "strided_slice", "reduce_max", "mean",
+        "resize_nearest_neighbor",
     }
     wanted = {
         "rank 1", "rank 2", "conv stride > 1", "conv dilation > 1", "conv same padding", "depth multiplier 2",

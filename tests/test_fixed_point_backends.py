@@ -129,7 +129,7 @@ def _op_name(op: ir.Op) -> str | None:
             return op.activation.value
         case ir.Reshape():
             return None
-        case ir.Slice():
+        case ir.Slice() | ir.Resize():
             return op.kind
     return type(op).__name__.lower()
 

@@ -15,6 +15,7 @@ from nndsl import ir
 from nndsl.diagnostics import NNError
 from nndsl.importers.tflite import Importer, TfGraph, TfOp, TfTensor
 from nndsl.qmath.layout import simplify, transpose_walk, walk_indices
+from nndsl.qmath.resize import nearest_indices
 from tests.c_harness import run_in_c
 
 # Each kind of network: its input type with SHAPE where the shape goes, and its storage.
@@ -349,3 +350,68 @@ def test_importer_reduces_other_axes_than_the_positions() -> None:
     graph.ops[0].options = type("Options", (), {"keepDims": False})()
     with pytest.raises(NNError, match=r"REDUCE_MAX\): reducing axes \[0\] includes the batch axis"):
         Importer(graph, "t.tflite", "t").run()
+
+
+# --------------------------------------------------------------------------
+# resize_nearest_neighbor
+# --------------------------------------------------------------------------
+
+
+def test_nearest_indices_are_tflms_arithmetic() -> None:
+    """Cases worked by hand from GetNearestNeighbor: floor, round (halves away), the half-pixel offset, the clamps."""
+    assert nearest_indices(4, 7, False, False) == (0, 0, 1, 1, 2, 2, 3)  # floor(o * 4/7)
+    assert nearest_indices(4, 7, True, False) == (0, 1, 1, 2, 2, 3, 3)  # round(o * 3/6): 0.5 -> 1, 1.5 -> 2
+    assert nearest_indices(5, 3, False, True) == (0, 2, 4)  # floor((o + 0.5) * 5/3)
+    assert nearest_indices(3, 1, True, False) == (0,)  # one output: the in / out scale
+    assert nearest_indices(2, 5, False, True) == (0, 0, 1, 1, 1)  # floor((o + 0.5) * 0.4), clamped to 1
+
+
+@pytest.mark.parametrize("kind", sorted(TYPES))
+@pytest.mark.parametrize("flags", ["", ", align_corners=true", ", half_pixel_centers=true"])
+def test_resize_copies_the_chosen_rows_and_columns(kind: str, flags: str, tmp_path: Path) -> None:
+    type_text, dtype = TYPES[kind]
+    model = load(tmp_path, f"network z\ninput x : {type_text.replace('SHAPE', '[4, 5, 3]')}\n"
+                 f"output y = resize_nearest_neighbor(x, size=(7, 3){flags})\n")
+    x = inputs_of(dtype, (4, 5, 3))
+    align, half = "align" in flags, "half" in flags
+    rows, cols = nearest_indices(4, 7, align, half), nearest_indices(5, 3, align, half)
+    ours = model.run(x)
+    assert ours.shape == (len(x), 7, 3, 3)
+    assert np.array_equal(ours, x[:, list(rows)][:, :, list(cols)])
+    assert np.array_equal(run_in_c(model, x, work_dir=tmp_path / "c", sanitize=True), ours)
+
+
+@pytest.mark.parametrize(("layer", "at", "words"), [
+    ("y = resize_nearest_neighbor(x, size=(4, 0))", "size=", "size must be whole numbers >= 1"),
+    ("y = resize_nearest_neighbor(x, size=(4, 2, 2))", "size=", "size has 3 values, expected 1 or 2"),
+    ("y = resize_nearest_neighbor(x, size=4, align_corners=true, half_pixel_centers=true)", "half_pixel_centers=",
+     "takes align_corners or half_pixel_centers, not both"),
+    ("y = resize_nearest_neighbor(x, size=4, align_corners=1)", "align_corners=",
+     "align_corners must be one of false, true"),
+    ("y = resize_nearest_neighbor(x, size=4) : i8 @ scale(0.5) zero(0)", ": ",
+     "resize_nearest_neighbor keeps its input's quantisation"),
+])
+def test_resize_errors_are_located(layer: str, at: str, words: str, tmp_path: Path) -> None:
+    col = layer.index(at) + 1 + (2 if at == ": " else 0)
+    with pytest.raises(NNError) as caught:
+        load(tmp_path, f"network t\ninput x : i8[4, 5, 3] @ scale(0.05) zero(-3)\n{layer}\noutput y\n")
+    first = caught.value.diagnostics[0]
+    assert first.loc is not None and (first.loc.line, first.loc.col) == (3, col), first
+    assert words in first.message, first.message
+
+
+def test_resize_takes_images_only(tmp_path: Path) -> None:
+    with pytest.raises(NNError, match=r"3:5: error: resize_nearest_neighbor takes an \[H, W, C\] input, 'x' has "
+                                      r"shape \[5, 3\]"):
+        load(tmp_path, "network t\ninput x : f32[5, 3]\ny = resize_nearest_neighbor(x, size=2)\noutput y\n")
+
+
+def test_importer_resizes_with_the_flags() -> None:
+    graph = _graph([(1, 3, 4, 2), (2,), (1, 6, 2, 2)], [("RESIZE_NEAREST_NEIGHBOR", [0, 1], [2])],
+                   {1: np.array([6, 2], np.int32)})
+    graph.ops[0].options = type("Options", (), {"alignCorners": False, "halfPixelCenters": True})()
+    imported = Importer(graph, "t.tflite", "t").run()
+    assert "resize_nearest_neighbor(layer0, size=(6, 2), half_pixel_centers=true)" in imported.text("t.npz")
+    x = inputs_of(np.int8, (3, 4, 2))
+    rows, cols = nearest_indices(3, 6, False, True), nearest_indices(4, 2, False, True)
+    assert np.array_equal(imported.model().run(x), x[:, list(rows)][:, :, list(cols)])

@@ -227,3 +227,57 @@ def test_mean_with_equal_quantisations_equals_tflm(tf: Any, int16: bool, tmp_pat
     text = nn_path.read_text()
     assert_exact(ours, run_tflm_each(flatbuffer, inputs).reshape(ours.shape), "NumPy backend vs TFLM", text, dtype)
     assert_exact(run_in_c(model, inputs, work_dir=tmp_path / "c"), ours, "C vs NumPy backend", text, dtype)
+
+
+# --------------------------------------------------------------------------
+# RESIZE_NEAREST_NEIGHBOR (int8, 16x8, float)
+# --------------------------------------------------------------------------
+
+
+def resize_case(shape: tuple[int, ...], size: tuple[int, int], align_corners: bool = False,
+                half_pixel_centers: bool = False) -> Case:
+    name = (f"resize-{'x'.join(map(str, size))}-ac{int(align_corners)}-hp{int(half_pixel_centers)}-in"
+            f"{'x'.join(map(str, shape))}")
+    return lambda_case(name, "RESIZE_NEAREST_NEIGHBOR", shape, lambda tf, t: tf.compat.v1.image.resize_nearest_neighbor(
+        t, size, align_corners=align_corners, half_pixel_centers=half_pixel_centers))
+
+
+RESIZE_QUICK: list[Case] = [
+    resize_case((4, 5, 2), (7, 9), align_corners=True),
+    resize_case((4, 5, 2), (7, 3), half_pixel_centers=True),
+    resize_case((3, 4, 3), (6, 8)),
+]
+RESIZE_FULL: list[Case] = [
+    *RESIZE_QUICK,
+    resize_case((5, 5, 1), (2, 3)),
+    resize_case((5, 7, 2), (3, 13), align_corners=True),
+    resize_case((4, 4, 2), (1, 9), align_corners=True),
+    resize_case((6, 3, 2), (11, 5), half_pixel_centers=True),
+    resize_case((2, 3, 2), (16, 16), half_pixel_centers=True),
+    resize_case((7, 9, 1), (4, 5)),
+]
+RESIZE_SLOW = [case for case in RESIZE_FULL if case.name not in {c.name for c in RESIZE_QUICK}]
+
+
+@pytest.mark.parametrize("case", RESIZE_QUICK, ids=lambda case: case.name)
+@pytest.mark.parametrize("int16", [False, True])
+def test_resize_equals_tflm(tf: Any, case: Case, int16: bool, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=int16)
+
+
+@pytest.mark.parametrize("case", RESIZE_QUICK, ids=lambda case: case.name)
+def test_resize_float_close_to_keras(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_float(tf, case, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", RESIZE_SLOW, ids=lambda case: case.name)
+@pytest.mark.parametrize("int16", [False, True])
+def test_resize_equals_tflm_full_grid(tf: Any, case: Case, int16: bool, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=int16)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", RESIZE_SLOW, ids=lambda case: case.name)
+def test_resize_float_close_to_keras_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_float(tf, case, tmp_path)

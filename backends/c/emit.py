@@ -28,7 +28,7 @@ VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
     "requant", "matmul", "depthwise", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops",
-    "int16_functions", "binary", "quantize", "layout", "reduce",
+    "int16_functions", "binary", "quantize", "layout", "reduce", "resize",
 )
 # What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
 RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}
@@ -199,7 +199,7 @@ class _Emitter:
                 return common | self.softmax_view(op)
             case ir.Reshape():
                 return common | {"macro": "reshape"}
-            case ir.Transpose() | ir.Slice():
+            case ir.Transpose() | ir.Slice() | ir.Resize():
                 return common | self.kernel_call(op.impl)
             case ir.Reduce():
                 kernel = op.kernel

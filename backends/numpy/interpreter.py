@@ -310,7 +310,7 @@ def run_op(op: ir.AnyOp, *inputs: Array, observe: Observer | None = None) -> Arr
             y = _batch_norm(op, x)
         case ir.Reshape():
             y = x
-        case ir.Transpose() | ir.Slice():
+        case ir.Transpose() | ir.Slice() | ir.Resize():
             y = op.impl.reference(x)
         case ir.Reduce():
             kernel = op.kernel

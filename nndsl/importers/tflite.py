@@ -712,6 +712,17 @@ def _pack(imp: Importer, op: TfOp) -> None:
     imp.define(op, f"concat({inputs}{axis_text})", typed=False)
 
 
+def _resize(imp: Importer, op: TfOp) -> None:
+    """RESIZE_NEAREST_NEIGHBOR of a [1, H, W, C] tensor to a constant size."""
+    _moves_values(imp, op, op.inputs[:1])
+    height, width = (int(v) for v in imp.const_of(op, 1).reshape(-1))
+    flags = "".join(f", {name}=true" for name, value in (("align_corners", op.options.alignCorners),
+                                                          ("half_pixel_centers", op.options.halfPixelCenters))
+                    if value)
+    imp.define(op, f"resize_nearest_neighbor({imp.value(op.inputs[0])}, size=({height}, {width}){flags})",
+               typed=False)
+
+
 def _softmax(imp: Importer, op: TfOp) -> None:
     beta = float(op.options.beta) if op.options is not None else 1.0
     beta_text = "" if beta == 1.0 else f", beta={beta!r}"
@@ -770,6 +781,7 @@ _register(("SPLIT",), _split)
 _register(("SPLIT_V",), _split_v)
 _register(("UNPACK",), _unpack)
 _register(("PACK",), _pack)
+_register(("RESIZE_NEAREST_NEIGHBOR",), _resize)
 _register(("SOFTMAX",), _softmax)
 _register(("RELU",), _elementwise("relu", typed=False))
 _register(("RELU6",), _elementwise("relu6", typed=False))

@@ -125,3 +125,23 @@ def check_strided_slice(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.Any
         counts.append(strided_count(start, stop, strides[axis]))
     shrunk = tuple(axis for axis in range(rank) if shrink_mask >> axis & 1)
     return _slice_op(ctx, layer, x, tuple(starts), strides, tuple(counts), shrunk, strided=True)
+
+
+def check_resize(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
+    """RESIZE_NEAREST_NEIGHBOR: ``[H, W, C]`` to ``size=(H', W')``; TensorFlow forbids both flags at once."""
+    ctx.only_activation(layer, allowed=False)
+    attrs = ctx.attrs(layer)
+    loc = layer.decl.call.loc
+    shape = x.type.shape
+    if len(shape) != 3:
+        raise ctx.fail(loc, f"resize_nearest_neighbor takes an [H, W, C] input, '{x.name}' has shape "
+                       f"{shape_text(shape)}")
+    size = attrs.ints("size", 2)
+    align = attrs.choice("align_corners", ("false", "true"), "false") == "true"
+    half = attrs.choice("half_pixel_centers", ("false", "true"), "false") == "true"
+    if align and half:
+        raise ctx.fail(attrs.loc("half_pixel_centers", loc), "resize_nearest_neighbor takes align_corners or "
+                       "half_pixel_centers, not both (as TensorFlow)")
+    out_type = ctx.output_type(layer, (size[0], size[1], shape[2]), x.type.quant)
+    ctx.same_quant(layer, out_type, x, "resize_nearest_neighbor")
+    return ir.Resize(loc, (x,), ctx.tensor(layer, out_type), align, half)
