@@ -289,6 +289,7 @@ class BinaryOp(enum.Enum):
     MAXIMUM = "maximum"
     MINIMUM = "minimum"
     SQUARED_DIFFERENCE = "squared_difference"
+    PRELU = "prelu"  # x0 where x0 >= 0, else x0 * x1 (the slopes)
 
     @property
     def fuses_activation(self) -> bool:

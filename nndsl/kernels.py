@@ -509,7 +509,25 @@ class Minimum:
         return ()
 
 
-BinaryKernel = BroadcastAdd | Sub | Mul | SquaredDifference | Maximum | Minimum
+@dataclass(frozen=True)
+class Prelu:
+    """TFLM's int8 PRELU (``BroadcastPrelu4DSlow``): the slopes are the second operand."""
+
+    params: bin8.PreluParams
+    storage: DType
+    rounding: Rounding
+    c: ClassVar[CKernel] = _binary("prelu", "NN_USE_PRELU_Q")
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return bin8.prelu(a, b, self.params, self.storage.numpy.type, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        return (p.input_offset, p.alpha_offset, p.output_offset, p.output_multiplier_1, p.output_shift_1,
+                p.output_multiplier_2, p.output_shift_2, *self.storage.bounds)
+
+
+BinaryKernel = BroadcastAdd | Sub | Mul | SquaredDifference | Maximum | Minimum | Prelu
 
 
 # -- float edges: QUANTIZE from float, DEQUANTIZE to float ---------------------------------------------------------

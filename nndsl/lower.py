@@ -18,7 +18,7 @@ from nndsl.diagnostics import DiagnosticSink, Loc, WarningFlag
 from nndsl.ir import assert_never
 from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
 from nndsl.qmath.add import AddS8Params, add_s8_params
-from nndsl.qmath.binary import mul_params, squared_difference_params, sub_params
+from nndsl.qmath.binary import mul_params, prelu_params, squared_difference_params, sub_params
 from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
 from nndsl.qmath.int16_ops import (
     AVG_POOL_S16_MAX_TAPS,
@@ -216,6 +216,11 @@ def _binary_kernel(op: ir.Binary, sink: DiagnosticSink, rounding: Rounding) -> k
                 return k.Maximum(storage)
             case ir.BinaryOp.MINIMUM:
                 return k.Minimum(storage)
+            case ir.BinaryOp.PRELU if storage is DType.I16:
+                sink.error(op.loc, "prelu has no 16x8 kernel in TensorFlow Lite Micro (int8 and f32 only)")
+                return None
+            case ir.BinaryOp.PRELU:
+                return k.Prelu(prelu_params(scales, zero_points, numpy_storage, rounding), storage, rounding)
             case _:
                 assert_never(op.operator)
     except ValueError as error:

@@ -106,6 +106,7 @@ SIGNATURES = {
         _binary("maximum", "element-wise maximum"),
         _binary("minimum", "element-wise minimum"),
         _binary("squared_difference", "element-wise (x0 - x1)^2"),
+        _binary("prelu", "element-wise x0 if x0 >= 0 else x0 * x1 (x1: the slopes, alpha)"),
         OpSignature("concat", 1, attrs=(Attr("axis", AttrKind.INT),), variadic=True, summary="join along an axis"),
         OpSignature("pad", 1, attrs=(Attr("pads", AttrKind.PADS, required=True),), summary="pad with zeros"),
         OpSignature("batch_norm", 1, ("gamma", "beta", "mean", "variance"),

@@ -138,6 +138,7 @@ EVERY_OP: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
     "reduce_max": ((3, 4, 2), {"axes": (0, 2)}),
     "mean": ((3, 4, 2), {"axes": -2, "keep_dims": "true"}),
     "resize_nearest_neighbor": ((3, 4, 2), {"size": (5, 2), "align_corners": "true"}),
+    "prelu": ((5,), {}),
 }
 
 

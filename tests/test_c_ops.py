@@ -837,11 +837,26 @@ class _Builder:
                   annotate=self.chance(0.3), shape=image)
         self.features.add("resize_nearest_neighbor")
         if image == shape:
-            return _T(back, x.sample, x.quant)
+            return self.prelu(_T(back, x.sample, x.quant))
         name = self.fresh("rs")
         self.emit(name, f"reshape({back}, shape=({', '.join(map(str, shape))},))", x.quant, annotate=self.chance(0.3),
                   shape=shape)
-        return _T(name, x.sample, x.quant)
+        return self.prelu(_T(name, x.sample, x.quant))
+
+    def prelu(self, x: _T) -> _T:
+        """A PReLU with per-channel slopes (a weight array, negative ones too) or one number."""
+        name = self.fresh("pre")
+        slopes = self.rng.uniform(-0.6, 1.2, x.channels).astype(np.float32)
+        if self.chance(0.6):
+            alpha = self.fresh("alpha")
+            self.weights[alpha] = slopes
+        else:
+            slopes = np.full(x.channels, float(f"{float(slopes[0]):.3g}"), np.float32)
+            alpha = repr(float(slopes[0]))
+        out = self.settle(name, np.where(x.sample >= 0, x.sample, x.sample * slopes.astype(np.float64)))
+        self.emit(name, f"prelu({x.name}, {alpha})", out.quant, shape=x.shape)
+        self.features.add("prelu")
+        return out
 
     # -- the head ----------------------------------------------------------------------------------
 
@@ -1108,7 +1123,7 @@ def test_default_networks_cover_every_op(tmp_path: Path) -> None:
         "avg_pool2d", "global_max_pool", "global_avg_pool", "add", "concat", "concat spatial", "pad", "relu",
         "relu6", "leaky_relu", "tanh", "sigmoid", "hard_swish", "dense", "softmax", "reshape", "batch_norm folded",
         "batch_norm standalone", "transpose", "slice", "strided_slice", "reduce_max", "mean",
-        "resize_nearest_neighbor",
+        "resize_nearest_neighbor", "prelu",
     }
     wanted = {
         "rank 1", "rank 2", "conv stride > 1", "conv dilation > 1", "conv same padding", "depth multiplier 2",

@@ -5,6 +5,7 @@ TensorFlow). The comparisons with TensorFlow Lite Micro are in ``test_layout_ops
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -415,3 +416,50 @@ def test_importer_resizes_with_the_flags() -> None:
     x = inputs_of(np.int8, (3, 4, 2))
     rows, cols = nearest_indices(3, 6, False, True), nearest_indices(4, 2, False, True)
     assert np.array_equal(imported.model().run(x), x[:, list(rows)][:, :, list(cols)])
+
+
+# --------------------------------------------------------------------------
+# prelu
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", ["alpha", "a8", "-0.25"])
+def test_int8_prelu_in_c_equals_numpy_and_the_real_values(alpha: str, tmp_path: Path) -> None:
+    """Slopes as a float array quantised by nndsl, a stored int8 array (its own scale and zero point) and a
+    number; the values stay within an output step of the real PReLU, and the C equals NumPy under the
+    sanitizers (every int8 input value)."""
+    slopes = np.array([0.5, -0.3, 1.25], np.float32)
+    weights = {"alpha": slopes, "a8": np.array([64, -38, 127], np.int8), "a8.scale": np.float32([0.0078125]),
+               "a8.zero_point": np.int32([-2])}
+    np.savez(tmp_path / "w.npz", **weights)  # type: ignore[arg-type]
+    model = load(tmp_path, f'network p\nweights "w.npz"\ninput x : i8[4, 3] @ scale(0.05) zero(-3)\n'
+                 f"output y = prelu(x, {alpha}) : i8 @ scale(0.04) zero(10)\n")
+    x = np.arange(-128, 128, dtype=np.int8).reshape(-1, 1, 1).repeat(4, axis=1).repeat(3, axis=2)
+    ours = model.run(x)
+    real_alpha = {"alpha": slopes, "a8": (np.array([64, -38, 127]) + 2) * 0.0078125, "-0.25": -0.25}[alpha]
+    real = (x.astype(np.float64) + 3) * 0.05
+    expected = np.clip(np.where(real >= 0, real, real * real_alpha), (-128 - 10) * 0.04, (127 - 10) * 0.04)
+    assert np.abs((ours.astype(np.float64) - 10) * 0.04 - expected).max() <= 0.04 + 0.05 * 0.02
+    assert np.array_equal(run_in_c(model, x, work_dir=tmp_path / "c", sanitize=True), ours)
+
+
+def test_f32_prelu_broadcasts_its_slopes(tmp_path: Path) -> None:
+    np.savez(tmp_path / "w.npz", alpha=np.array([[0.5], [-2.0]], np.float32))
+    model = load(tmp_path, 'network p\nweights "w.npz"\ninput x : f32[2, 3]\noutput y = prelu(x, alpha)\n')
+    x = np.random.default_rng(3).normal(size=(20, 2, 3)).astype(np.float32)
+    expected = np.where(x >= 0, x, x * np.array([[0.5], [-2.0]], np.float32))
+    assert np.array_equal(model.run(x), expected)
+    assert np.array_equal(run_in_c(model, x, work_dir=tmp_path / "c", sanitize=True), expected)
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("input x : i16[4] @ scale(0.05) zero(0)\noutput y = prelu(x, 0.5) : i16 @ scale(0.05) zero(0)\n",
+     "4:12: error: prelu has no 16x8 kernel in TensorFlow Lite Micro"),
+    ("input x : i8[4] @ scale(0.05) zero(0)\noutput y = prelu(x, 0.5) -> relu : i8 @ scale(0.05) zero(0)\n",
+     "4:29: error: 'prelu' cannot be followed by an activation"),
+    ("input x : i8[4] @ scale(0.05) zero(0)\noutput y = prelu(x, 0.5)\n",
+     "4:8: error: 'y' is computed in i8: declare its type"),
+])
+def test_prelu_errors_are_located(text: str, words: str, tmp_path: Path) -> None:
+    with pytest.raises(NNError, match=re.escape(words)):
+        load(tmp_path, f"network p\n\n{text}")

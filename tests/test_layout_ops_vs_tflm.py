@@ -281,3 +281,56 @@ def test_resize_equals_tflm_full_grid(tf: Any, case: Case, int16: bool, tmp_path
 @pytest.mark.parametrize("case", RESIZE_SLOW, ids=lambda case: case.name)
 def test_resize_float_close_to_keras_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
     check_float(tf, case, tmp_path)
+
+
+# --------------------------------------------------------------------------
+# PRELU (int8 and float: TFLM and the converter have no 16x8 PRELU)
+# --------------------------------------------------------------------------
+
+
+def prelu_case(shape: tuple[int, ...], shared_axes: tuple[int, ...] | None, steep: bool = False) -> Case:
+    """Keras's PReLU after a conv; its slopes (random_weights: uniform in [-0.5, 1), times 5 when ``steep``)."""
+    shared = "".join(map(str, shared_axes or ()))
+    name = f"prelu-shared{shared}{'-steep' if steep else ''}-in{'x'.join(map(str, shape))}"
+
+    def build(layers: Any, x: Any) -> Any:
+        shared = list(shared_axes) if shared_axes else None
+        return layers.PReLU(shared_axes=shared, name="big" if steep else None)(_conv(layers, x, 3))
+
+    return keras_case(name, "PRELU", shape, build, int16=False)
+
+
+PRELU_QUICK: list[Case] = [
+    prelu_case((4, 5, 2), (1, 2)),
+    prelu_case((6, 2), None),
+]
+PRELU_FULL: list[Case] = [
+    *PRELU_QUICK,
+    prelu_case((4, 5, 2), None),
+    prelu_case((4, 5, 2), (1, 2, 3)),
+    prelu_case((7, 3), (1,), steep=True),
+    prelu_case((3, 3, 4), (2,), steep=True),
+]
+PRELU_SLOW = [case for case in PRELU_FULL if case.name not in {c.name for c in PRELU_QUICK}]
+
+
+@pytest.mark.parametrize("case", PRELU_QUICK, ids=lambda case: case.name)
+def test_prelu_int8_equals_tflm(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=False)
+
+
+@pytest.mark.parametrize("case", PRELU_QUICK, ids=lambda case: case.name)
+def test_prelu_float_close_to_keras(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_float(tf, case, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", PRELU_SLOW, ids=lambda case: case.name)
+def test_prelu_int8_equals_tflm_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_integer(tf, case, tmp_path, int16=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", PRELU_SLOW, ids=lambda case: case.name)
+def test_prelu_float_close_to_keras_full_grid(tf: Any, case: Case, tmp_path: Path) -> None:
+    check_float(tf, case, tmp_path)

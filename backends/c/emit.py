@@ -560,6 +560,7 @@ F32_BINARY = {
     ir.BinaryOp.MAXIMUM: "x > y ? x : y",
     ir.BinaryOp.MINIMUM: "x < y ? x : y",
     ir.BinaryOp.SQUARED_DIFFERENCE: "(x - y) * (x - y)",
+    ir.BinaryOp.PRELU: "x >= 0.0f ? x : x * y",
 }
 
 

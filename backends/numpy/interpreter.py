@@ -212,6 +212,7 @@ F32_BINARY: dict[ir.BinaryOp, Callable[[Array, Array], Array]] = {
     ir.BinaryOp.MAXIMUM: np.maximum,
     ir.BinaryOp.MINIMUM: np.minimum,
     ir.BinaryOp.SQUARED_DIFFERENCE: lambda x, y: np.square(np.subtract(x, y)),
+    ir.BinaryOp.PRELU: lambda x, y: np.where(x >= 0, x, np.multiply(x, y)),
 }
 
 

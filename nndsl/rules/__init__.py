@@ -37,6 +37,7 @@ RULES: dict[str, Rule] = {
     "maximum": check_binary,
     "minimum": check_binary,
     "squared_difference": check_binary,
+    "prelu": check_binary,
     "concat": check_concat,
     "pad": check_pad,
     "relu": check_relu,
