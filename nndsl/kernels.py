@@ -618,7 +618,7 @@ class ReduceMax:
     outer: Walk
     inner: Walk
     width: int
-    c: ClassVar[CKernel] = _reduce("nn_reduce_max", "NN_USE_REDUCE_MAX")
+    c: ClassVar[CKernel] = _reduce("nn_reduce_max", "NN_USE_REDUCE")
 
     def reference(self, x: Array) -> Array:
         return reduce_max(x, self.outer, self.inner)
@@ -635,7 +635,7 @@ class ReduceMean:
     outer: Walk
     inner: Walk
     rounding: Rounding
-    c: ClassVar[CKernel] = _reduce("nn_reduce_mean_q", "NN_USE_REDUCE_MEAN_Q", requant=True)
+    c: ClassVar[CKernel] = _reduce("nn_reduce_mean_q", "NN_USE_REDUCE", requant=True)
 
     def reference(self, x: Array) -> Array:
         values = reduced_values(x, self.outer, self.inner).transpose(0, 2, 1)  # (batch, count, outputs)
@@ -656,7 +656,7 @@ class ReduceMeanF32:
 
     outer: Walk
     inner: Walk
-    c: ClassVar[CKernel] = _reduce("nn_reduce_mean_f32", "NN_USE_REDUCE_MEAN_F32")
+    c: ClassVar[CKernel] = _reduce("nn_reduce_mean_f32", "NN_USE_REDUCE")
 
     def reference(self, x: Array) -> Array:
         return mean_f32(x, self.outer, self.inner)

@@ -2,9 +2,10 @@
  * kernels: mirror nndsl/qmath/reduce.py. An outer walk visits the outputs
  * (the kept axes), an inner walk the values each reduces (the reduced axes);
  * each walk is `loops` loops of counts[k] steps of strides[k] input values.
- * Each kernel is compiled only under its NN_USE_ macro. */
+ * Compiled only under NN_USE_REDUCE (a program keeps only the kernels it
+ * calls: one guard for the file keeps the configurations few). */
 
-#if defined(NN_USE_REDUCE_MAX) || defined(NN_USE_REDUCE_MEAN_Q) || defined(NN_USE_REDUCE_MEAN_F32)
+#ifdef NN_USE_REDUCE
 
 #define NN_REDUCE_MAX_LOOPS 8 /* a tensor's axes (nndsl.types.MAX_RANK) */
 
@@ -29,10 +30,6 @@ static int32_t nn_load_q(const void *in, int32_t width, int32_t at)
 {
     return width == 1 ? (int32_t)((const int8_t *)in)[at] : (int32_t)((const int16_t *)in)[at];
 }
-
-#endif
-
-#ifdef NN_USE_REDUCE_MAX
 
 /* reduce_max: the largest value of each output's values; `width` 1 (int8)
  * or 4 (float). */
@@ -68,10 +65,6 @@ static void nn_reduce_max(const void *in, void *out, int32_t width, int32_t oute
         ++o;
     } while (nn_walk_step(outer_index, outer_loops, outer_counts, outer_strides, &base));
 }
-
-#endif /* NN_USE_REDUCE_MAX */
-
-#ifdef NN_USE_REDUCE_MEAN_Q
 
 /* The ReduceMean record: mean_s8 / mean_s16 of each output's `count` values
  * (`width` 1 or 2 bytes). The arguments after the walks are MeanS8Params'
@@ -113,10 +106,6 @@ static void nn_reduce_mean_q(const void *in, void *out, int32_t width, int32_t o
     } while (nn_walk_step(outer_index, outer_loops, outer_counts, outer_strides, &base));
 }
 
-#endif /* NN_USE_REDUCE_MEAN_Q */
-
-#ifdef NN_USE_REDUCE_MEAN_F32
-
 /* mean_f32: each output's values added in walk order, divided by their count. */
 static void nn_reduce_mean_f32(const float *in, float *out, int32_t outer_loops, const int32_t *outer_counts,
                                const int32_t *outer_strides, int32_t inner_loops, const int32_t *inner_counts,
@@ -141,4 +130,4 @@ static void nn_reduce_mean_f32(const float *in, float *out, int32_t outer_loops,
     } while (nn_walk_step(outer_index, outer_loops, outer_counts, outer_strides, &base));
 }
 
-#endif /* NN_USE_REDUCE_MEAN_F32 */
+#endif /* NN_USE_REDUCE */
