@@ -23,14 +23,23 @@ from nndsl.kernels import (
     AffineQuantize,
     BinaryKernel,
     FunctionKernel,
+    Gather,
     Kernel,
     MeanKernel,
+    ReduceKernel,
+    ReduceMax,
+    ReduceMean,
+    ReduceMeanF32,
+    ResizeNearest,
     SoftmaxKernel,
 )
 from nndsl.kernels import (
     Dequantize as DequantizeKernel,
 )
+from nndsl.qmath.layout import slice_walk, transpose_walk
+from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import Rounding
+from nndsl.qmath.resize import nearest_indices
 from nndsl.target import Target
 from nndsl.types import DType, TensorType
 
@@ -280,6 +289,7 @@ class BinaryOp(enum.Enum):
     MAXIMUM = "maximum"
     MINIMUM = "minimum"
     SQUARED_DIFFERENCE = "squared_difference"
+    PRELU = "prelu"  # x0 where x0 >= 0, else x0 * x1 (the slopes)
 
     @property
     def fuses_activation(self) -> bool:
@@ -410,10 +420,90 @@ class Reshape(Op):
     """Same bytes, new shape (``flatten`` and ``reshape``): a view, no code."""
 
 
+@dataclass(frozen=True, eq=False)
+class Transpose(Op):
+    """Axes reordered (TFLite's TRANSPOSE): output axis ``k`` is input axis ``perm[k]``; values only move."""
+
+    perm: tuple[int, ...]
+
+    @property
+    def impl(self) -> Gather:
+        """The strided copy that computes it, in every element type (made from the shapes alone)."""
+        return Gather(transpose_walk(self.input.type.shape, self.perm), self.input.type.dtype.size)
+
+
+@dataclass(frozen=True, eq=False)
+class Slice(Op):
+    """``count[a]`` values from ``begin[a]``, ``step[a]`` apart, along each input axis ``a`` (steps may be
+    negative); the ``shrink`` axes (one value each) leave the output's shape: ``slice`` and ``strided_slice``,
+    TFLite's SLICE and STRIDED_SLICE (and SPLIT, SPLIT_V and UNPACK, imported as slices)."""
+
+    begin: tuple[int, ...]
+    step: tuple[int, ...]
+    count: tuple[int, ...]
+    shrink: tuple[int, ...] = ()
+    strided: bool = False  # written as strided_slice
+
+    @property
+    def kind(self) -> str:
+        return "strided_slice" if self.strided else "slice"
+
+    @property
+    def impl(self) -> Gather:
+        """The strided copy that computes it, in every element type (made from the shapes alone)."""
+        return Gather(slice_walk(self.input.type.shape, self.begin, self.step, self.count),
+                      self.input.type.dtype.size)
+
+
+@dataclass(frozen=True, eq=False)
+class Reduce(Op):
+    """REDUCE_MAX or MEAN over ``axes`` (sorted); with ``keep_dims`` they stay as axes of one."""
+
+    reducer: PoolKind
+    axes: tuple[int, ...]
+    keep_dims: bool
+    impl: ReduceMean | None = None  # an integer mean's (set by lowering)
+
+    @property
+    def kind(self) -> str:
+        return "reduce_max" if self.reducer is PoolKind.MAX else "mean"
+
+    @property
+    def kernel(self) -> ReduceKernel | None:
+        """The record that computes it: the max and the float mean from the shapes, an integer mean's from
+        lowering (None before)."""
+        outer, inner = reduce_walks(self.input.type.shape, self.axes)
+        if self.reducer is PoolKind.MAX:
+            return ReduceMax(outer, inner, self.input.type.dtype.size)
+        if self.input.type.dtype is DType.F32:
+            return ReduceMeanF32(outer, inner)
+        return self.impl
+
+
+@dataclass(frozen=True, eq=False)
+class Resize(Op):
+    """TFLite's RESIZE_NEAREST_NEIGHBOR of an ``[H, W, C]`` tensor to the output's ``[H', W', C]``."""
+
+    align_corners: bool
+    half_pixel_centers: bool
+
+    @property
+    def kind(self) -> str:
+        return "resize_nearest_neighbor"
+
+    @property
+    def impl(self) -> ResizeNearest:
+        """The copy that computes it, in every element type (made from the shapes and the two flags)."""
+        (in_h, in_w, channels), (out_h, out_w, _) = self.input.type.shape, self.output.type.shape
+        rows = nearest_indices(in_h, out_h, self.align_corners, self.half_pixel_centers)
+        cols = nearest_indices(in_w, out_w, self.align_corners, self.half_pixel_centers)
+        return ResizeNearest(rows, cols, in_w, channels, self.input.type.dtype.size)
+
+
 # Every op class: a closed union, so that a `match` ending in `assert_never` is checked for every op by the type
 # checker, and a new op class shows each place that must handle it.
 AnyOp = (Dense | Conv | Pool | GlobalPool | Add | Binary | Concat | Pad | Activation | Quantize | Dequantize
-         | Elementwise | BatchNorm | Softmax | Reshape)
+         | Elementwise | BatchNorm | Softmax | Reshape | Transpose | Slice | Reduce | Resize)
 
 
 def op_kernel(op: Op) -> Kernel | None:
@@ -421,6 +511,10 @@ def op_kernel(op: Op) -> Kernel | None:
     match op:
         case Add() | GlobalPool() | Elementwise() | Softmax() | Binary() | Quantize() | Dequantize():
             return op.impl
+        case Transpose() | Slice() | Resize():
+            return op.impl
+        case Reduce():
+            return op.kernel
     return None
 
 

@@ -29,8 +29,11 @@ from nndsl.qmath import int16_functions as fn16
 from nndsl.qmath import int16_ops as ops16
 from nndsl.qmath import quantize as quant
 from nndsl.qmath.add import AddS8Params, add_s8
+from nndsl.qmath.layout import Walk, gather
 from nndsl.qmath.pooling import MeanS8Params, mean_s8
+from nndsl.qmath.reduce import mean_f32, reduce_max, reduced_values
 from nndsl.qmath.requant import Rounding
+from nndsl.qmath.resize import resize_nearest
 from nndsl.qmath.shift import AddQParams, add_q
 from nndsl.qmath.softmax import SoftmaxS8Params, softmax_s8, softmax_s8_exp_table
 from nndsl.types import DType, QFormat
@@ -60,6 +63,9 @@ BINARY_CODE = RuntimeCode("binary", 120)  # one element function and the broadca
 QUANTIZE_CODE = RuntimeCode("quantize", 96)
 FUNCTION_Q_CODE = RuntimeCode("function_q", 96)  # its table counted from its Table argument
 SOFTMAX_Q_CODE = RuntimeCode("softmax_q", 1070)  # 270 and libgcc's 64-bit division (800); its table from its Table
+GATHER_CODE = RuntimeCode("gather", 160)  # runtime/layout.c: the strided copy of transpose and slice
+REDUCE_CODE = RuntimeCode("reduce", 200)  # runtime/reduce.c: one reduction and its two walks
+RESIZE_CODE = RuntimeCode("resize", 96)  # runtime/resize.c: row and column lookups, channel runs copied
 # Helpers of the loops the C templates write inline (no kernel record yet).
 AVG_POOL = RuntimeCode("avg_pool", 240)
 MATMUL = RuntimeCode("matmul", 850)  # runtime/matmul.c: int8 dense and convolution
@@ -558,7 +564,25 @@ class Minimum:
         return ()
 
 
-BinaryKernel = BroadcastAdd | Sub | Mul | SquaredDifference | Maximum | Minimum
+@dataclass(frozen=True)
+class Prelu:
+    """TFLM's int8 PRELU (``BroadcastPrelu4DSlow``): the slopes are the second operand."""
+
+    params: bin8.PreluParams
+    storage: DType
+    rounding: Rounding
+    c: ClassVar[CKernel] = _binary("prelu", "NN_USE_PRELU_Q")
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return bin8.prelu(a, b, self.params, self.storage.numpy.type, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        return (p.input_offset, p.alpha_offset, p.output_offset, p.output_multiplier_1, p.output_shift_1,
+                p.output_multiplier_2, p.output_shift_2, *self.storage.bounds)
+
+
+BinaryKernel = BroadcastAdd | Sub | Mul | SquaredDifference | Maximum | Minimum | Prelu
 
 
 # -- float edges: QUANTIZE from float, DEQUANTIZE to float ---------------------------------------------------------
@@ -596,12 +620,142 @@ class Dequantize:
         return (self.scale, self.zero_point)
 
 
-Kernel = AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel | AffineQuantize | Dequantize
+# -- data movement: transpose and slice -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gather:
+    """TFLM's TRANSPOSE, SLICE and STRIDED_SLICE (any element type): the input's values copied along a
+    :class:`~nndsl.qmath.layout.Walk`; ``width`` is the bytes of one value."""
+
+    walk: Walk
+    width: int
+    c: ClassVar[CKernel] = CKernel("strided", "nn_gather", ("layout",), "NN_USE_GATHER", (GATHER_CODE,))
+
+    def reference(self, x: Array) -> Array:
+        return gather(x, self.walk)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        walk = self.walk
+        shape = "x".join(map(str, walk.counts))
+        return (self.width, len(walk.counts),
+                Table(f"gather/counts/{shape}", walk.counts, DType.I32, f"a strided copy's loop counts [{shape}]"),
+                Table(f"gather/strides/{shape}/{walk.strides}", walk.strides, DType.I32,
+                      f"a strided copy's steps through its input, in values, per loop of [{shape}]"),
+                walk.offset)
+
+
+# -- reductions over any axes: REDUCE_MAX and MEAN ---------------------------------------------------------------
+
+
+def _walk_args(name: str, walk: Walk) -> tuple[CArg, ...]:
+    """A walk as C arguments: its loop count, its counts and its steps (constant arrays), not its offset."""
+    shape = "x".join(map(str, walk.counts))
+    return (len(walk.counts),
+            Table(f"{name}/counts/{shape}", walk.counts, DType.I32, f"{name} loop counts [{shape}]"),
+            Table(f"{name}/strides/{shape}/{walk.strides}", walk.strides, DType.I32,
+                  f"{name} steps through the input, in values, per loop of [{shape}]"))
+
+
+def _reduce_args(outer: Walk, inner: Walk) -> tuple[CArg, ...]:
+    return (*_walk_args("reduce outputs", outer), *_walk_args("reduce values", inner))
+
+
+def _reduce(function: str, guard: str, *, requant: bool = False) -> CKernel:
+    runtime = ("reduce", "requant") if requant else ("reduce",)
+    return CKernel("strided", function, runtime, guard, (REQUANT, REDUCE_CODE) if requant else (REDUCE_CODE,))
+
+
+@dataclass(frozen=True)
+class ReduceMax:
+    """TFLM's REDUCE_MAX (int8, float32): the largest stored value over the reduced axes."""
+
+    outer: Walk
+    inner: Walk
+    width: int
+    c: ClassVar[CKernel] = _reduce("nn_reduce_max", "NN_USE_REDUCE")
+
+    def reference(self, x: Array) -> Array:
+        return reduce_max(x, self.outer, self.inner)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (self.width, *_reduce_args(self.outer, self.inner))
+
+
+@dataclass(frozen=True)
+class ReduceMean:
+    """TFLM's int8 or int16 MEAN (``QuantizedMeanOrSum``) over any axes."""
+
+    params: MeanS8Params | ops16.MeanS16Params
+    outer: Walk
+    inner: Walk
+    rounding: Rounding
+    c: ClassVar[CKernel] = _reduce("nn_reduce_mean_q", "NN_USE_REDUCE", requant=True)
+
+    def reference(self, x: Array) -> Array:
+        values = reduced_values(x, self.outer, self.inner).transpose(0, 2, 1)  # (batch, count, outputs)
+        if isinstance(self.params, ops16.MeanS16Params):
+            return ops16.mean_s16(values, self.params)
+        return mean_s8(values, self.params, self.rounding)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        storage = DType.I16 if isinstance(p, ops16.MeanS16Params) else DType.I8
+        return (storage.size, *_reduce_args(self.outer, self.inner), p.input_zero_point, p.output_zero_point,
+                p.multiplier, p.shift, *storage.bounds)
+
+
+@dataclass(frozen=True)
+class ReduceMeanF32:
+    """The float32 MEAN: the values added in walk order, divided by their count."""
+
+    outer: Walk
+    inner: Walk
+    c: ClassVar[CKernel] = _reduce("nn_reduce_mean_f32", "NN_USE_REDUCE")
+
+    def reference(self, x: Array) -> Array:
+        return mean_f32(x, self.outer, self.inner)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return _reduce_args(self.outer, self.inner)
+
+
+ReduceKernel = ReduceMax | ReduceMean | ReduceMeanF32
+
+
+# -- RESIZE_NEAREST_NEIGHBOR ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResizeNearest:
+    """TFLM's RESIZE_NEAREST_NEIGHBOR (any element type): output row ``y`` and column ``x`` copy input row
+    ``rows[y]`` and column ``cols[x]`` (the indices :func:`nndsl.qmath.resize.nearest_indices` chose)."""
+
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+    in_width: int
+    channels: int
+    width: int
+    c: ClassVar[CKernel] = CKernel("strided", "nn_resize_nearest", ("resize",), "NN_USE_RESIZE_NEAREST",
+                                   (RESIZE_CODE,))
+
+    def reference(self, x: Array) -> Array:
+        return resize_nearest(x, self.rows, self.cols)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (self.width, len(self.rows), len(self.cols), self.in_width, self.channels,
+                Table(f"resize/rows/{self.rows}", self.rows, DType.I32, "resize: the input row of each output row"),
+                Table(f"resize/cols/{self.cols}", self.cols, DType.I32,
+                      "resize: the input column of each output column"))
+
+
+Kernel = (AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel | AffineQuantize | Dequantize
+          | Gather | ReduceKernel | ResizeNearest)
 
 
 def table_array(table: Table) -> npt.NDArray[np.generic]:
     return np.array(table.values, dtype=table.dtype.numpy)
 
 
-__all__ = ["AddKernel", "BinaryKernel", "CKernel", "FunctionKernel", "Kernel", "MeanKernel", "RuntimeCode",
-           "SoftmaxKernel", "Table"]
+__all__ = ["AddKernel", "BinaryKernel", "CKernel", "FunctionKernel", "Gather", "Kernel", "MeanKernel",
+           "ReduceKernel", "RuntimeCode", "SoftmaxKernel", "Table"]

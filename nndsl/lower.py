@@ -18,7 +18,7 @@ from nndsl.diagnostics import DiagnosticSink, Loc, WarningFlag
 from nndsl.ir import assert_never
 from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
 from nndsl.qmath.add import AddS8Params, add_s8_params
-from nndsl.qmath.binary import mul_params, squared_difference_params, sub_params
+from nndsl.qmath.binary import mul_params, prelu_params, squared_difference_params, sub_params
 from nndsl.qmath.fixed_functions import QFunction
 from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
 from nndsl.qmath.int16_ops import (
@@ -29,6 +29,7 @@ from nndsl.qmath.int16_ops import (
     mean_s16_params,
 )
 from nndsl.qmath.pooling import mean_s8_params
+from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding, activation_range, quantize_multiplier
 from nndsl.qmath.shift import add_q_params, align_bias, checked_shift
 from nndsl.qmath.softmax import softmax_s8_params
@@ -216,6 +217,11 @@ def _binary_kernel(op: ir.Binary, sink: DiagnosticSink, rounding: Rounding) -> k
                 return k.Maximum(storage)
             case ir.BinaryOp.MINIMUM:
                 return k.Minimum(storage)
+            case ir.BinaryOp.PRELU if storage is DType.I16:
+                sink.error(op.loc, "prelu has no 16x8 kernel in TensorFlow Lite Micro (int8 and f32 only)")
+                return None
+            case ir.BinaryOp.PRELU:
+                return k.Prelu(prelu_params(scales, zero_points, numpy_storage, rounding), storage, rounding)
             case _:
                 assert_never(op.operator)
     except ValueError as error:
@@ -312,7 +318,7 @@ def lower_fixed_op(op: ir.AnyOp, sink: DiagnosticSink) -> ir.AnyOp:
             case ir.GlobalPool() if op.pool is ir.PoolKind.AVG:
                 _average_fits(op, sink)
                 return replace(op, act_range=_output_clamp(op.output, ir.ActivationKind.NONE))
-            case ir.GlobalPool() | ir.Reshape() | ir.Concat() | ir.Pad():
+            case ir.GlobalPool() | ir.Reshape() | ir.Concat() | ir.Pad() | ir.Transpose() | ir.Slice() | ir.Resize():
                 return op
             case ir.Elementwise():  # tanh, sigmoid: tables made here (nndsl.qmath.fixed_functions)
                 kernel = k.function_q_kernel(QFunction(op.function.value), _format(op.input), _format(op.output))
@@ -406,10 +412,27 @@ def lower_op(op: ir.AnyOp, sink: DiagnosticSink, rounding: Rounding = Rounding.D
         case ir.Dequantize():
             in_q = _quant(op.input)
             return replace(op, impl=k.Dequantize(in_q.scale, in_q.zero_point))
-        case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm():
+        case ir.Reduce():
+            return replace(op, impl=reduce_mean_kernel(op, sink, rounding)) if op.reducer is ir.PoolKind.AVG else op
+        case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm() | ir.Transpose() | ir.Slice() | ir.Resize():
             return op
         case _:
             assert_never(op)
+
+
+def reduce_mean_kernel(op: ir.Reduce, sink: DiagnosticSink, rounding: Rounding) -> k.ReduceMean | None:
+    """An integer mean over any axes: TFLM's MEAN parameters for its count of values per output."""
+    in_q, out_q = _quant(op.input), _quant(op.output)
+    outer, inner = reduce_walks(op.input.type.shape, op.axes)
+    args = (in_q.scale, in_q.zero_point, out_q.scale, out_q.zero_point, inner.size)
+    try:
+        params = mean_s16_params(*args) if op.output.type.dtype is DType.I16 else mean_s8_params(*args, rounding)
+    except ValueError:
+        sink.error(op.loc, f"{_integer_name(op)} mean of '{op.output.name}' cannot be computed: its output scale "
+                   f"{out_q.scale:g} is too small for its input scale {in_q.scale:g} (the mean's multiplier would "
+                   "need a shift of more than 30 bits in TensorFlow Lite Micro's kernel)")
+        return None
+    return k.ReduceMean(params, outer, inner, rounding)
 
 
 def lower(graph: ir.Graph, sink: DiagnosticSink) -> ir.Graph:

@@ -63,6 +63,18 @@ DILATION = Attr("dilation", AttrKind.INTS)
 POOL_SIZE = Attr("size", AttrKind.INTS, required=True)
 
 
+STRIDED_SLICE_ATTRS = (
+    Attr("begin", AttrKind.INTS, required=True),
+    Attr("end", AttrKind.INTS, required=True),
+    Attr("strides", AttrKind.INTS),
+    *(Attr(f"{mask}_mask", AttrKind.INT) for mask in ("begin", "end", "shrink_axis", "ellipsis", "new_axis")),
+)
+
+
+BOOLEAN = ("false", "true")
+REDUCE_ATTRS = (Attr("axes", AttrKind.INTS, required=True), Attr("keep_dims", AttrKind.CHOICE, choices=BOOLEAN))
+
+
 def _conv(name: str, summary: str) -> OpSignature:
     return OpSignature(name, 1, ("kernel",), ("bias",), (STRIDE, DILATION, PADDING), summary=summary)
 
@@ -94,6 +106,7 @@ SIGNATURES = {
         _binary("maximum", "element-wise maximum"),
         _binary("minimum", "element-wise minimum"),
         _binary("squared_difference", "element-wise (x0 - x1)^2"),
+        _binary("prelu", "element-wise x0 if x0 >= 0 else x0 * x1 (x1: the slopes, alpha)"),
         OpSignature("concat", 1, attrs=(Attr("axis", AttrKind.INT),), variadic=True, summary="join along an axis"),
         OpSignature("pad", 1, attrs=(Attr("pads", AttrKind.PADS, required=True),), summary="pad with zeros"),
         OpSignature("batch_norm", 1, ("gamma", "beta", "mean", "variance"),
@@ -109,6 +122,20 @@ SIGNATURES = {
         OpSignature("dequantize", 1, summary="an integer tensor's real values as f32 (a float output)"),
         OpSignature("flatten", 1, summary="reshape to one dimension"),
         OpSignature("reshape", 1, attrs=(Attr("shape", AttrKind.INTS, required=True),), summary="new shape"),
+        OpSignature("transpose", 1, attrs=(Attr("perm", AttrKind.INTS, required=True),),
+                    summary="axes reordered: output axis k is input axis perm[k]"),
+        OpSignature("slice", 1, attrs=(Attr("begin", AttrKind.INTS, required=True),
+                                       Attr("size", AttrKind.INTS, required=True)),
+                    summary="size[a] values from begin[a] along each axis a (size -1: to the end)"),
+        OpSignature("resize_nearest_neighbor", 1, attrs=(
+            Attr("size", AttrKind.INTS, required=True), Attr("align_corners", AttrKind.CHOICE, choices=BOOLEAN),
+            Attr("half_pixel_centers", AttrKind.CHOICE, choices=BOOLEAN)),
+            summary="[H, W, C] -> [H', W', C]: each output value the nearest input value"),
+        OpSignature("reduce_max", 1, attrs=REDUCE_ATTRS, summary="the largest value over the given axes"),
+        OpSignature("mean", 1, attrs=REDUCE_ATTRS, summary="the mean over the given axes"),
+        OpSignature("strided_slice", 1, attrs=STRIDED_SLICE_ATTRS,
+                    summary="values begin[a], begin[a] + strides[a], ... before end[a] along each axis a, "
+                            "with TensorFlow's masks"),
     )
 }
 
@@ -119,4 +146,5 @@ FIXED_POINT_OPS = frozenset({
     "dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool", "avg_pool",
     "global_max_pool", "global_avg_pool", "add", "concat", "pad", "relu", "relu6", "flatten", "reshape",
     "tanh", "sigmoid", "softmax",
+    "transpose", "slice", "strided_slice", "resize_nearest_neighbor",
 })

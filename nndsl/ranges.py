@@ -232,7 +232,8 @@ def _op_range(op: ir.AnyOp, inputs: list[Interval]) -> OpRange:
         case ir.Activation() if isinstance(op.requant, ir.ShiftRequant):
             return replace(_output_stage(op, inputs[0], None, op.requant), accumulator=None)  # a shift, no sum
         case ir.Activation() | ir.Pool() | ir.GlobalPool() | ir.Add() | ir.Concat() | ir.Pad() | ir.Reshape() | \
-                ir.Quantize():
+                ir.Quantize() | ir.Transpose() | ir.Slice() | ir.Reduce() | \
+                ir.Resize():
             return _monotonic(op, inputs)
         case ir.BatchNorm():
             raise AssertionError("an integer network has no batch_norm left: folded, or a depthwise convolution")

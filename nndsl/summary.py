@@ -22,6 +22,7 @@ CODE_BYTES_BASE = 128
 CODE_BYTES_PER_OP = {
     "dense": 160, "conv": 320, "pool": 200, "global_pool": 96, "add": 48, "concat": 48, "pad": 96,
     "activation": 64, "function": 48, "batch_norm": 64, "softmax": 120, "reshape": 0, "binary": 96,
+    "layout": 40, "reduce": 48,
 }
 @dataclass(frozen=True)
 class LayerSummary:
@@ -145,6 +146,10 @@ def _op_family(op: ir.AnyOp) -> str:
             return "softmax"
         case ir.Reshape():
             return "reshape"
+        case ir.Transpose() | ir.Slice() | ir.Resize():
+            return "layout"
+        case ir.Reduce():
+            return "reduce"
         case _:
             assert_never(op)
 

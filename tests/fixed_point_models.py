@@ -431,6 +431,53 @@ class _Builder:
             self.lines.append(f"{name} = reshape({x.name}, shape={dims})")
         return _Tensor(name, x.fmt, x.values.reshape((len(x.values), *shape)))
 
+    def round_trip(self, x: _Tensor, seed: int) -> _Tensor:
+        """Values moved and moved back (a transpose and its inverse; two slices joined again; two reversals),
+        from a stream of their own: the tensor comes back as it was, so every other draw stays what it was."""
+        perm = tuple(int(p) for p in np.random.default_rng([6_000_011, seed]).permutation(len(x.shape)))
+        for axes in (perm, tuple(int(p) for p in np.argsort(perm))):
+            name = self.fresh("tp")
+            self.lines.append(f"{name} = transpose({x.name}, perm=({', '.join(map(str, axes))},))")
+            x = _Tensor(name, x.fmt, x.values.transpose((0, *(a + 1 for a in axes))))
+        rank = len(x.shape)
+        axis = int(np.argmax(x.shape))  # the longest axis, cut in two and joined again
+        cut = max(1, x.shape[axis] // 2)
+        parts = []
+        for begin, size in ((0, cut), (cut, -1)):
+            parts.append(self.fresh("sl"))
+            starts = ", ".join(str(begin if a == axis else 0) for a in range(rank))
+            sizes = ", ".join(str(size if a == axis else -1) for a in range(rank))
+            self.lines.append(f"{parts[-1]} = slice({x.name}, begin=({starts},), size=({sizes},))")
+        joined = self.fresh("cat")
+        self.lines.append(f"{joined} = concat({', '.join(parts)}, axis={axis})")
+        reversed_name, back = self.fresh("rev"), self.fresh("rev")
+        minus = ", ".join("-1" for _ in range(rank))
+        everything = 2**rank - 1
+        zeros = ", ".join("0" for _ in range(rank))
+        self.lines.append(f"{reversed_name} = strided_slice({joined}, begin=({zeros},), end=({zeros},), "
+                          f"strides=({minus},), begin_mask={everything}, end_mask={everything})")
+        ends = ", ".join(str(-d - 1) for d in x.shape)
+        self.lines.append(f"{back} = strided_slice({reversed_name}, begin=({minus},), end=({ends},), "
+                          f"strides=({minus},))")
+        return self.resize_round_trip(_Tensor(back, x.fmt, x.values))
+
+    def resize_round_trip(self, x: _Tensor) -> _Tensor:
+        """To twice the height and width and back (a [W, C] tensor through an [1, W, C] view): unchanged."""
+        shape = x.shape
+        image = shape if len(shape) == 3 else (1, *shape)
+        source = x.name
+        if image != shape:
+            source = self.fresh("img")
+            self.lines.append(f"{source} = reshape({x.name}, shape=({', '.join(map(str, image))}))")
+        big, back = self.fresh("up"), self.fresh("down")
+        self.lines.append(f"{big} = resize_nearest_neighbor({source}, size=({2 * image[0]}, {2 * image[1]}))")
+        self.lines.append(f"{back} = resize_nearest_neighbor({big}, size=({image[0]}, {image[1]}))")
+        if image == shape:
+            return _Tensor(back, x.fmt, x.values)
+        name = self.fresh("v")
+        self.lines.append(f"{name} = reshape({back}, shape=({', '.join(map(str, shape))}))")
+        return _Tensor(name, x.fmt, x.values)
+
     # -- blocks ----------------------------------------------------------------------------------------
 
     def spatial_block(self, x: _Tensor) -> _Tensor:
@@ -542,6 +589,7 @@ def _draw(seed: int, attempt: int) -> tuple[RandomNetwork, Array]:
     if len(x.shape) > 1:
         for _ in range(b.integer(2, 4)):
             x = b.spatial_block(x)
+        x = b.round_trip(x, seed)
         ending = ENDINGS[(2 * (seed // 3) + seed % 3) % len(ENDINGS)]  # the next one at each conv-stage seed
         if ending.startswith("global"):
             x = b.global_pool(x, ending.removeprefix("global_"))

@@ -131,6 +131,14 @@ EVERY_OP: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
     "softmax": ((5,), {"beta": 2.0}),
     "flatten": ((2, 3), {}),
     "reshape": ((6,), {"shape": (3, 2)}),
+    "transpose": ((2, 3, 4), {"perm": (2, 0, 1)}),
+    "slice": ((4, 3), {"begin": (1, 0), "size": (2, -1)}),
+    "strided_slice": ((5, 4), {"begin": (-1, 1), "end": (0, 3), "strides": (-2, 1), "end_mask": 1,
+                               "shrink_axis_mask": 2}),
+    "reduce_max": ((3, 4, 2), {"axes": (0, 2)}),
+    "mean": ((3, 4, 2), {"axes": -2, "keep_dims": "true"}),
+    "resize_nearest_neighbor": ((3, 4, 2), {"size": (5, 2), "align_corners": "true"}),
+    "prelu": ((5,), {}),
 }
 
 

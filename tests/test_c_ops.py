@@ -772,21 +772,115 @@ class _Builder:
         self.features.add("reshape")
         return out
 
+    def layout_block(self, x: _T) -> _T:
+        """Values moved and moved back (a transpose, then its inverse): the tensor comes back as it was, so
+        what follows sees the same values whatever the moves were."""
+        perm = tuple(int(p) for p in self.rng.permutation(len(x.shape)))
+        for axes in (perm, tuple(int(p) for p in np.argsort(perm))):
+            moved = _T(self.fresh("tp"), x.sample.transpose((0, *(a + 1 for a in axes))), x.quant)
+            self.emit(moved.name, f"transpose({x.name}, perm=({', '.join(map(str, axes))},))", x.quant,
+                      annotate=self.chance(0.3), shape=moved.shape)
+            x = moved
+        self.features.add("transpose")
+        return self.slice_round_trip(x)
+
+    def slice_round_trip(self, x: _T) -> _T:
+        """Sliced in two along an axis and joined again; reversed by two strided slices (all axes, with masks;
+        then explicit negative indices): the tensor comes back as it was."""
+        shape = x.shape
+        rank = len(shape)
+        axes = [a for a, d in enumerate(shape) if d >= 2]
+        if axes:
+            axis = int(self.rng.choice(axes))
+            cut = int(self.rng.integers(1, shape[axis]))
+            parts = []
+            for begin, size in ((0, cut), (cut, -1)):
+                name = self.fresh("sl")
+                starts = ", ".join(str(begin if a == axis else 0) for a in range(rank))
+                sizes = ", ".join(str(size if a == axis else -1) for a in range(rank))
+                self.emit(name, f"slice({x.name}, begin=({starts},), size=({sizes},))", x.quant,
+                          annotate=self.chance(0.3))
+                parts.append(name)
+            joined = self.fresh("cat")
+            self.emit(joined, f"concat({', '.join(parts)}, axis={axis})", x.quant, annotate=self.chance(0.3),
+                      shape=shape)
+            x = _T(joined, x.sample, x.quant)
+            self.features.add("slice")
+        everything = 2**rank - 1
+        zeros = ", ".join("0" for _ in shape)
+        minus = ", ".join("-1" for _ in shape)
+        name = self.fresh("rev")
+        self.emit(name, f"strided_slice({x.name}, begin=({zeros},), end=({zeros},), strides=({minus},), "
+                  f"begin_mask={everything}, end_mask={everything})", x.quant, annotate=self.chance(0.3), shape=shape)
+        back = self.fresh("rev")
+        ends = ", ".join(str(-d - 1) for d in shape)
+        self.emit(back, f"strided_slice({name}, begin=({minus},), end=({ends},), strides=({minus},))", x.quant,
+                  annotate=self.chance(0.3), shape=shape)
+        self.features.add("strided_slice")
+        return self.resize_round_trip(_T(back, x.sample, x.quant))
+
+    def resize_round_trip(self, x: _T) -> _T:
+        """Resized to twice its height and width (each row and column repeated: the scale 1/2 is exact in
+        float32) and back (every other one): the tensor comes back as it was. Other ranks go through an
+        [H, W, C] view."""
+        shape = x.shape
+        image = (1,) * (3 - len(shape)) + shape if len(shape) < 3 else shape
+        source = x.name
+        if image != shape:
+            source = self.fresh("img")
+            self.emit(source, f"reshape({x.name}, shape=({', '.join(map(str, image))}))", x.quant,
+                      annotate=self.chance(0.3), shape=image)
+        big, back = self.fresh("up"), self.fresh("down")
+        self.emit(big, f"resize_nearest_neighbor({source}, size=({2 * image[0]}, {2 * image[1]}))", x.quant,
+                  annotate=self.chance(0.3))
+        self.emit(back, f"resize_nearest_neighbor({big}, size=({image[0]}, {image[1]}))", x.quant,
+                  annotate=self.chance(0.3), shape=image)
+        self.features.add("resize_nearest_neighbor")
+        if image == shape:
+            return self.prelu(_T(back, x.sample, x.quant))
+        name = self.fresh("rs")
+        self.emit(name, f"reshape({back}, shape=({', '.join(map(str, shape))},))", x.quant, annotate=self.chance(0.3),
+                  shape=shape)
+        return self.prelu(_T(name, x.sample, x.quant))
+
+    def prelu(self, x: _T) -> _T:
+        """A PReLU with per-channel slopes (a weight array, negative ones too) or one number."""
+        name = self.fresh("pre")
+        slopes = self.rng.uniform(-0.6, 1.2, x.channels).astype(np.float32)
+        if self.chance(0.6):
+            alpha = self.fresh("alpha")
+            self.weights[alpha] = slopes
+        else:
+            slopes = np.full(x.channels, float(f"{float(slopes[0]):.3g}"), np.float32)
+            alpha = repr(float(slopes[0]))
+        out = self.settle(name, np.where(x.sample >= 0, x.sample, x.sample * slopes.astype(np.float64)))
+        self.emit(name, f"prelu({x.name}, {alpha})", out.quant, shape=x.shape)
+        self.features.add("prelu")
+        return out
+
     # -- the head ----------------------------------------------------------------------------------
 
     def head(self, x: _T) -> None:
         """Global max or average pool, dense, then softmax, tanh/sigmoid or nothing."""
         name = self.fresh("gp")
+        # Some heads reduce with reduce_max or mean over the position axes: the same values as the global pools,
+        # chosen from a stream of their own (the networks' other draws stay what they were).
+        axes = tuple(range(len(x.shape) - 1))
+        reduce = bool(np.random.default_rng(7_000_003 * (self.seed + 1) + int(self.int8)).random() < 0.5)
+        reduce = reduce and bool(axes)
+        axes_text = f"axes=({', '.join(map(str, axes))},)"
         if self.chance(0.5):
             out = _T(name, x.sample.reshape(SAMPLE, -1, x.channels).max(axis=1), x.quant)
-            self.emit(name, f"global_max_pool({x.name})", out.quant, annotate=self.chance(0.3), shape=out.shape)
-            self.features.add("global_max_pool")
+            call = f"reduce_max({x.name}, {axes_text})" if reduce else f"global_max_pool({x.name})"
+            self.emit(name, call, out.quant, annotate=self.chance(0.3), shape=out.shape)
+            self.features.add("reduce_max" if reduce else "global_max_pool")
         else:
             rescale = self.chance(0.5)
             real = x.sample.reshape(SAMPLE, -1, x.channels).mean(axis=1)
             out = self.settle(name, real, quant=None if rescale else x.quant)
-            self.emit(name, f"global_avg_pool({x.name})", out.quant, annotate=rescale, shape=out.shape)
-            self.features.add("global_avg_pool")
+            call = f"mean({x.name}, {axes_text})" if reduce else f"global_avg_pool({x.name})"
+            self.emit(name, call, out.quant, annotate=rescale, shape=out.shape)
+            self.features.add("mean" if reduce else "global_avg_pool")
         units = int(self.rng.integers(2, 11))
         ending = self.rng.random()
         beta = float(_log_uniform(self.rng, 0.3, 3.0)) if self.chance(0.4) else 1.0
@@ -826,6 +920,8 @@ class _Builder:
         # A binary op last, from a stream of its own: the other choices stay those the coverage checks expect.
         main, self.rng = self.rng, np.random.default_rng(5_000_011 * (self.seed + 1) + int(self.int8))
         x = self.binary_block(x)
+        self.rng = np.random.default_rng(6_000_011 * (self.seed + 1) + int(self.int8))  # the data movements' own
+        x = self.layout_block(x)
         self.rng = main
         self.head(x)
         return ConvNetwork(self.name, "\n".join(self.lines) + "\n", self.weights, dict(self.shapes),
@@ -968,8 +1064,10 @@ def _ir_features(graph: ir.Graph, network: ConvNetwork) -> set[str]:
                 found.add("quantize")
             case ir.Concat():
                 found.add("concat" if op.axis == len(op.output.type.shape) - 1 else "concat spatial")
-            case ir.Dense() | ir.Add() | ir.Pad() | ir.Softmax() | ir.Reshape() | ir.BatchNorm():
+            case ir.Dense() | ir.Add() | ir.Pad() | ir.Softmax() | ir.Reshape() | ir.BatchNorm() | ir.Transpose():
                 found.add(type(op).__name__.lower().replace("batchnorm", "batch_norm"))
+            case ir.Slice() | ir.Reduce() | ir.Resize():
+                found.add(op.kind)
     for conv, bn in network.folds:  # the conv's output is gone: the batch norm's (or a later one's) kernel makes it
         assert conv not in producers, f"{bn} did not fold into {conv}"
         assert bn not in producers or isinstance(producers[bn], ir.Conv | ir.Dense)
@@ -1024,12 +1122,14 @@ def test_default_networks_cover_every_op(tmp_path: Path) -> None:
         "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
         "avg_pool2d", "global_max_pool", "global_avg_pool", "add", "concat", "concat spatial", "pad", "relu",
         "relu6", "leaky_relu", "tanh", "sigmoid", "hard_swish", "dense", "softmax", "reshape", "batch_norm folded",
-        "batch_norm standalone",
+        "batch_norm standalone", "transpose", "slice", "strided_slice", "reduce_max", "mean",
+        "resize_nearest_neighbor", "prelu",
     }
     wanted = {
         "rank 1", "rank 2", "conv stride > 1", "conv dilation > 1", "conv same padding", "depth multiplier 2",
         "concat channels", "concat spatial", "pad channels", "batch_norm folded",
-        "batch_norm standalone", "fused activation", "flatten", "reshape",
+        "batch_norm standalone", "fused activation", "flatten", "reshape", "transpose", "slice",
+        "strided_slice",
     }
     for dtype in ("i8", "f32"):
         assert ir_kinds <= kinds[dtype], f"{dtype}: op kinds not run: {sorted(ir_kinds - kinds[dtype])}"

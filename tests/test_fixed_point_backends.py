@@ -131,6 +131,8 @@ def _op_name(op: ir.Op) -> str | None:
             return op.function.value
         case ir.Reshape():
             return None
+        case ir.Slice() | ir.Resize():
+            return op.kind
     return type(op).__name__.lower()
 
 

@@ -382,7 +382,7 @@ def test_unsupported_tflite_op_is_named(tmp_path: Path) -> None:
     message = str(raised.value)
     pattern = r"error: layer '[^']+' \(op \d+, DIV\): op DIV is not supported by nndsl \(supported: ADD, "
     assert re.search(pattern, message)
-    assert "MUL, PAD, PADV2, QUANTIZE, REDUCE_MAX, RELU, " in message
+    assert "MUL, PACK, PAD, PADV2, PRELU, QUANTIZE, REDUCE_MAX, RELU, " in message
     assert message.startswith(str(source))
 
 

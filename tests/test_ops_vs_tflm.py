@@ -475,6 +475,39 @@ def reshape_grid() -> list[Case]:
     ]
 
 
+def permute_grid() -> list[Case]:
+    return [
+        Case("Permute", "conv2d,213,conv2d", (5, 4, 2), lambda layers, x: layers.Conv2D(2, 2)(
+            layers.Permute((2, 1, 3))(layers.Conv2D(3, 1)(x)))),
+        Case("Permute", "conv1d,21,output", (6, 3), lambda layers, x: layers.Permute((2, 1))(layers.Conv1D(4, 2)(x))),
+        Case("Permute", "conv2d,312,dense", (3, 4, 2), lambda layers, x: layers.Dense(3)(layers.Flatten()(
+            layers.Permute((3, 1, 2))(layers.Conv2D(3, 1)(x))))),
+    ]
+
+
+def cropping_grid() -> list[Case]:
+    return [
+        Case("Cropping2D", "conv2d,10x12,conv2d", (6, 7, 2), lambda layers, x: layers.Conv2D(2, 2)(
+            layers.Cropping2D(((1, 0), (1, 2)))(layers.Conv2D(3, 1)(x)))),
+        Case("Cropping1D", "conv1d,12,dense", (8, 2), lambda layers, x: layers.Dense(3)(layers.Flatten()(
+            layers.Cropping1D((1, 2))(layers.Conv1D(3, 2)(x))))),
+        Case("Cropping2D", "conv2d,2,output", (5, 5, 1), lambda layers, x: layers.Cropping2D(2)(
+            layers.Conv2D(2, 1)(x))),
+        Case("Cropping1D", "conv1d,3x0,output", (9, 3), lambda layers, x: layers.Cropping1D((3, 0))(
+            layers.Conv1D(2, 3)(x))),
+    ]
+
+
+def prelu_grid() -> list[Case]:
+    return [
+        Case("PReLU", "conv2d,shared12", (5, 4, 2), lambda layers, x: layers.PReLU(shared_axes=[1, 2])(
+            layers.Conv2D(3, 1)(x))),
+        Case("PReLU", "dense,full", (6,), lambda layers, x: layers.PReLU()(layers.Dense(5)(x))),
+        Case("PReLU", "conv1d,shared1,conv1d", (7, 2), lambda layers, x: layers.Conv1D(2, 2)(
+            layers.PReLU(shared_axes=[1])(layers.Conv1D(3, 2)(x)))),
+    ]
+
+
 def full_grid() -> list[Case]:
     cases: list[Case] = []
     for rank in (1, 2):
@@ -489,7 +522,8 @@ def full_grid() -> list[Case]:
     cases += relu_grid() + relu6_grid() + leaky_relu_grid()
     for function in ("tanh", "sigmoid", "hard_swish"):
         cases += activation_grid(function)
-    cases += softmax_grid() + flatten_grid() + reshape_grid()
+    cases += softmax_grid() + flatten_grid() + reshape_grid() + permute_grid()
+    cases += cropping_grid() + prelu_grid()
     return cases
 
 
@@ -536,6 +570,10 @@ QUICK: list[Case] = [
     elementwise_case("Softmax", "dense", lambda layers: layers.Softmax()),
     flatten_grid()[0],
     reshape_grid()[2],
+    permute_grid()[0],
+    cropping_grid()[0],
+    cropping_grid()[1],
+    prelu_grid()[0],
 ]
 FULL: list[Case] = full_grid()
 
@@ -589,6 +627,8 @@ def random_weights(model: Any, rng: np.random.Generator, gains: dict[str, float]
                 value = rng.normal(0.0, 0.5, shape)
             elif kind == "moving_variance":
                 value = rng.uniform(0.3, 2.0, shape)
+            elif kind == "alpha":  # PReLU's slopes, negative ones too
+                value = rng.uniform(-0.5, 1.0, shape) * gain
             else:
                 raise AssertionError(f"no random values for weight {variable.path}")
             values.append(value.astype(np.float32))
@@ -798,7 +838,7 @@ def check_int16(tf: Any, case: Case, tmp_path: Path) -> None:
 
 # Not in the 16x8 comparison: TensorFlow Lite Micro has no int16 kernel for hard swish and for REDUCE_MAX
 # (global max pooling). (For a concatenation the 16x8 converter rescales inputs with a QUANTIZE op.)
-NO_16X8_KERNEL = ("hard_swish", "GlobalMaxPooling")
+NO_16X8_KERNEL = ("hard_swish", "GlobalMaxPooling", "PReLU")
 QUICK_16X8 = [case for case in QUICK if case.error is None and not any(op in case.id for op in NO_16X8_KERNEL)]
 
 

@@ -28,7 +28,7 @@ VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
     "requant", "matmul", "depthwise", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops",
-    "int16_functions", "binary", "quantize", "fixed_functions",
+    "int16_functions", "binary", "quantize", "fixed_functions", "layout", "reduce", "resize",
 )
 # What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
 RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}
@@ -199,6 +199,12 @@ class _Emitter:
                 return common | self.softmax_view(op)
             case ir.Reshape():
                 return common | {"macro": "reshape"}
+            case ir.Transpose() | ir.Slice() | ir.Resize():
+                return common | self.kernel_call(op.impl)
+            case ir.Reduce():
+                kernel = op.kernel
+                assert kernel is not None  # lowering binds an integer mean's
+                return common | self.kernel_call(kernel)
             case ir.Binary():
                 return common | self.binary_view(op)
             case ir.Dequantize():
@@ -554,6 +560,7 @@ F32_BINARY = {
     ir.BinaryOp.MAXIMUM: "x > y ? x : y",
     ir.BinaryOp.MINIMUM: "x < y ? x : y",
     ir.BinaryOp.SQUARED_DIFFERENCE: "(x - y) * (x - y)",
+    ir.BinaryOp.PRELU: "x >= 0.0f ? x : x * y",
 }
 
 

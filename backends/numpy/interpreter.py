@@ -212,6 +212,7 @@ F32_BINARY: dict[ir.BinaryOp, Callable[[Array, Array], Array]] = {
     ir.BinaryOp.MAXIMUM: np.maximum,
     ir.BinaryOp.MINIMUM: np.minimum,
     ir.BinaryOp.SQUARED_DIFFERENCE: lambda x, y: np.square(np.subtract(x, y)),
+    ir.BinaryOp.PRELU: lambda x, y: np.where(x >= 0, x, np.multiply(x, y)),
 }
 
 
@@ -310,6 +311,12 @@ def run_op(op: ir.AnyOp, *inputs: Array, observe: Observer | None = None) -> Arr
             y = _batch_norm(op, x)
         case ir.Reshape():
             y = x
+        case ir.Transpose() | ir.Slice() | ir.Resize():
+            y = op.impl.reference(x)
+        case ir.Reduce():
+            kernel = op.kernel
+            assert kernel is not None  # lowering binds an integer mean's
+            y = kernel.reference(x)
         case _:
             assert_never(op)
     return y.reshape((batch, *op.output.type.shape)).astype(op.output.type.dtype.numpy, copy=False)

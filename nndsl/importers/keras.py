@@ -105,7 +105,7 @@ def _register(names: tuple[str, ...], check: LayerCheck) -> None:
 _register(("InputLayer", "Flatten", "Reshape", "Dropout", "Identity", "Add", "Subtract", "Multiply", "Maximum",
            "Minimum", "Rescaling", "Concatenate", "ZeroPadding1D",
            "ZeroPadding2D", "BatchNormalization", "LeakyReLU", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-           "GlobalMaxPooling1D", "GlobalMaxPooling2D"), _fine)
+           "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Permute", "Cropping1D", "Cropping2D", "PReLU"), _fine)
 _register(("Dense", "Activation"), _check_activation)
 _register(("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "MaxPooling1D", "MaxPooling2D",
            "AveragePooling1D", "AveragePooling2D"), _check_window)

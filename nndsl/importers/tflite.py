@@ -30,6 +30,7 @@ from nndsl.cnames import network_name_from
 from nndsl.diagnostics import Loc, NNError
 from nndsl.importers.tf import tensorflow
 from nndsl.importers.writer import ImportedModel, identifier, scale_text, shape_text
+from nndsl.qmath.layout import start_for_axis, stop_for_axis, strided_count
 
 Array = npt.NDArray[Any]
 
@@ -206,6 +207,7 @@ class Importer:
         self.reshaped: dict[tuple[int, tuple[int, ...]], str] = {}
         self.integer = False
         self.wide = False  # 16x8: int16 activations
+        self.consumed: set[int] = set()  # the tensors a kept op or the graph's output reads
 
     # -- errors and small helpers ---------------------------------------------------------------------
 
@@ -216,6 +218,13 @@ class Importer:
 
     def tensor(self, index: int) -> TfTensor:
         return self.graph.tensors[index]
+
+    def const_of(self, op: TfOp, position: int) -> Array:
+        """The constant input ``position`` of ``op``, which must be there."""
+        data = self.const(op, position)
+        if data is None:
+            raise self.error(op, f"input {position} is missing")
+        return data
 
     def const(self, op: TfOp, position: int) -> Array | None:
         if position >= len(op.inputs) or op.inputs[position] < 0:
@@ -276,15 +285,15 @@ class Importer:
         self.out.lines.append(line)
 
     def define(self, op: TfOp, call: str, *, typed: bool = True, shape: tuple[int, ...] | None = None,
-               comment: str | None = None) -> None:
-        """Emit the layer that computes ``op``'s output and bind it."""
-        output = self.tensor(op.outputs[0])
+               comment: str | None = None, output_index: int = 0, name: str | None = None) -> None:
+        """Emit the layer that computes ``op``'s output (output ``output_index`` of several) and bind it."""
+        output = self.tensor(op.outputs[output_index])
         out_shape = self.unbatched(output) if shape is None else shape
-        name = self.out.fresh_name(layer_name(output.name) or call.split("(")[0])
+        name = self.out.fresh_name(name or layer_name(output.name) or call.split("(")[0])
         type_text = self.type_text(output) if typed and self.integer else ""
         note = f"{op.name} {shape_text(out_shape)}" if comment is None else comment
         self.emit(name, call, type_text, note)
-        self.bindings[op.outputs[0]] = Binding(name, out_shape)
+        self.bindings[op.outputs[output_index]] = Binding(name, out_shape)
 
     def weight(self, layer: str, role: str, data: Array, scales: tuple[float, ...] | None = None) -> str:
         key = f"{layer}.{role}"
@@ -336,7 +345,9 @@ class Importer:
         self.out.lines.append(f"input {in_name} : {self.type_text(source_input, in_shape)}")
         self.out.lines.append("")
         self.bindings[graph.inputs[0]] = Binding(in_name, in_shape)
-        for op in fold_dilations(graph, needed_ops(graph)):
+        kept = fold_dilations(graph, needed_ops(graph))
+        self.consumed = {i for op in kept for i in op.inputs} | set(graph.outputs)
+        for op in kept:
             handler = HANDLERS.get(op.name)
             if handler is None:
                 supported = ", ".join(supported_ops())
@@ -449,14 +460,31 @@ def _reduce(imp: Importer, op: TfOp) -> None:
     assert axes is not None
     source = imp.tensor(op.inputs[0])
     rank = len(source.shape)
-    spatial = sorted(int(a) % rank for a in np.atleast_1d(axes))
-    if spatial != list(range(1, rank - 1)):
-        raise imp.error(op, f"reducing axes {spatial} of a rank-{rank} tensor is not supported (nndsl reduces "
-                        "all positions, keeping channels: a global pool)")
+    spatial = sorted({int(a) % rank for a in np.atleast_1d(axes)})
+    if spatial != list(range(1, rank - 1)) or rank < 3:
+        _reduce_axes(imp, op, spatial)
+        return
     kind = "global_avg_pool" if op.name == "MEAN" else "global_max_pool"
     x = imp.value(op.inputs[0])
     channels = source.shape[-1]
     imp.define(op, f"{kind}({x})", typed=op.name == "MEAN", shape=(channels,))
+
+
+def _reduce_axes(imp: Importer, op: TfOp, axes: list[int]) -> None:
+    """MEAN or REDUCE_MAX over other axes than all positions: ``mean``/``reduce_max`` with TFLite's keep_dims."""
+    if op.name == "REDUCE_MAX":
+        _moves_values(imp, op, op.inputs[:1])
+    keep = bool(getattr(op.options, "keepDims", False))
+    if _batch_axis(imp, op):
+        if 0 in axes:
+            raise imp.error(op, f"reducing axes {axes} includes the batch axis: nndsl reduces the others")
+        axes = [a - 1 for a in axes]
+    if not keep and len(axes) == len(imp.unbatched(imp.tensor(op.inputs[0]))):
+        raise imp.error(op, f"reducing every axis ({axes}) to one value without keep_dims is not supported")
+    kind = "mean" if op.name == "MEAN" else "reduce_max"
+    keep_text = ", keep_dims=true" if keep else ""
+    imp.define(op, f"{kind}({imp.value(op.inputs[0])}, axes={_ints_text(axes)}{keep_text})",
+               typed=op.name == "MEAN")
 
 
 def _binary(imp: Importer, op: TfOp) -> None:
@@ -524,6 +552,177 @@ def _reshape(imp: Importer, op: TfOp) -> None:
     imp.bindings[op.outputs[0]] = imp.bindings[op.inputs[0]]
 
 
+def _batch_axis(imp: Importer, op: TfOp) -> bool:
+    """Whether ``op``'s input carries TensorFlow Lite's batch axis of one, which the `.nn` shapes leave out."""
+    source = imp.tensor(op.inputs[0])
+    return len(imp.unbatched(source)) < len(source.shape)
+
+
+def _moves_values(imp: Importer, op: TfOp, data: list[int]) -> None:
+    """A data-movement op copies bytes: its data inputs and its outputs must share one quantisation."""
+    tensors = [imp.tensor(i) for i in (*data, *op.outputs)]
+    quants = {(t.scales[:1], t.zero_points[:1]) for t in tensors}
+    if imp.integer and len(quants) > 1:
+        listed = ", ".join(f"'{t.name}' {scale_text(t.per_tensor[0])}/{t.per_tensor[1]}" for t in tensors)
+        raise imp.error(op, f"{op.name} copies values, so its inputs and outputs must share one quantisation "
+                        f"(scale/zero point: {listed})")
+
+
+def _transpose(imp: Importer, op: TfOp) -> None:
+    """TRANSPOSE with a constant permutation that keeps the batch axis first."""
+    _moves_values(imp, op, op.inputs[:1])
+    perm = imp.const(op, 1)
+    assert perm is not None
+    axes = [int(p) for p in perm.reshape(-1)]
+    if _batch_axis(imp, op):
+        if axes[0] != 0:
+            raise imp.error(op, f"permutation {axes} moves the batch axis: nndsl transposes the other axes")
+        axes = [a - 1 for a in axes[1:]]
+    perm_text = ", ".join(map(str, axes))
+    imp.define(op, f"transpose({imp.value(op.inputs[0])}, perm=({perm_text}{',' if len(axes) == 1 else ''}))",
+               typed=False)
+
+
+def _ints_text(values: list[int]) -> str:
+    return f"({', '.join(map(str, values))}{',' if len(values) == 1 else ''})"
+
+
+def _slice(imp: Importer, op: TfOp) -> None:
+    """SLICE with constant begin and size; on the batch axis it must take the one batch."""
+    _moves_values(imp, op, op.inputs[:1])
+    begin, size = ([int(v) for v in imp.const_of(op, position).reshape(-1)] for position in (1, 2))
+    if _batch_axis(imp, op):
+        if begin[0] != 0 or size[0] not in (1, -1):
+            raise imp.error(op, f"begin {begin} and size {size} slice the batch axis: nndsl slices the others")
+        begin, size = begin[1:], size[1:]
+    imp.define(op, f"slice({imp.value(op.inputs[0])}, begin={_ints_text(begin)}, size={_ints_text(size)})",
+               typed=False)
+
+
+def _strided_slice(imp: Importer, op: TfOp) -> None:
+    """STRIDED_SLICE with constant begin, end and strides and TensorFlow's masks (no ellipsis, no new axis)."""
+    _moves_values(imp, op, op.inputs[:1])
+    options = op.options
+    for name, value in (("ellipsis_mask", options.ellipsisMask), ("new_axis_mask", options.newAxisMask)):
+        if value:
+            raise imp.error(op, f"{name} {value} is not supported (nndsl slices with begin, end and strides "
+                            "per axis)")
+    if getattr(options, "offset", False):
+        raise imp.error(op, "offset=true (end relative to begin) is not supported")
+    begin, end, strides = ([int(v) for v in imp.const_of(op, position).reshape(-1)] for position in (1, 2, 3))
+    masks = {"begin_mask": options.beginMask, "end_mask": options.endMask,
+             "shrink_axis_mask": options.shrinkAxisMask}
+    if _batch_axis(imp, op):
+        start = start_for_axis(1, begin[0], strides[0], bool(masks["begin_mask"] & 1))
+        stop = stop_for_axis(1, end[0], strides[0], bool(masks["end_mask"] & 1), False, start)
+        if masks["shrink_axis_mask"] & 1 or start != 0 or strided_count(start, stop, strides[0]) != 1:
+            raise imp.error(op, f"begin {begin}, end {end} and strides {strides} slice or drop the batch axis: "
+                            "nndsl slices the others")
+        begin, end, strides = begin[1:], end[1:], strides[1:]
+        masks = {key: value >> 1 for key, value in masks.items()}
+    attrs = f"begin={_ints_text(begin)}, end={_ints_text(end)}"
+    if any(s != 1 for s in strides):
+        attrs += f", strides={_ints_text(strides)}"
+    attrs += "".join(f", {key}={value}" for key, value in masks.items() if value)
+    imp.define(op, f"strided_slice({imp.value(op.inputs[0])}, {attrs})", typed=False)
+
+
+def _parts(imp: Importer, op: TfOp, data: int, axis: int, sizes: list[int]) -> None:
+    """SPLIT and SPLIT_V: one ``slice`` per output that something reads, named ``<layer>_part<k>``."""
+    _moves_values(imp, op, [data])
+    source = imp.tensor(data)
+    rank = len(source.shape)
+    axis %= rank
+    batched = len(imp.unbatched(source)) < rank
+    if batched and axis == 0:
+        raise imp.error(op, "splitting the batch axis is not supported")
+    shape = imp.unbatched(source)
+    at = axis - 1 if batched else axis
+    x = imp.value(data)
+    layer = layer_name(imp.tensor(op.outputs[0]).name) or op.name.lower()
+    start = 0
+    for k, (output, size) in enumerate(zip(op.outputs, sizes, strict=True)):
+        if output in imp.consumed:
+            begin = [start if a == at else 0 for a in range(len(shape))]
+            count = [size if a == at else -1 for a in range(len(shape))]
+            imp.define(op, f"slice({x}, begin={_ints_text(begin)}, size={_ints_text(count)})", typed=False,
+                       output_index=k, name=f"{layer}_part{k}",
+                       comment=f"{op.name} part {k} of {len(sizes)} {shape_text(imp.unbatched(imp.tensor(output)))}")
+        start += size
+
+
+def _split(imp: Importer, op: TfOp) -> None:
+    """SPLIT (axis, input) into equal parts."""
+    axis = int(imp.const_of(op, 0).reshape(-1)[0])
+    source = imp.tensor(op.inputs[1])
+    parts = len(op.outputs)
+    length = source.shape[axis % len(source.shape)]
+    _parts(imp, op, op.inputs[1], axis, [length // parts] * parts)
+
+
+def _split_v(imp: Importer, op: TfOp) -> None:
+    """SPLIT_V (input, sizes, axis): parts of the given sizes, one of them -1 (the rest)."""
+    sizes = [int(v) for v in imp.const_of(op, 1).reshape(-1)]
+    axis = int(imp.const_of(op, 2).reshape(-1)[0])
+    source = imp.tensor(op.inputs[0])
+    length = source.shape[axis % len(source.shape)]
+    if -1 in sizes:
+        sizes[sizes.index(-1)] = length - sum(s for s in sizes if s != -1)
+    _parts(imp, op, op.inputs[0], axis, sizes)
+
+
+def _unpack(imp: Importer, op: TfOp) -> None:
+    """UNPACK along an axis: one ``strided_slice`` dropping that axis per output that something reads."""
+    _moves_values(imp, op, op.inputs[:1])
+    source = imp.tensor(op.inputs[0])
+    rank = len(source.shape)
+    axis = op.options.axis % rank
+    batched = len(imp.unbatched(source)) < rank
+    if batched and axis == 0:
+        raise imp.error(op, "unpacking the batch axis is not supported")
+    at = axis - 1 if batched else axis
+    axes = len(imp.unbatched(source))
+    x = imp.value(op.inputs[0])
+    whole = (2**axes - 1) & ~(1 << at)
+    layer = layer_name(imp.tensor(op.outputs[0]).name) or "unpack"
+    for k, output in enumerate(op.outputs):
+        if output in imp.consumed:
+            begin = [k if a == at else 0 for a in range(axes)]
+            end = [k + 1 if a == at else 0 for a in range(axes)]
+            masks = f", begin_mask={whole}, end_mask={whole}" if whole else ""
+            imp.define(op, f"strided_slice({x}, begin={_ints_text(begin)}, end={_ints_text(end)}{masks}, "
+                       f"shrink_axis_mask={1 << at})", typed=False, output_index=k, name=f"{layer}_part{k}",
+                       comment=f"UNPACK part {k} of {len(op.outputs)} {shape_text(imp.unbatched(imp.tensor(output)))}")
+
+
+def _pack(imp: Importer, op: TfOp) -> None:
+    """PACK: each input given an axis of one there (a reshape: a view), then one ``concat`` along it."""
+    _moves_values(imp, op, op.inputs)
+    out = imp.tensor(op.outputs[0])
+    rank = len(out.shape)
+    axis = op.options.axis % rank
+    batched = len(imp.unbatched(out)) < rank
+    if batched and axis == 0:
+        raise imp.error(op, "packing along the batch axis is not supported")
+    at = axis - 1 if batched else axis
+    shape = imp.unbatched(out)
+    part = (*shape[:at], 1, *shape[at + 1 :])
+    inputs = ", ".join(imp.value(i, part) for i in op.inputs)
+    axis_text = "" if at == len(shape) - 1 else f", axis={at}"
+    imp.define(op, f"concat({inputs}{axis_text})", typed=False)
+
+
+def _resize(imp: Importer, op: TfOp) -> None:
+    """RESIZE_NEAREST_NEIGHBOR of a [1, H, W, C] tensor to a constant size."""
+    _moves_values(imp, op, op.inputs[:1])
+    height, width = (int(v) for v in imp.const_of(op, 1).reshape(-1))
+    flags = "".join(f", {name}=true" for name, value in (("align_corners", op.options.alignCorners),
+                                                          ("half_pixel_centers", op.options.halfPixelCenters))
+                    if value)
+    imp.define(op, f"resize_nearest_neighbor({imp.value(op.inputs[0])}, size=({height}, {width}){flags})",
+               typed=False)
+
+
 def _softmax(imp: Importer, op: TfOp) -> None:
     beta = float(op.options.beta) if op.options is not None else 1.0
     beta_text = "" if beta == 1.0 else f", beta={beta!r}"
@@ -571,10 +770,18 @@ _register(("FULLY_CONNECTED",), _fully_connected)
 _register(("CONV_2D", "DEPTHWISE_CONV_2D"), _conv)
 _register(("MAX_POOL_2D", "AVERAGE_POOL_2D"), _pool)
 _register(("MEAN", "REDUCE_MAX"), _reduce)
-_register(("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE"), _binary)
+_register(("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "PRELU"), _binary)
 _register(("CONCATENATION",), _concat)
 _register(("PAD", "PADV2"), _pad)
 _register(("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), _reshape)
+_register(("TRANSPOSE",), _transpose)
+_register(("SLICE",), _slice)
+_register(("STRIDED_SLICE",), _strided_slice)
+_register(("SPLIT",), _split)
+_register(("SPLIT_V",), _split_v)
+_register(("UNPACK",), _unpack)
+_register(("PACK",), _pack)
+_register(("RESIZE_NEAREST_NEIGHBOR",), _resize)
 _register(("SOFTMAX",), _softmax)
 _register(("RELU",), _elementwise("relu", typed=False))
 _register(("RELU6",), _elementwise("relu6", typed=False))

@@ -1,4 +1,5 @@
-"""TensorFlow Lite Micro's int8 and int16 SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM and MINIMUM, bit-exact.
+"""TensorFlow Lite Micro's int8 and int16 SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM and MINIMUM, and int8 PRELU,
+bit-exact.
 
 Each ``*_params`` function does what the kernel's ``Prepare`` does with the
 tensors' float32 scales; each kernel function is its element-wise reference
@@ -18,6 +19,11 @@ The three differ in where the scales meet:
   difference and rescales it by ``(2 * max_scale)^2 / (2^(2 * left_shift) *
   scale_out)`` (double, ``QuantizeMultiplier``: may exceed one). It has no
   fused activation: the clamp is the storage type's range.
+
+PRELU (``prelu.cc``, int8 only) keeps a centred input at or above zero,
+rescaled by ``scale_in / scale_out``, and multiplies one below zero by the
+centred alpha, rescaled by ``scale_in * scale_alpha / scale_out`` (double,
+``QuantizeMultiplier`` both); the clamp is the storage type's range.
 
 MAXIMUM and MINIMUM compare the stored values: TFLM has no ``Prepare`` for
 them, so they are only meaningful when both inputs and the output share one
@@ -142,6 +148,32 @@ def mul_params(scales: tuple[float, float, float], zero_points: tuple[int, int, 
     return MulParams(off1, off2, off_out, multiplier, shift)
 
 
+@dataclass(frozen=True)
+class PreluParams:
+    """TFLM ``PreluParams``: offsets (negated input and alpha zero points, output zero point), the identity
+    branch's multiplier (``in / out``) and the negative branch's (``in * alpha / out``). The field order is the
+    C argument order of ``nn_prelu_q`` after the two values."""
+
+    input_offset: int
+    alpha_offset: int
+    output_offset: int
+    output_multiplier_1: int
+    output_shift_1: int
+    output_multiplier_2: int
+    output_shift_2: int
+
+
+def prelu_params(scales: tuple[float, float, float], zero_points: tuple[int, int, int],
+                 storage: type[np.signedinteger[Any]], rounding: Rounding = Rounding.DOUBLE) -> PreluParams:
+    """``PreluPrepare``: ``QuantizeMultiplier`` of ``double(in) / double(out)`` and of ``double(in) *
+    double(alpha) / double(out)`` (scales: input, alpha, output)."""
+    s_in, s_alpha, s_out = _scales(scales)
+    m1, shift1 = _output_multiplier(float(s_in) / float(s_out), rounding)
+    m2, shift2 = _output_multiplier(float(s_in) * float(s_alpha) / float(s_out), rounding)
+    off_in, off_alpha, off_out = _offsets(zero_points, storage)
+    return PreluParams(off_in, off_alpha, off_out, m1, shift1, m2, shift2)
+
+
 def _operands(a: npt.ArrayLike, b: npt.ArrayLike, storage: type[Storage], op: str) -> tuple[IntArray, IntArray]:
     x1 = stored_values(a, f"{op} input a", storage)
     x2 = stored_values(b, f"{op} input b", storage)
@@ -191,6 +223,21 @@ def mul(a: npt.ArrayLike, b: npt.ArrayLike, params: MulParams, act_min: int, act
     out = wrap_int32(multiply_by_quantized_multiplier(product, p.output_multiplier, p.output_shift, rounding)
                      + p.output_offset)
     return np.clip(out, act_min, act_max).astype(storage)
+
+
+def prelu(a: npt.ArrayLike, alpha: npt.ArrayLike, params: PreluParams, storage: type[Storage],
+          rounding: Rounding = Rounding.DOUBLE) -> npt.NDArray[Storage]:
+    """``BroadcastPrelu4DSlow`` per value: a centred input at or above 0 rescaled by the first multiplier,
+    below 0 times the centred alpha by the second; plus the output zero point, clamped to the storage type."""
+    x, slope = _operands(a, alpha, storage, "prelu")
+    p = params
+    centred = x + p.input_offset
+    positive = multiply_by_quantized_multiplier(centred, p.output_multiplier_1, p.output_shift_1, rounding)
+    product = wrap_int32(centred * (slope + p.alpha_offset))
+    negative = multiply_by_quantized_multiplier(product, p.output_multiplier_2, p.output_shift_2, rounding)
+    out = wrap_int32(np.where(centred >= 0, positive, negative) + p.output_offset)
+    info = np.iinfo(storage)
+    return np.clip(out, info.min, info.max).astype(storage)
 
 
 def maximum(a: npt.ArrayLike, b: npt.ArrayLike, storage: type[Storage]) -> npt.NDArray[Storage]:

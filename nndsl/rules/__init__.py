@@ -13,6 +13,8 @@ from nndsl.ops import SIGNATURES
 from nndsl.rules.binary import check_add, check_binary
 from nndsl.rules.dense import check_batch_norm, check_dense
 from nndsl.rules.elementwise import check_dequantize, check_function, check_quantize, check_relu, check_softmax
+from nndsl.rules.layout import check_resize, check_slice, check_strided_slice, check_transpose
+from nndsl.rules.reduce import check_reduce
 from nndsl.rules.shape import check_concat, check_global_pool, check_pad, check_reshape
 from nndsl.rules.window import check_conv, check_pool
 
@@ -35,6 +37,7 @@ RULES: dict[str, Rule] = {
     "maximum": check_binary,
     "minimum": check_binary,
     "squared_difference": check_binary,
+    "prelu": check_binary,
     "concat": check_concat,
     "pad": check_pad,
     "relu": check_relu,
@@ -48,6 +51,12 @@ RULES: dict[str, Rule] = {
     "dequantize": check_dequantize,
     "flatten": check_reshape,
     "reshape": check_reshape,
+    "transpose": check_transpose,
+    "slice": check_slice,
+    "strided_slice": check_strided_slice,
+    "reduce_max": check_reduce,
+    "mean": check_reduce,
+    "resize_nearest_neighbor": check_resize,
 }
 
 assert set(RULES) == set(SIGNATURES), "every op in the catalogue has exactly one rule"

@@ -1,6 +1,6 @@
 /* Element functions of the int8 and int16 binary ops with broadcasting (ADD
  * with a constant or a broadcast operand, SUB, MUL, SQUARED_DIFFERENCE,
- * MAXIMUM, MINIMUM), TensorFlow Lite Micro reference kernels: mirror
+ * MAXIMUM, MINIMUM, int8 PRELU), TensorFlow Lite Micro reference kernels: mirror
  * nndsl/qmath/add.py and nndsl/qmath/binary.py. The generated code walks the
  * broadcast and calls one of these per output value with the two stored
  * values widened to int32; each returns the output value, already clamped.
@@ -90,6 +90,23 @@ static inline int32_t nn_mul_q(int32_t x, int32_t y, int32_t input1_offset, int3
 }
 
 #endif /* NN_USE_MUL_Q */
+
+#ifdef NN_USE_PRELU_Q
+
+/* prelu (the fields of PreluParams in order, then the storage type's range) */
+static inline int32_t nn_prelu_q(int32_t x, int32_t alpha, int32_t input_offset, int32_t alpha_offset,
+                                 int32_t output_offset, int32_t output_multiplier_1, int32_t output_shift_1,
+                                 int32_t output_multiplier_2, int32_t output_shift_2, int32_t low, int32_t high)
+{
+    const int32_t centred = x + input_offset;
+    const int32_t scaled = centred >= 0
+        ? nn_mbqm(centred, output_multiplier_1, output_shift_1)
+        : nn_mbqm(centred * (alpha + alpha_offset), output_multiplier_2, output_shift_2);
+    const int32_t value = (int32_t)((uint32_t)scaled + (uint32_t)output_offset);
+    return value > high ? high : value < low ? low : value;
+}
+
+#endif /* NN_USE_PRELU_Q */
 
 #ifdef NN_USE_MAXIMUM_Q
 
