@@ -18,7 +18,7 @@ from nndsl.diagnostics import DiagnosticSink, Loc, did_you_mean
 from nndsl.ops import FIXED_POINT_OPS, SIGNATURES
 from nndsl.resolve import Array, BoundLayer, ResolvedProgram
 from nndsl.rules import RULES
-from nndsl.rules.base import Attrs, CheckFailed, quant_text, shape_text
+from nndsl.rules.base import KERNEL_STORAGES, Attrs, CheckFailed, quant_text, shape_text
 from nndsl.types import (
     ACTIVATION_DTYPES,
     MAX_ACTIVATION_BITS,
@@ -27,6 +27,7 @@ from nndsl.types import (
     MAX_OP_WORK,
     MAX_RANK,
     MAX_TENSOR_ELEMENTS,
+    MAX_WEIGHT_FRAC_BITS,
     MAX_WINDOW_TAPS,
     DType,
     QFormat,
@@ -37,8 +38,6 @@ from nndsl.types import (
     power_text,
 )
 
-MAX_WEIGHT_FRAC_BITS = 31
-KERNEL_STORAGES = (DType.I8, DType.I16)  # fixed-point kernels: q-formats stored in int8 or int16
 BIAS_STORAGES = (DType.I8, DType.I16, DType.I32)
 INT8_TABLE = 256  # the range check of an int8 function evaluates it on every int8 value, for every element
 

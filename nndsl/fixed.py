@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import math
 import re
 import tempfile
 from collections.abc import Iterator
@@ -31,22 +30,21 @@ import numpy.typing as npt
 
 from nndsl import ast, ir
 from nndsl.backend import backend
-from nndsl.check import MAX_WEIGHT_FRAC_BITS, check
+from nndsl.check import check
 from nndsl.cnames import c_name_problem, network_name_from
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, Loc, NNError
 from nndsl.files import write_files
 from nndsl.ops import FIXED_POINT_OPS
 from nndsl.parser import KEYWORDS, parse
 from nndsl.pipeline import compile_source, read_source
-from nndsl.qmath.requant import round_half_away_array
-from nndsl.qmath.shift import MAX_SHIFT
+from nndsl.qmath.shift import MAX_SHIFT, to_fixed_integers
 from nndsl.ranges import ACCUMULATOR_BITS
 from nndsl.resolve import resolve
 from nndsl.rules.elementwise import unit_format
-from nndsl.types import DType, QFormat
+from nndsl.types import MAX_WEIGHT_FRAC_BITS, DType, QFormat, format_for
 
 Array = npt.NDArray[Any]
-COMPUTED = (ir.Dense, ir.Conv, ir.Add)  # the ops whose output format is calibrated
+COMPUTED = (ir.Dense, ir.Conv, ir.Add, ir.Binary)  # the ops whose output format is calibrated
 FUNCTIONS = (ir.Elementwise, ir.Softmax)  # tanh, sigmoid, softmax: q7 or q15 out; the other ops keep their input's
 
 
@@ -77,27 +75,6 @@ class Conversion:
             files[nn_path.with_suffix(".npz")] = _npz_bytes(self.weights)
         write_files(files)
         return list(files)
-
-
-def format_for(largest: float, bits: int, headroom: int = 0, max_frac: int = MAX_WEIGHT_FRAC_BITS) -> QFormat:
-    """The ``bits``-bit format with the most fraction bits (0 to ``max_frac``) that holds ``largest * 2^headroom``.
-
-    Activations take ``max_frac = bits - 1`` (a qM.N name has M >= 0); weights may have more fraction bits
-    than bits (small weights, negative M).
-    """
-    top = 2 ** (bits - 1) - 1
-    wanted = largest * 2.0**headroom
-    frac = next((f for f in range(max_frac, 0, -1) if math.floor(wanted * 2.0**f + 0.5) <= top), 0)
-    return QFormat(bits - 1 - frac, frac)
-
-
-def to_fixed_integers(values: Array, frac_bits: int, dtype: np.dtype[Any]) -> Array:
-    """``values * 2^frac_bits`` rounded half away from zero, saturated to ``dtype``."""
-    scaled = values.astype(np.float64) * 2.0**frac_bits
-    rounded = round_half_away_array(scaled)
-    info = np.iinfo(dtype)
-    result: Array = np.clip(rounded, info.min, info.max).astype(dtype)
-    return result
 
 
 def convert(path: Path, calibration: Array, output: Path, options: FixedOptions = FixedOptions(),
@@ -147,11 +124,7 @@ def _convertible(graph: ir.Graph, layers: tuple[Any, ...], sink: DiagnosticSink)
         return
     for layer in layers:
         op = layer.signature.name
-        if op in FIXED_POINT_OPS and len(layer.tensors) == len(layer.operands or layer.tensors):
-            continue
         if op in FIXED_POINT_OPS:
-            sink.error(layer.decl.call.loc, f"fixed-point '{op}' takes computed tensors only (no weight array or "
-                       f"number as an operand)")
             continue
         hint = {"batch_norm": ": fold it into the weights of the layer before it first"}.get(op, "")
         sink.error(layer.decl.call.loc, f"'{op}' has no fixed-point (qM.N) kernel{hint}")
@@ -189,6 +162,8 @@ class _Converter:
         for op in graph.ops:
             if isinstance(op, ir.Dense | ir.Conv):
                 self.quantize_weights(op)
+            if isinstance(op, ir.Binary):  # float constants stay float: the checker stores them in a format
+                self.weights |= {t.name: t.data for t in op.operands if t.data is not None and "/" not in t.name}
 
     def calibrated(self, name: str) -> QFormat:
         bits = self.options.activation_bits
@@ -345,4 +320,4 @@ def _moved(diagnostic: Diagnostic, scratch: str, path: str) -> Diagnostic:
     return dataclasses.replace(diagnostic, loc=dataclasses.replace(loc, path=path))
 
 
-__all__ = ["Conversion", "FixedOptions", "convert", "format_for", "to_fixed_integers"]
+__all__ = ["Conversion", "FixedOptions", "convert"]

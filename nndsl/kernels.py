@@ -34,7 +34,7 @@ from nndsl.qmath.pooling import MeanS8Params, mean_s8
 from nndsl.qmath.reduce import mean_f32, reduce_max, reduced_values
 from nndsl.qmath.requant import Rounding
 from nndsl.qmath.resize import resize_nearest
-from nndsl.qmath.shift import AddQParams, add_q
+from nndsl.qmath.shift import AddQParams, BinaryQParams, add_q, binary_q
 from nndsl.qmath.softmax import SoftmaxS8Params, softmax_s8, softmax_s8_exp_table
 from nndsl.types import DType, QFormat
 
@@ -582,7 +582,25 @@ class Prelu:
                 p.output_multiplier_2, p.output_shift_2, *self.storage.bounds)
 
 
-BinaryKernel = BroadcastAdd | Sub | Mul | SquaredDifference | Maximum | Minimum | Prelu
+@dataclass(frozen=True)
+class BinaryQ:
+    """A fixed-point (qM.N) binary op with a constant or broadcast operand: aligned or multiplied, then shifted."""
+
+    params: BinaryQParams
+    act_min: int
+    act_max: int
+    c: ClassVar[CKernel] = CKernel("binary_q", "nn_binary_shift_q", ("shift", "binary"), "NN_USE_BINARY_SHIFT_Q",
+                                   (REQUANT, SHIFT, BINARY_CODE))
+
+    def reference(self, a: Array, b: Array) -> Array:
+        return binary_q(a, b, self.params, self.act_min, self.act_max)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        return (p.code, p.left_a, p.left_b, p.shift, self.act_min, self.act_max)
+
+
+BinaryKernel = BroadcastAdd | Sub | Mul | SquaredDifference | Maximum | Minimum | Prelu | BinaryQ
 
 
 # -- float edges: QUANTIZE from float, DEQUANTIZE to float ---------------------------------------------------------

@@ -31,7 +31,7 @@ from nndsl.qmath.int16_ops import (
 from nndsl.qmath.pooling import mean_s8_params
 from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding, activation_range, quantize_multiplier
-from nndsl.qmath.shift import add_q_params, align_bias, checked_shift
+from nndsl.qmath.shift import add_q_params, align_bias, binary_q_params, checked_shift
 from nndsl.qmath.softmax import softmax_s8_params
 from nndsl.types import DType, QFormat, Quant, TensorType
 
@@ -312,6 +312,13 @@ def lower_fixed_op(op: ir.AnyOp, sink: DiagnosticSink) -> ir.AnyOp:
                 except ValueError as error:
                     raise _shift_error(op, "its shifts", error) from None
                 return replace(op, impl=k.AddQ(params, *_output_clamp(op.output, op.activation)))
+            case ir.Binary() if op.operator is not ir.BinaryOp.PRELU:  # the checker refuses a fixed-point prelu
+                a, b, out = (_format(t).frac_bits for t in (*op.operands, op.output))
+                try:
+                    binary = binary_q_params(op.operator.value, a, b, out)
+                except ValueError as error:
+                    raise _shift_error(op, "its shifts", error) from None
+                return replace(op, impl=k.BinaryQ(binary, *_output_clamp(op.output, op.activation)))
             case ir.Pool():
                 _average_fits(op, sink)
                 return replace(op, act_range=_output_clamp(op.output, op.activation))

@@ -145,6 +145,6 @@ SIGNATURES = {
 FIXED_POINT_OPS = frozenset({
     "dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool", "avg_pool",
     "global_max_pool", "global_avg_pool", "add", "concat", "pad", "relu", "relu6", "flatten", "reshape",
-    "tanh", "sigmoid", "softmax",
+    "tanh", "sigmoid", "softmax", "sub", "mul", "maximum", "minimum", "squared_difference",
     "transpose", "slice", "strided_slice", "resize_nearest_neighbor",
 })

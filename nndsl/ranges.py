@@ -31,10 +31,10 @@ from nndsl import ir
 from nndsl.backend import backend
 from nndsl.diagnostics import DiagnosticSink, WarningFlag
 from nndsl.ir import assert_never
-from nndsl.kernels import AddQ, SoftmaxQ
+from nndsl.kernels import AddQ, BinaryQ, SoftmaxQ
 from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
 from nndsl.qmath.requant import multiply_by_quantized_multiplier
-from nndsl.qmath.shift import aligned_sum, shift_round
+from nndsl.qmath.shift import aligned_sum, binary_q_raw, shift_round
 from nndsl.types import DType
 from nndsl.windows import output_hw, window_taps
 
@@ -182,6 +182,33 @@ def _fixed_add(op: ir.Add, add: AddQ, a: Interval, b: Interval) -> OpRange:
     return _output_stage(op, total, total.bounds, stage)
 
 
+def _fixed_binary(op: ir.Binary, kernel: BinaryQ, inputs: list[Interval]) -> OpRange:
+    """A fixed-point binary op's int32 value before its shift is its accumulator: its extremes lie at the corners
+    of the two operands' intervals (each op is monotonic or bilinear in them), except a squared difference's
+    least value, 0 where the difference can change sign."""
+    a, b = _operand_intervals(op, inputs)
+    corners = [binary_q_raw(x, y, kernel.params) for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
+    lo, hi = np.minimum.reduce(corners), np.maximum.reduce(corners)
+    if kernel.params.op == "squared_difference":
+        difference = Interval(binary_q_raw(a.lo, b.hi, replace(kernel.params, op="sub")),
+                              binary_q_raw(a.hi, b.lo, replace(kernel.params, op="sub")))
+        lo = np.where((difference.lo <= 0) & (difference.hi >= 0), 0, lo)
+    raw = Interval(lo, hi)
+    return _output_stage(op, raw, raw.bounds, ir.ShiftRequant(kernel.params.shift, kernel.act_min, kernel.act_max))
+
+
+def _operand_intervals(op: ir.Binary, inputs: list[Interval]) -> tuple[Interval, Interval]:
+    """Both operands' intervals broadcast to the output's shape (a constant's are its values)."""
+    shape = op.output.type.shape
+    computed = iter(inputs)
+    intervals = []
+    for tensor in op.operands:
+        given = next(computed) if tensor.data is None else Interval(tensor.data.astype(np.int64),
+                                                                     tensor.data.astype(np.int64))
+        intervals.append(Interval(np.broadcast_to(given.lo, shape), np.broadcast_to(given.hi, shape)))
+    return intervals[0], intervals[1]
+
+
 def _run(op: ir.Op, *values: Array) -> Array:
     result: Array = backend("numpy").run_op(op, *(v[np.newaxis] for v in values))[0]
     return result.astype(np.int64)
@@ -221,6 +248,8 @@ def _op_range(op: ir.AnyOp, inputs: list[Interval]) -> OpRange:
         case ir.Softmax(impl=SoftmaxQ() as softmax):  # probabilities: 0 to 1, or the format's largest value
             top = min(1 << softmax.params.out_frac, softmax.params.out_max)
             return OpRange(op, None, None, None, _constant(op.output, 0, top))
+        case ir.Binary(impl=BinaryQ() as binary):
+            return _fixed_binary(op, binary, inputs)
         case ir.Softmax() | ir.Binary():  # a binary op's TFLM parameters keep its int32 steps in range
             return OpRange(op, None, None, None, _full(op.output))
         case ir.Quantize() if op.input.type.dtype is DType.F32:  # a float input: any stored value

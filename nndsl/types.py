@@ -125,6 +125,19 @@ class QFormat:
 
 
 MAX_ACTIVATION_BITS = 16  # qM.N activations live in int8 or int16
+MAX_WEIGHT_FRAC_BITS = 31  # a weight array's ``frac_bits``: a shift an int32 value can take
+
+
+def format_for(largest: float, bits: int, headroom: int = 0, max_frac: int = MAX_WEIGHT_FRAC_BITS) -> QFormat:
+    """The ``bits``-bit format with the most fraction bits (0 to ``max_frac``) that holds ``largest * 2^headroom``.
+
+    Activations take ``max_frac = bits - 1`` (a qM.N name has M >= 0); weights may have more fraction bits
+    than bits (small weights, negative M).
+    """
+    top = 2 ** (bits - 1) - 1
+    wanted = largest * 2.0**headroom
+    frac = next((f for f in range(max_frac, 0, -1) if math.floor(wanted * 2.0**f + 0.5) <= top), 0)
+    return QFormat(bits - 1 - frac, frac)
 
 # Limits on what one model may ask the compiler to hold or compute. A microcontroller's RAM and flash are a
 # few MiB at most, so each is far beyond any real model, and each keeps the checks (above all the range

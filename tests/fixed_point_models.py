@@ -31,6 +31,8 @@ import numpy.typing as npt
 import nndsl
 from nndsl import ir
 from nndsl.qmath.fixed_functions import QFunction, function_q, function_q_params, softmax_q, softmax_q_params
+from nndsl.qmath.shift import binary_q, binary_q_params, binary_q_raw, binary_q_raw_frac, to_fixed_integers
+from nndsl.rules.binary import fixed_constant_format
 from nndsl.rules.window import output_length
 from nndsl.types import DType, QFormat
 from nndsl.windows import window_taps
@@ -51,6 +53,9 @@ ATTEMPTS = 20
 ENDINGS = ("global_max", "global_avg", "flatten", "rows")
 # The function a network ends with, cycling with the seed (each twice in eight seeds).
 FUNCTIONS = ("tanh", "sigmoid", "softmax", None)
+# The binary op before it, and its second operand, cycling likewise (add with a constant is a broadcast add).
+BINARY_OPS = ("sub", "mul", "maximum", "minimum", "squared_difference", "add")
+BINARY_OPERANDS = ("array", "literal", "computed")
 FUNCTION_OUTPUTS = (None, "q7", "q15", "q1.14", "q2.5", "q0.4")  # None: the default, q7 or q15 by storage
 
 
@@ -192,6 +197,7 @@ class _Builder:
     def input(self, shape: tuple[int, ...], name: str = "x") -> _Tensor:
         fmt = QFormat.parse(self.pick(INPUT_FORMATS))
         assert fmt is not None
+        self.storage = fmt.storage  # the network's: float constants are stored in it
         low, high = fmt.bounds
         self.lines.append(f"input {name} : {fmt.name}[{', '.join(map(str, shape))}]")
         uniform = self.rng.integers(low, high + 1, size=(SAMPLE, *shape)).astype(np.float64)
@@ -536,6 +542,52 @@ class _Builder:
             self.lines.append(f"{tensor} = {name}({x.name}){annotation}")
         return _Tensor(tensor, fmt, values)
 
+    def binary(self, x: _Tensor, op: str, operand: str, seed: int) -> _Tensor:
+        """``op(x, y)`` with ``y`` a constant array broadcast along the last axis (int8/int16 with its
+        ``frac_bits``), a number in the text, or a computed tensor (a relu of ``x`` in a format of its own);
+        computed as :mod:`nndsl.qmath.shift` computes it. A squared difference whose int32 square could
+        overflow for some input of the formats takes a number instead, or failing that becomes a subtraction."""
+        rng = np.random.default_rng([7_000_003, seed])  # its own stream: the other draws stay what they were
+        name = self.fresh("bin")
+        y = self.operand(x, operand, f"{name}.y", rng)
+        if op == "squared_difference" and self.may_overflow(op, x, y):
+            y = self.operand(x, "literal", f"{name}.y", rng)
+            op = "sub" if self.may_overflow(op, x, y) else op
+        frac_x, frac_y = x.fmt.frac_bits, y.fmt.frac_bits
+        raw_frac = binary_q_raw_frac(op, frac_x, frac_y)
+        a, b = x.values.astype(np.int64), y.values.astype(np.int64)
+        raw = binary_q_raw(a, b, binary_q_params(op, frac_x, frac_y, raw_frac))
+        fmt = self.format_for(raw * 2.0**-raw_frac)
+        values = binary_q(a, b, binary_q_params(op, frac_x, frac_y, fmt.frac_bits), *fmt.bounds)
+        self.lines.append(f"{name} = {op}({x.name}, {y.name}) : {fmt.name}")
+        return _Tensor(name, fmt, values.astype(np.float64))
+
+    def operand(self, x: _Tensor, kind: str, array_name: str, rng: np.random.Generator) -> _Tensor:
+        """The second operand of :meth:`binary` (a number's name is its text)."""
+        if kind == "array":
+            storage = self.pick((DType.I8, DType.I16))
+            bits = 8 * storage.size
+            fmt = QFormat.stored_in(storage, int(rng.integers(bits - 4, bits + 3)))
+            stored = rng.integers(fmt.bounds[0], fmt.bounds[1] + 1, size=(x.shape[-1],)).astype(storage.numpy)
+            self.weights[array_name] = stored
+            self.weights[f"{array_name}.frac_bits"] = self.frac_bits(fmt.frac_bits)
+            return _Tensor(array_name, fmt, np.broadcast_to(stored.astype(np.float64), x.values.shape))
+        if kind == "literal":
+            number = np.array([rng.choice((0.5, -0.75, 1.25, 0.1, -3.0, 0.015625))])
+            fmt = fixed_constant_format(number, self.storage)
+            stored = to_fixed_integers(number, fmt.frac_bits, np.dtype(self.storage.numpy)).astype(np.float64)
+            return _Tensor(repr(float(number[0])), fmt, np.broadcast_to(stored, x.values.shape))
+        return self.relu(x, "relu", new_format=True)
+
+    @staticmethod
+    def may_overflow(op: str, x: _Tensor, y: _Tensor) -> bool:
+        """Whether ``op``'s int32 value can leave int32 for some values of the operands (a number: its own)."""
+        frac_x, frac_y = x.fmt.frac_bits, y.fmt.frac_bits
+        params = binary_q_params(op, frac_x, frac_y, binary_q_raw_frac(op, frac_x, frac_y))
+        ends_y = np.unique(y.values) if y.name[0] in "-0123456789" else np.array(y.fmt.bounds)
+        ends = binary_q_raw(np.array(x.fmt.bounds)[:, None], ends_y.astype(np.int64)[None, :], params)
+        return bool(np.abs(ends).max() > ACCUMULATOR_LIMIT)
+
     def dense_block(self, x: _Tensor) -> _Tensor:
         """One block of a dense stage (any rank: dense works over the last axis)."""
         kind = self.pick(("dense", "dense", "add", "concat", "relu", "relu", "pad"))
@@ -602,6 +654,7 @@ def _draw(seed: int, attempt: int) -> tuple[RandomNetwork, Array]:
                 return RandomNetwork(b.name, "\n".join(b.lines) + "\n", b.weights), x.values
     for _ in range(b.integer(1, 3)):
         x = b.dense_block(x)
+    x = b.binary(x, BINARY_OPS[seed % len(BINARY_OPS)], BINARY_OPERANDS[(seed + 1) % len(BINARY_OPERANDS)], seed)
     function = FUNCTIONS[seed % len(FUNCTIONS)]
     if function is not None:
         x = b.function(x, function)

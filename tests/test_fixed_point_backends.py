@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -33,10 +34,10 @@ import pytest
 import nndsl
 from nndsl import ir
 from nndsl.backend import backend
-from nndsl.kernels import AddQ
+from nndsl.kernels import AddQ, BinaryQ
 from nndsl.ops import FIXED_POINT_OPS
 from nndsl.qmath.requant import INT32_MAX, INT32_MIN
-from nndsl.qmath.shift import aligned_sum, shift_round
+from nndsl.qmath.shift import aligned_sum, binary_q_raw, shift_round
 from tests.c_harness import (
     SANITIZE_FLAGS,
     STRICT_FLAGS,
@@ -133,6 +134,8 @@ def _op_name(op: ir.Op) -> str | None:
             return None
         case ir.Slice() | ir.Resize():
             return op.kind
+        case ir.Binary():
+            return op.operator.value
     return type(op).__name__.lower()
 
 
@@ -148,6 +151,9 @@ def _pre_clamp(op: ir.Op, values: dict[str, Array], accumulators: dict[str, Arra
         case ir.Add(impl=AddQ() as add):
             total = aligned_sum(values[op.inputs[0].name], values[op.inputs[1].name], add.params)
             return shift_round(total, add.params.shift), add.act_min, add.act_max
+        case ir.Binary(impl=BinaryQ() as binary):
+            a, b = (t.data if t.data is not None else values[t.name] for t in op.operands)
+            return shift_round(binary_q_raw(a, b, binary.params), binary.params.shift), binary.act_min, binary.act_max
     return None
 
 
@@ -179,6 +185,8 @@ def network_features(network: RandomNetwork, model: nndsl.Model, inputs: Array) 
                                                                else "zero"))
         if isinstance(op, ir.Concat) and len(op.inputs) > 1:
             found.add("concat of branches")
+        if isinstance(op, ir.Binary):
+            found.add(f"binary {'of two computed tensors' if len(op.inputs) == 2 else 'with a constant'}")
     for key, array in network.weights.items():
         if key.endswith(".bias"):
             found.add(f"bias {array.dtype}")
@@ -240,7 +248,7 @@ def test_default_seeds_cover_the_fixed_point_backend(tmp_path: Path) -> None:
         "activation shift left", "activation shift right", "kernel i8", "kernel i16", "bias int8", "bias int16",
         "bias int32", "add of two formats", "concat of branches", "three or more formats", "q7 in, q15 inside",
         "narrow format (under 8 bits)", "qM.N with M > 0 in i8", "qM.N with M > 0 in i16", "input rank 1",
-        "input rank 2", "input rank 3", "saturation",
+        "input rank 2", "input rank 3", "saturation", "binary of two computed tensors", "binary with a constant",
     }
     assert expected <= covered, f"not covered: {sorted(expected - covered)}"
     assert len(frac_bits) >= 5, f"kernels use only {sorted(frac_bits)}"
@@ -404,6 +412,17 @@ def _pool_mean(layer: Layer, x: Array) -> Array:
     return result[0] if rank == 1 else result
 
 
+# The binary ops on exact reals (the second operand a computed tensor or a constant array, broadcast).
+BINARY_ORACLE: dict[str, Callable[[Fraction, Fraction], Fraction]] = {
+    "add": lambda p, q: p + q,
+    "sub": lambda p, q: p - q,
+    "mul": lambda p, q: p * q,
+    "maximum": max,
+    "minimum": min,
+    "squared_difference": lambda p, q: (p - q) ** 2,
+}
+
+
 def oracle(layers: list[Layer], input_fmt: str, x: Array) -> dict[str, Array]:
     """Every tensor of a hand-made network on one input, from the documented semantics alone."""
     values: dict[str, Array] = {"x": x}
@@ -424,9 +443,11 @@ def oracle(layers: list[Layer], input_fmt: str, x: Array) -> dict[str, Array]:
             result = store(real)
         elif "conv" in layer.op:
             result = store(_window_sum(layer, a, a_frac)[0])
-        elif layer.op == "add":
-            b, b_frac = values[layer.inputs[1]], _format(formats[layer.inputs[1]])[1]
-            result = store(np.array([Fraction(int(p), 2**a_frac) + Fraction(int(q), 2**b_frac)
+        elif layer.op in BINARY_ORACLE:
+            b, b_frac = ((values[layer.inputs[1]], _format(formats[layer.inputs[1]])[1]) if len(layer.inputs) == 2
+                         else (np.broadcast_to(layer.kernel, a.shape), layer.kernel_frac))
+            function = BINARY_ORACLE[layer.op]
+            result = store(np.array([function(Fraction(int(p), 2**a_frac), Fraction(int(q), 2**b_frac))
                                      for p, q in zip(a.reshape(-1), b.reshape(-1), strict=True)]).reshape(a.shape))
         elif layer.op in ("relu", "relu6"):
             store = np.vectorize(lambda real, f=out_fmt, act=layer.op: _store(real, f, act), otypes=[object])
@@ -490,6 +511,16 @@ def _oracle_networks() -> dict[str, tuple[str, tuple[int, ...], list[Layer]]]:
             Layer("r", "relu", ("d1",), "q1.6"),  # 15-6 = 9
             Layer("p", "avg_pool", ("r",), None, "none", attrs={"size": (2, 3), "stride": (1, 2)}),
             Layer("y", "global_avg_pool", ("p",)),
+        ]),
+        # Binary ops with constant arrays (per element and broadcast from one value) and of two computed
+        # tensors in different formats: aligned, multiplied, squared, each shifted to its own output format.
+        "binary": ("q3.4", (6,), [
+            Layer("s", "sub", ("x",), "q4.3", kernel=_ints(rng, i8, (6,)), kernel_frac=6),
+            Layer("m", "mul", ("s", "x"), "q2.5", "relu"),
+            Layer("hi", "maximum", ("m",), "q3.4", kernel=_ints(rng, i16, (1,)), kernel_frac=12),
+            Layer("lo", "minimum", ("hi", "x"), "q1.6"),
+            Layer("d", "squared_difference", ("lo", "x"), "q5.10"),
+            Layer("y", "add", ("d",), "q6.9", "relu6", kernel=_ints(rng, i8, (6,)), kernel_frac=2),
         ]),
         # Stand-alone activations changing format both ways, and adds of different formats.
         "activations": ("q4.3", (12,), [

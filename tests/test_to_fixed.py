@@ -18,9 +18,10 @@ import pytest
 
 import nndsl
 from nndsl import ir
-from nndsl.fixed import FixedOptions, convert, format_for, to_fixed_integers
+from nndsl.fixed import FixedOptions, convert
 from nndsl.qmath.fixed_functions import QFunction, function_error_bound, softmax_error_bound
-from nndsl.types import QFormat
+from nndsl.qmath.shift import to_fixed_integers
+from nndsl.types import QFormat, format_for
 from tests.c_harness import run_in_c
 from tests.conftest import DATA, EXAMPLES
 from tests.test_c_backend import random_f32_network
@@ -241,6 +242,34 @@ def test_random_dense_networks_stay_close_to_float(tmp_path: Path, seed: int) ->
     fixed = nndsl.load(output)
     q = quantize(fixed, x[200:])
     assert relative_error(real_output(fixed, q), floating.run(x[200:])) < 0.01
+
+
+def test_feature_scaling_and_binary_ops_convert(tmp_path: Path) -> None:
+    """Constants and broadcasting in fixed point: a per-feature standardisation (sub and mul by arrays, as
+    Keras Normalization does), numbers, maximum and minimum convert, stay within 2% of the float network, and
+    the C equals NumPy exactly."""
+    rng = np.random.default_rng(11)
+    mean, inv_std = rng.normal(size=6).astype(np.float32) * 3, rng.uniform(0.2, 2.0, size=6).astype(np.float32)
+    np.savez(tmp_path / "w.npz", mean=mean, inv_std=inv_std, k=(rng.normal(size=(6, 4)) * 0.5).astype(np.float32))
+    (tmp_path / "m.nn").write_text("""network scaled
+weights "w.npz"
+input x : f32[6]
+centred = sub(x, mean)
+scaled = mul(centred, inv_std)
+clipped = maximum(scaled, -2.5)
+h = dense(clipped, k) -> relu
+d = minimum(h, 3.0)
+output y = mul(d, 0.25)
+""")
+    x = (rng.normal(size=(300, 6)) * 2 + mean).astype(np.float32)
+    conversion = convert(tmp_path / "m.nn", x[:200], tmp_path / "q.nn", FixedOptions(weight_bits=16))
+    assert np.array_equal(conversion.weights["mean"], mean)  # float constants: the checker picks their format
+    conversion.write(tmp_path / "q.nn")
+    fixed, floating = nndsl.load(tmp_path / "q.nn"), nndsl.load(tmp_path / "m.nn")
+    assert sum(isinstance(op, ir.Binary) for op in fixed.graph.ops) == 5
+    q = quantize(fixed, x[200:])
+    assert relative_error(real_output(fixed, q), floating.run(x[200:])) < 0.02
+    assert np.array_equal(run_in_c(fixed, q), fixed.run(q))
 
 
 def test_weights_are_made_coarser_where_a_sum_could_overflow(tmp_path: Path) -> None:

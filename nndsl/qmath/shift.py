@@ -21,10 +21,12 @@ compute them in ``int32_t``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
-from nndsl.qmath.requant import INT32_MAX, INT32_MIN, ArrayLike, IntArray, rounding_divide_by_pot
+from nndsl.qmath.requant import INT32_MAX, INT32_MIN, ArrayLike, IntArray, round_half_away_array, rounding_divide_by_pot
 
 MAX_SHIFT = 31  # a right shift of an int32 value by more gives only 0 or -1; a left one by more cannot fit
 MAX_ALIGN = 30  # add's input alignment: a left shift by a constant 2^k that int32_t can hold
@@ -88,6 +90,81 @@ def add_q(a: ArrayLike, b: ArrayLike, params: AddQParams, act_min: int, act_max:
     return requantize_q(aligned_sum(a, b, params), params.shift, act_min, act_max)
 
 
+BinaryQOp = Literal["add", "sub", "mul", "maximum", "minimum", "squared_difference"]
+BINARY_Q_OPS: tuple[BinaryQOp, ...] = ("add", "sub", "mul", "maximum", "minimum", "squared_difference")
+
+
+@dataclass(frozen=True)
+class BinaryQParams:
+    """A binary op of qM.N values (broadcast, or with a constant): an int32 result, shifted to the output's format.
+
+    ``add``, ``sub``, ``maximum``, ``minimum`` and ``squared_difference`` align
+    both inputs to the larger fraction bits first (as :class:`AddQParams`);
+    ``mul`` multiplies them as they are (``N_a + N_b`` fraction bits) and
+    ``squared_difference`` squares the aligned difference (twice the bits).
+    ``shift`` takes that int32 value to the output's fraction bits; the range
+    analysis proves it cannot overflow (:func:`binary_q_raw` is what it bounds).
+    """
+
+    op: BinaryQOp
+    left_a: int
+    left_b: int
+    shift: int
+
+    @property
+    def code(self) -> int:
+        """The op as the C element function's ``op`` argument (its index in ``BINARY_Q_OPS``)."""
+        return BINARY_Q_OPS.index(self.op)
+
+
+def binary_q_raw_frac(op: str, frac_a: int, frac_b: int) -> int:
+    """The fraction bits of the op's int32 value before its output shift."""
+    frac = max(frac_a, frac_b)
+    return {"mul": frac_a + frac_b, "squared_difference": 2 * frac}.get(op, frac)
+
+
+def binary_q_params(name: str, frac_a: int, frac_b: int, frac_out: int) -> BinaryQParams:
+    """The shifts of the op ``name`` on formats with these fraction bits; ``ValueError`` when one is out of range."""
+    op = BINARY_Q_OPS[BINARY_Q_OPS.index(name)]  # ValueError for an op not listed
+    shift = checked_shift(binary_q_raw_frac(op, frac_a, frac_b) - frac_out)
+    if op == "mul":
+        return BinaryQParams(op, 0, 0, shift)
+    aligned = add_q_params(frac_a, frac_b, frac_out)
+    return BinaryQParams(op, aligned.left_a, aligned.left_b, shift)
+
+
+def binary_q_raw(a: ArrayLike, b: ArrayLike, params: BinaryQParams) -> IntArray:
+    """The int32 value of the op before its output shift, exactly (int64 here, so that overflow shows)."""
+    x = np.asarray(a, dtype=np.int64) << params.left_a
+    y = np.asarray(b, dtype=np.int64) << params.left_b
+    match params.op:
+        case "add":
+            raw: IntArray = x + y
+        case "sub":
+            raw = x - y
+        case "mul":
+            raw = x * y
+        case "maximum":
+            raw = np.maximum(x, y)
+        case "minimum":
+            raw = np.minimum(x, y)
+        case "squared_difference":
+            raw = (x - y) * (x - y)
+    return raw
+
+
+def binary_q(a: ArrayLike, b: ArrayLike, params: BinaryQParams, act_min: int, act_max: int) -> IntArray:
+    return requantize_q(binary_q_raw(a, b, params), params.shift, act_min, act_max)
+
+
+def to_fixed_integers(values: npt.NDArray[Any], frac_bits: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """``values * 2^frac_bits`` rounded half away from zero, saturated to ``dtype``."""
+    scaled = values.astype(np.float64) * 2.0**frac_bits
+    info = np.iinfo(dtype)
+    result: npt.NDArray[Any] = np.clip(round_half_away_array(scaled), info.min, info.max).astype(dtype)
+    return result
+
+
 def align_bias(bias: ArrayLike, left: int) -> IntArray:
     """A bias moved to its accumulator's fraction bits (``left`` >= 0 more); ``ValueError`` if beyond int32."""
     values = [int(v) << left for v in np.asarray(bias).reshape(-1)]
@@ -98,6 +175,7 @@ def align_bias(bias: ArrayLike, left: int) -> IntArray:
 
 
 __all__ = [
-    "MAX_SHIFT", "AddQParams", "add_q", "add_q_params", "align_bias", "aligned_sum", "checked_shift",
-    "requantize_q", "shift_round",
+    "BINARY_Q_OPS", "MAX_SHIFT", "AddQParams", "BinaryQOp", "BinaryQParams", "add_q", "add_q_params", "align_bias",
+    "aligned_sum", "binary_q", "binary_q_params", "binary_q_raw", "binary_q_raw_frac", "checked_shift",
+    "requantize_q", "shift_round", "to_fixed_integers",
 ]

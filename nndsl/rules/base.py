@@ -10,7 +10,7 @@ import numpy as np
 
 from nndsl import ast
 from nndsl.diagnostics import Loc
-from nndsl.types import Quant
+from nndsl.types import DType, Quant
 
 
 class CheckFailed(Exception):
@@ -20,6 +20,7 @@ class CheckFailed(Exception):
 Fail = Callable[[Loc, str], CheckFailed]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+KERNEL_STORAGES = (DType.I8, DType.I16)  # fixed-point weights and constants: q-formats stored in int8 or int16
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -17,9 +17,10 @@ import numpy as np
 from nndsl import ast, ir
 from nndsl.diagnostics import Loc
 from nndsl.qmath.binary import quantize_constant, quantize_with
+from nndsl.qmath.shift import to_fixed_integers
 from nndsl.resolve import Array, BoundLayer
-from nndsl.rules.base import FLOAT32_MAX, quant_text, shape_text
-from nndsl.types import DType, Quant, TensorType
+from nndsl.rules.base import FLOAT32_MAX, KERNEL_STORAGES, quant_text, shape_text
+from nndsl.types import DType, QFormat, Quant, TensorType, format_for
 
 if TYPE_CHECKING:
     from nndsl.check import Checker
@@ -55,12 +56,7 @@ def check_binary(ctx: Checker, layer: BoundLayer, *tensors: ir.Tensor) -> ir.Any
     loc = layer.decl.call.loc
     activation = ctx.only_activation(layer, allowed=operator.fuses_activation)
     ctx.attrs(layer)
-    if ctx.fixed:
-        shapes = " and ".join(shape_text(t.type.shape) for t in tensors)
-        raise ctx.fail(loc, f"fixed-point {operator.value} takes two computed tensors of one shape (got {shapes}"
-                       f"{' and a constant' if len(tensors) < 2 else ''}): constants and broadcasting are for f32, "
-                       f"i8 and i16 networks")
-    shared = tensors[0].type.quant if operator.same_quant else None
+    shared = tensors[0].type.quant if operator.same_quant and not ctx.fixed else None  # fixed point aligns them
     computed = iter(tensors)
     operands: list[ir.Tensor] = []
     for index, arg in enumerate(layer.operands):
@@ -105,11 +101,24 @@ def _literal(ctx: Checker, layer: BoundLayer, index: int, literal: ast.Literal, 
     return _from_float(ctx, f"{layer.decl.name}/x{index}", literal.loc, np.array([value], dtype=np.float64), shared)
 
 
+def fixed_constant_format(values: Array, storage: DType) -> QFormat:
+    """The format a float constant of a fixed-point network is stored in: ``storage`` with the most fraction bits
+    that hold every value, at most 7 more than its bits (aligning a computed tensor to it stays inside int32)."""
+    bits = 8 * storage.size
+    largest = float(np.abs(values).max(initial=0.0))
+    return QFormat.stored_in(storage, format_for(largest, bits, max_frac=bits + 7).frac_bits)
+
+
 def _from_float(ctx: Checker, name: str, loc: Loc, data: Array, shared: Quant | None) -> ir.Tensor:
-    """A float constant in the network's type: float32, or quantised (with ``shared`` when it must be)."""
+    """A float constant in the network's type: float32, quantised (with ``shared`` when it must be), or in fixed
+    point the format of the network's storage with the most fraction bits that holds every value."""
     dtype = ctx.model_dtype
     if dtype is DType.F32:
         return ctx.const(name, TensorType(dtype, data.shape, None), loc, data.astype(np.float32))
+    if ctx.fixed:
+        fmt = fixed_constant_format(data, dtype)
+        stored = to_fixed_integers(data, fmt.frac_bits, np.dtype(dtype.numpy))
+        return ctx.const(name, TensorType(dtype, data.shape, Quant.of_format(fmt)), loc, stored)
     storage = dtype.numpy.type
     if shared is not None:
         stored, quant = quantize_with(data, shared.scale, shared.zero_point, storage), shared
@@ -132,6 +141,8 @@ def _constant(ctx: Checker, operator: ir.BinaryOp, ref: ast.Ref, shared: Quant |
         if not finite:
             raise ctx.fail(ref.loc, f"{where} has values that are not finite float32 numbers")
         return _from_float(ctx, ref.name, ref.loc, data.astype(np.float64), shared)
+    if ctx.fixed:
+        return ctx.fixed_weight(ref, where, data, KERNEL_STORAGES)
     if dtype is DType.F32 or data.dtype != dtype.numpy:
         wanted = "float" if dtype is DType.F32 else f"float, or {np.dtype(dtype.numpy)} with its quantisation,"
         raise ctx.fail(ref.loc, f"{where} is {data.dtype}: an {dtype.value} network takes {wanted} constants")

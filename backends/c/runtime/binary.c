@@ -127,3 +127,41 @@ static inline int32_t nn_minimum_q(int32_t x, int32_t y)
 }
 
 #endif /* NN_USE_MINIMUM_Q */
+
+#ifdef NN_USE_BINARY_SHIFT_Q
+
+/* binary_q (nndsl/qmath/shift.py) of two qM.N values: `op` is the index in
+ * BINARY_Q_OPS (add, sub, mul, maximum, minimum, squared_difference), then
+ * the fields of BinaryQParams and the clamp. Needs shift.c. The range
+ * analysis proves the int32 value before the shift cannot overflow. */
+static inline int32_t nn_binary_shift_q(int32_t x, int32_t y, int32_t op, int32_t left_a, int32_t left_b,
+                                        int32_t shift, int32_t low, int32_t high)
+{
+    const int32_t a = (int32_t)((uint32_t)x << left_a);
+    const int32_t b = (int32_t)((uint32_t)y << left_b);
+    int32_t raw;
+    switch (op) {
+    case 0:
+        raw = a + b;
+        break;
+    case 1:
+        raw = a - b;
+        break;
+    case 2:
+        raw = a * b;
+        break;
+    case 3:
+        raw = a > b ? a : b;
+        break;
+    case 4:
+        raw = a < b ? a : b;
+        break;
+    default:
+        raw = (a - b) * (a - b);
+        break;
+    }
+    raw = nn_shift_round(raw, shift);
+    return raw > high ? high : raw < low ? low : raw;
+}
+
+#endif /* NN_USE_BINARY_SHIFT_Q */
