@@ -19,24 +19,26 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nndsl.qmath.int16_functions import (
-    LUT_SIZE,
+from nndsl.qmath.activations import (
     SIGMOID_DCHECK_MULTIPLIER,
     SIGMOID_TABLE_UINT16,
-    SOFTMAX_MAX_SAFE_DEPTH,
     LogisticS16Params,
-    SoftmaxS16Params,
     TanhS16Params,
-    checked_log2,
     logistic_s16,
     logistic_s16_params,
+    tanh_s16,
+    tanh_s16_params,
+)
+from nndsl.qmath.requant import checked_log2
+from nndsl.qmath.softmax import (
+    LUT_SIZE,
+    SOFTMAX_MAX_SAFE_DEPTH,
+    SoftmaxS16Params,
     lut_lookup,
     softmax_exp_lut,
     softmax_one_over_one_plus_x_lut,
     softmax_s16,
     softmax_s16_params,
-    tanh_s16,
-    tanh_s16_params,
 )
 from tests.c_harness import WARNING_FLAGS, build_harness, compile_c, entry_point, run_harness, runtime_unit
 from tests.tflite_models import (

@@ -20,29 +20,19 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nndsl.qmath.activations import LeakyReluS16Params, leaky_relu_s16, leaky_relu_s16_params
+from nndsl.qmath.add import AddS16Params, add_s16, add_s16_params
 from nndsl.qmath.int16_ops import (
-    INT16_MAX,
-    INT16_MIN,
-    AddS16Params,
-    LeakyReluS16Params,
-    MeanS16Params,
     Relu6S16Params,
     ReluS16Params,
     activation_range_s16,
-    add_s16,
-    add_s16_params,
-    avg_pool_s16,
-    leaky_relu_s16,
-    leaky_relu_s16_params,
-    mean_s16,
-    mean_s16_params,
     relu6_s16,
     relu6_s16_params,
     relu_s16,
     relu_s16_params,
 )
-from nndsl.qmath.pooling import pool_padding
-from nndsl.qmath.requant import quantize_multiplier
+from nndsl.qmath.pooling import MeanS16Params, avg_pool_s16, mean_s16, mean_s16_params, pool_padding
+from nndsl.qmath.requant import INT16_MAX, INT16_MIN, quantize_multiplier
 from tests.c_harness import (
     OpCase,
     build_harness,

@@ -28,12 +28,15 @@ from nndsl.qmath.int16 import (
     activation_range_s16,
     dense_s16,
     fully_connected_multipliers,
-    multiply_by_quantized_multiplier_int64,
     per_channel_multipliers,
-    reduced_multiplier,
     requantize_s16,
 )
-from nndsl.qmath.requant import multiply_by_quantized_multiplier, quantize_multiplier
+from nndsl.qmath.requant import (
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_int64,
+    quantize_multiplier,
+    reduced_multiplier,
+)
 from tests.c_harness import build_harness, compile_c, entry_point, run_harness, runtime_unit
 from tests.tflite_models import KERAS_ACTIVATION_CODES, convert_keras, edit_model, run_tflm, seed_of
 

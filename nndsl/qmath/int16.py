@@ -95,16 +95,11 @@ from nndsl.qmath.requant import (
     activation_range,
     check_activation_range,
     multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_int64,
     quantize_multiplier,
     round_half_away,
     wrap_int32,
 )
-
-# TFLite's documented domain of the int64 MultiplyByQuantizedMultiplier (TFLITE_DCHECKs).
-MBQM64_ACC_LIMIT = 2**47
-MBQM64_SHIFT_MIN = -31
-MBQM64_SHIFT_MAX = 7
-REDUCED_MULTIPLIER_CAP = 0x7FFF
 
 # TFLite ActivationFunctionType code -> real clamp bounds.
 FUSED_ACTIVATION_BOUNDS: dict[int, tuple[float | None, float | None]] = {
@@ -114,46 +109,6 @@ FUSED_ACTIVATION_BOUNDS: dict[int, tuple[float | None, float | None]] = {
     3: (0.0, 6.0),  # RELU6
 }
 
-
-def reduced_multiplier(multiplier: npt.ArrayLike) -> IntArray:
-    """The 16-bit multiplier of the int64 overload: ``(m + 2**15) >> 16``, capped at ``0x7FFF``.
-
-    TFLite caps every ``m >= 0x7FFF0000`` (where ``m + 2**15`` could overflow
-    int32); the rounded value there is ``0x7FFF`` anyway.
-    """
-    m = np.asarray(multiplier, dtype=np.int64)
-    return np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, REDUCED_MULTIPLIER_CAP).astype(np.int64)
-
-
-def multiply_by_quantized_multiplier_int64(
-    acc: npt.ArrayLike, multiplier: npt.ArrayLike, shift: npt.ArrayLike
-) -> IntArray:
-    """TFLite's ``MultiplyByQuantizedMultiplier(int64_t x, int32_t m, int shift)``.
-
-    ``(acc * reduced + 2**(14 - shift)) >> (15 - shift)`` with
-    ``reduced = reduced_multiplier(m)`` and an arithmetic (flooring) shift:
-    one rounding, halves toward +infinity. The int64 result is truncated to
-    int32 (two's-complement wrap, as the C++ implicit conversion does); it is
-    not saturated. ``multiplier`` and ``shift`` broadcast against ``acc``
-    (per-channel arrays along the last axis). Returns int64 holding int32.
-
-    Raises ``ValueError`` outside TFLite's documented domain (its DCHECKs):
-    ``multiplier >= 0`` (int32), ``-31 <= shift < 8``, ``-2**47 <= acc < 2**47``;
-    there ``acc * reduced`` stays below ``2**62``, so no int64 overflows.
-    """
-    x = np.asarray(acc, dtype=np.int64)
-    m = np.asarray(multiplier, dtype=np.int64)
-    s = np.asarray(shift, dtype=np.int64)
-    if m.size and (m.min() < 0 or m.max() > 2**31 - 1):
-        raise ValueError("multiplier outside [0, 2**31)")
-    if s.size and (s.min() < MBQM64_SHIFT_MIN or s.max() > MBQM64_SHIFT_MAX):
-        raise ValueError(f"shift outside [{MBQM64_SHIFT_MIN}, {MBQM64_SHIFT_MAX}]")
-    if x.size and (x.min() < -MBQM64_ACC_LIMIT or x.max() >= MBQM64_ACC_LIMIT):
-        raise ValueError("accumulator outside [-2**47, 2**47)")
-    total_shift = 15 - s
-    rounding = np.left_shift(np.int64(1), total_shift - 1)
-    result = (x * reduced_multiplier(m) + rounding) >> total_shift
-    return wrap_int32(result)
 
 
 def per_channel_multipliers(
