@@ -22,17 +22,8 @@ import pytest
 
 from nndsl.qmath.activations import LeakyReluS16Params, leaky_relu_s16, leaky_relu_s16_params
 from nndsl.qmath.add import AddS16Params, add_s16, add_s16_params
-from nndsl.qmath.int16_ops import (
-    Relu6S16Params,
-    ReluS16Params,
-    activation_range_s16,
-    relu6_s16,
-    relu6_s16_params,
-    relu_s16,
-    relu_s16_params,
-)
-from nndsl.qmath.pooling import MeanS16Params, avg_pool_s16, mean_s16, mean_s16_params, pool_padding
-from nndsl.qmath.requant import INT16_MAX, INT16_MIN, quantize_multiplier
+from nndsl.qmath.pooling import MeanS16Params, avg_pool_s16, mean_s16, mean_s16_params
+from nndsl.qmath.requant import INT16_MAX, INT16_MIN, activation_range, quantize_multiplier
 from tests.c_harness import (
     OpCase,
     build_harness,
@@ -41,6 +32,15 @@ from tests.c_harness import (
     op_cases_source,
     run_op_cases,
     runtime_unit,
+)
+from tests.qmath_reference import (
+    Relu6S16Params,
+    ReluS16Params,
+    pool_padding,
+    relu6_s16,
+    relu6_s16_params,
+    relu_s16,
+    relu_s16_params,
 )
 from tests.test_pool_add_s8 import ADD_CASES, keras_activation, log_uniform
 from tests.tflite_models import (
@@ -84,7 +84,7 @@ def run_tflite_micro(model: bytes, batches: Sequence[Sequence[np.ndarray]]) -> n
 
 def fused_range(code: int, scale: float, zero_point: int) -> tuple[int, int]:
     low, high = FUSED_ACTIVATIONS[code]
-    return activation_range_s16(low, high, scale, zero_point)
+    return activation_range(low, high, scale, zero_point, INT16_MIN, INT16_MAX)
 
 
 def random_int16(rng: np.random.Generator, shape: tuple[int, ...], count: int) -> list[np.ndarray]:
@@ -771,6 +771,33 @@ def test_unary_many_calibrations(tflite: Any, op: str) -> None:
 # C against NumPy
 # --------------------------------------------------------------------------
 
+# TFLM's stand-alone int16 RELU and RELU6 (tests/qmath_reference.py): no backend calls them, so their C
+# mirrors live here, next to the test that pins them.
+RELU_KERNELS = r"""
+static int16_t test_clamp_s16(int32_t value, int32_t low, int32_t high)
+{
+    return (int16_t)(value > high ? high : value < low ? low : value);
+}
+
+/* relu_s16 (ReluS16Params: zero points 0, shift at most 30; the clamp is [0, 32767]) */
+static void test_relu_s16(const int16_t *in, int16_t *out, int32_t size, int32_t multiplier, int32_t shift)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        out[i] = test_clamp_s16(nn_mbqm((int32_t)in[i], multiplier, shift), 0, 32767);
+    }
+}
+
+/* relu6_s16 (Relu6S16Params: the clamp in input units, no rescaling) */
+static void test_relu6_s16(const int16_t *in, int16_t *out, int32_t size, int32_t lower, int32_t upper)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        out[i] = test_clamp_s16((int32_t)in[i], lower, upper);
+    }
+}
+"""
+
 CALL_OP = r"""
 static int call_op(int32_t op, const int32_t *p, const int16_t *in, int16_t *out)
 {
@@ -788,9 +815,9 @@ static int call_op(int32_t op, const int32_t *p, const int16_t *in, int16_t *out
     } else if (op == 2) {
         nn_mean_s16(in, out, p[0], p[1], p[2], p[3], p[4], p[5]);
     } else if (op == 3) {
-        nn_relu_s16(in, out, p[0], p[1], p[2]);
+        test_relu_s16(in, out, p[0], p[1], p[2]);
     } else if (op == 4) {
-        nn_relu6_s16(in, out, p[0], p[1], p[2]);
+        test_relu6_s16(in, out, p[0], p[1], p[2]);
     } else if (op == 5) {
         nn_leaky_relu_s16(in, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6]);
     } else {
@@ -804,8 +831,6 @@ ALL_MACROS = [
     "NN_USE_ADD_S16",
     "NN_USE_AVG_POOL_S16",
     "NN_USE_MEAN_S16",
-    "NN_USE_RELU_S16",
-    "NN_USE_RELU6_S16",
     "NN_USE_LEAKY_RELU_S16",
 ]
 OP_CODES = {"add": 0, "avg_pool": 1, "mean": 2, "relu": 3, "relu6": 4, "leaky_relu": 5}
@@ -816,7 +841,8 @@ def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The int16 kernels, compiled once with sanitisers into a file-to-file harness."""
     build = tmp_path_factory.mktemp("int16_c")
     run_cases = op_cases_source("int16_t", CALL_OP)
-    return build_harness(build, ["requant.c", "int16_ops.c"], run_cases, macros=ALL_MACROS, compiler=compiler)
+    return build_harness(build, ["requant.c", "int16_ops.c", RELU_KERNELS], run_cases, macros=ALL_MACROS,
+                         compiler=compiler)
 
 
 def add_case(a: np.ndarray, b: np.ndarray, params: AddS16Params, act_min: int, act_max: int) -> OpCase:
@@ -1003,8 +1029,6 @@ C_CALLS = {
     "NN_USE_ADD_S16": "nn_add_s16(in, in, out, 4, 0, 1 << 30, 0, 0, 1 << 30, -1, 0, 1 << 30, -14, 15, -32768, 32767);",
     "NN_USE_AVG_POOL_S16": "nn_avg_pool_s16(in, out, 2, 2, 1, 1, 1, 2, 2, 1, 1, 0, 0, -32768, 32767);",
     "NN_USE_MEAN_S16": "nn_mean_s16(in, out, 4, 1, 0, 0, 1 << 30, -1);",
-    "NN_USE_RELU_S16": "nn_relu_s16(in, out, 4, 1 << 30, 1);",
-    "NN_USE_RELU6_S16": "nn_relu6_s16(in, out, 4, 0, 6000);",
     "NN_USE_LEAKY_RELU_S16": "nn_leaky_relu_s16(in, out, 4, 0, 0, 1 << 30, 1, 1 << 30, -2);",
 }
 

@@ -25,7 +25,6 @@ from nndsl.qmath.pooling import (
     mean_multiplier,
     mean_s8,
     mean_s8_params,
-    pool_padding,
 )
 from nndsl.qmath.requant import activation_range
 from tests.c_harness import (
@@ -37,6 +36,7 @@ from tests.c_harness import (
     run_op_cases,
     runtime_unit,
 )
+from tests.qmath_reference import pool_padding
 from tests.tflite_models import (
     FUSED_ACTIVATIONS,
     KERAS_ACTIVATION_CODES,

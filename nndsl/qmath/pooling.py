@@ -8,7 +8,7 @@ AVERAGE_POOL_2D
     only (padding is never counted), divides by their count rounding half away
     from zero (``acc > 0 ? (acc + n/2) / n : (acc - n/2) / n`` in C integer
     arithmetic) and clamps to the fused activation's range. The padding is
-    TFLite's ``ComputePaddingHeightWidth`` (see :func:`pool_padding`): for
+    TFLite's ``ComputePaddingHeightWidth`` (``tests/qmath_reference.py``'s ``pool_padding``): for
     SAME the smaller half of the total padding goes to the top/left. Keras
     ``AveragePooling1D`` converts to ``EXPAND_DIMS`` (axis 1: ``[1, 1, W, C]``)
     -> ``AVERAGE_POOL_2D`` with a ``1 x k`` filter and stride ``(1, s)`` ->
@@ -117,27 +117,6 @@ def _truncating_divide(numerator: IntArray, denominator: IntArray | int) -> IntA
 # --------------------------------------------------------------------------
 # AVERAGE_POOL_2D
 # --------------------------------------------------------------------------
-
-
-def pool_padding(in_size: int, filter_size: int, stride: int, padding: str) -> tuple[int, int]:
-    """``(out_size, pad_before)`` along one axis: TFLite's ``ComputeOutSize`` and ``ComputePaddingWithOffset``.
-
-    ``padding`` is ``"same"`` (``ceil(in / stride)`` outputs) or ``"valid"``
-    (``(in + stride - filter) / stride``); the padding before is half the
-    total, rounded down. Raises ``ValueError`` for no output.
-    """
-    if min(in_size, filter_size, stride) < 1:
-        raise ValueError(f"sizes must be positive: in {in_size}, filter {filter_size}, stride {stride}")
-    if padding == "same":
-        out_size = (in_size + stride - 1) // stride
-    elif padding == "valid":
-        if in_size < filter_size:
-            raise ValueError(f"valid pooling of {in_size} with a filter of {filter_size} has no output")
-        out_size = (in_size + stride - filter_size) // stride
-    else:
-        raise ValueError(f"padding {padding!r} is neither 'same' nor 'valid'")
-    total_padding = max((out_size - 1) * stride + filter_size - in_size, 0)
-    return out_size, total_padding // 2
 
 
 def _avg_pool(
@@ -351,7 +330,7 @@ def avg_pool_s16(
     """TFLM's ``reference_integer_ops::AveragePool`` (int16) on ``x`` of shape ``(batch, H, W, C)``.
 
     The signature and arithmetic of :func:`~nndsl.qmath.pooling.avg_pool_s8`:
-    ``pads`` is ``(top, left)`` (:func:`~nndsl.qmath.pooling.pool_padding`
+    ``pads`` is ``(top, left)`` (TFLite's ``ComputePaddingHeightWidth``
     for TFLite's SAME/VALID), ``out_hw`` the output height and width; each
     output averages the in-bounds taps of its window (rounding half away from
     zero), then clamps to ``[act_min, act_max]``. A window without any

@@ -1,4 +1,5 @@
-/* 16x8 requantisation: mirrors nndsl/qmath/int16.py.
+/* 16x8 requantisation: mirrors multiply_by_quantized_multiplier_int64
+ * (nndsl/qmath/requant.py).
  *
  * nn_mbqm64: TensorFlow Lite's int64-input MultiplyByQuantizedMultiplier, used
  * by the int16-activation FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D

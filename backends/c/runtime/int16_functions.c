@@ -1,5 +1,6 @@
 /* int16 SOFTMAX, TANH and LOGISTIC (TensorFlow Lite's 16x8 scheme), TensorFlow
- * Lite Micro reference kernels: mirror nndsl/qmath/int16_functions.py. Needs
+ * Lite Micro reference kernels: mirror softmax_s16 (nndsl/qmath/softmax.py), tanh_s16 and logistic_s16
+ * (activations.py). Needs
  * requant.c (nn_mbqm) only; the helpers are prefixed nn_s16_ so that the int8
  * runtime files may share the unit. Each kernel is compiled only under its
  * NN_USE_<OP>_S16 macro, so that no unused static function or table warns.

@@ -1,6 +1,6 @@
-/* int16 (16x8 scheme) ADD, AVERAGE_POOL_2D, MEAN, RELU, RELU6 and
- * LEAKY_RELU, TensorFlow Lite Micro reference kernels: mirror
- * nndsl/qmath/int16_ops.py. Needs requant.c (pasted before, after <stdint.h>
+/* int16 (16x8 scheme) ADD, AVERAGE_POOL_2D, MEAN and LEAKY_RELU, TensorFlow
+ * Lite Micro reference kernels: mirror add_s16 (nndsl/qmath/add.py),
+ * avg_pool_s16 and mean_s16 (pooling.py), leaky_relu_s16 (activations.py). Needs requant.c (pasted before, after <stdint.h>
  * and <string.h>); no includes of its own. Each kernel is compiled only under
  * its NN_USE_<OP>_S16 macro, so that an unused static function never warns.
  * MAX_POOL_2D needs no int16 kernel of its own (a maximum and a clamp).
@@ -8,7 +8,7 @@
  * through uint32_t, as the Python wraps. */
 
 #if defined(NN_USE_ADD_S16) || defined(NN_USE_AVG_POOL_S16) || defined(NN_USE_MEAN_S16) || \
-    defined(NN_USE_RELU_S16) || defined(NN_USE_RELU6_S16) || defined(NN_USE_LEAKY_RELU_S16)
+    defined(NN_USE_LEAKY_RELU_S16)
 
 /* _clamp_int16 */
 static int16_t nn_s16_clamp(int32_t value, int32_t low, int32_t high)
@@ -118,34 +118,6 @@ static void nn_mean_s16(const int16_t *in, int16_t *out, int32_t positions, int3
 }
 
 #endif /* NN_USE_MEAN_S16 */
-
-#ifdef NN_USE_RELU_S16
-
-/* relu_s16 (the fields of ReluS16Params: zero points are 0, shift at most
- * 30; the clamp is [0, 32767]) */
-static void nn_relu_s16(const int16_t *in, int16_t *out, int32_t size, int32_t multiplier, int32_t shift)
-{
-    int32_t i;
-    for (i = 0; i < size; ++i) {
-        out[i] = nn_s16_clamp(nn_mbqm((int32_t)in[i], multiplier, shift), 0, 32767);
-    }
-}
-
-#endif /* NN_USE_RELU_S16 */
-
-#ifdef NN_USE_RELU6_S16
-
-/* relu6_s16 (the fields of Relu6S16Params: the clamp in input units, no
- * rescaling) */
-static void nn_relu6_s16(const int16_t *in, int16_t *out, int32_t size, int32_t lower, int32_t upper)
-{
-    int32_t i;
-    for (i = 0; i < size; ++i) {
-        out[i] = nn_s16_clamp((int32_t)in[i], lower, upper);
-    }
-}
-
-#endif /* NN_USE_RELU6_S16 */
 
 #ifdef NN_USE_LEAKY_RELU_S16
 
