@@ -101,9 +101,11 @@ class Table:
 CArg = int | float | Table  # a float is a C float literal
 
 
-def _called(function: str, runtime: str, guard: str | None, *code: RuntimeCode, macro: str) -> CKernel:
-    """A kernel in a runtime file, which calls the requantisation helpers."""
-    return CKernel(macro, function, (runtime, "requant"), guard, (REQUANT, *code))
+def _called(function: str, runtime: str | tuple[str, ...], guard: str | None, *code: RuntimeCode,
+            macro: str) -> CKernel:
+    """A kernel in a runtime file (and the files it calls), which calls the requantisation helpers."""
+    files = (runtime,) if isinstance(runtime, str) else runtime
+    return CKernel(macro, function, (*files, "requant"), guard, (REQUANT, *code))
 
 
 # -- add -----------------------------------------------------------------------------------------------------
@@ -122,7 +124,7 @@ class AddS8:
     act_min: int
     act_max: int
     rounding: Rounding
-    c: ClassVar[CKernel] = _called("nn_add_s8", "add", "NN_USE_ADD_S8", ADD_CODE, macro="add_q")
+    c: ClassVar[CKernel] = _called("nn_add_s8", ("add", "binary"), "NN_USE_ADD_S8", ADD_CODE, macro="add_q")
 
     def reference(self, a: Array, b: Array) -> Array:
         return add_s8(a, b, self.params, self.act_min, self.act_max, self.rounding)
@@ -138,7 +140,7 @@ class AddS16:
     params: AddS16Params
     act_min: int
     act_max: int
-    c: ClassVar[CKernel] = _called("nn_add_s16", "int16_ops", "NN_USE_ADD_S16", ADD_CODE, macro="add_q")
+    c: ClassVar[CKernel] = _called("nn_add_s16", ("add", "binary"), "NN_USE_ADD_S16", ADD_CODE, macro="add_q")
 
     def reference(self, a: Array, b: Array) -> Array:
         return add_s16(a, b, self.params, self.act_min, self.act_max)
@@ -191,7 +193,7 @@ class MeanS16:
     """TFLM's 16x8 MEAN over the spatial axes."""
 
     params: MeanS16Params
-    c: ClassVar[CKernel] = _called("nn_mean_s16", "int16_ops", "NN_USE_MEAN_S16", MEAN_CODE, macro="mean_q")
+    c: ClassVar[CKernel] = _called("nn_mean_s16", "pooling", "NN_USE_MEAN_S16", MEAN_CODE, macro="mean_q")
 
     def reference(self, positions: Array) -> Array:
         return mean_s16(positions, self.params)
@@ -207,8 +209,8 @@ MeanKernel = MeanS8 | MeanS16
 # -- element-wise functions ------------------------------------------------------------------------------------
 
 
-def _function_s8(name: str) -> CKernel:
-    return _called(f"nn_{name}_s8", "activations", f"NN_USE_{name.upper()}_S8", FUNCTION_S8_CODE,
+def _function_s8(name: str, *needs: str) -> CKernel:
+    return _called(f"nn_{name}_s8", ("activations", *needs), f"NN_USE_{name.upper()}_S8", FUNCTION_S8_CODE,
                    macro="function_q")
 
 
@@ -233,7 +235,7 @@ def _sigmoid16_args(p: act8.TanhS16Params | act8.LogisticS16Params) -> tuple[CAr
 class TanhS8:
     params: act8.TanhS8Params
     rounding: Rounding
-    c: ClassVar[CKernel] = _function_s8("tanh")
+    c: ClassVar[CKernel] = _function_s8("tanh", "fixedpoint")
 
     def reference(self, x: Array) -> Array:
         return act8.tanh_s8(x, self.params, self.rounding)
@@ -246,7 +248,7 @@ class TanhS8:
 class LogisticS8:
     params: act8.LogisticS8Params
     rounding: Rounding
-    c: ClassVar[CKernel] = _function_s8("logistic")
+    c: ClassVar[CKernel] = _function_s8("logistic", "fixedpoint")
 
     def reference(self, x: Array) -> Array:
         return act8.logistic_s8(x, self.params, self.rounding)
@@ -287,7 +289,7 @@ class LeakyReluS8:
 @dataclass(frozen=True)
 class TanhS16:
     params: act8.TanhS16Params
-    c: ClassVar[CKernel] = _function_s16("tanh", "int16_functions")
+    c: ClassVar[CKernel] = _function_s16("tanh", "activations")
 
     def reference(self, x: Array) -> Array:
         return act8.tanh_s16(x, self.params)
@@ -299,7 +301,7 @@ class TanhS16:
 @dataclass(frozen=True)
 class LogisticS16:
     params: act8.LogisticS16Params
-    c: ClassVar[CKernel] = _function_s16("logistic", "int16_functions")
+    c: ClassVar[CKernel] = _function_s16("logistic", "activations")
 
     def reference(self, x: Array) -> Array:
         return act8.logistic_s16(x, self.params)
@@ -311,7 +313,7 @@ class LogisticS16:
 @dataclass(frozen=True)
 class LeakyReluS16:
     params: act8.LeakyReluS16Params
-    c: ClassVar[CKernel] = _function_s16("leaky_relu", "int16_ops")
+    c: ClassVar[CKernel] = _function_s16("leaky_relu", "activations")
 
     def reference(self, x: Array) -> Array:
         return act8.leaky_relu_s16(x, self.params)
@@ -359,7 +361,8 @@ class SoftmaxS8:
 
     params: SoftmaxS8Params
     rounding: Rounding
-    c: ClassVar[CKernel] = _called("nn_softmax_s8", "softmax", None, SOFTMAX_S8_CODE, macro="softmax_q")
+    c: ClassVar[CKernel] = _called("nn_softmax_s8", ("softmax", "fixedpoint"), "NN_USE_SOFTMAX_S8", SOFTMAX_S8_CODE,
+                                   macro="softmax_q")
 
     def reference(self, x: Array) -> Array:
         return softmax_s8(x, self.params, self.rounding)
@@ -375,7 +378,8 @@ class SoftmaxTableS8:
 
     params: SoftmaxS8Params
     rounding: Rounding
-    c: ClassVar[CKernel] = _called("nn_softmax_table_s8", "softmax", None, SOFTMAX_TABLE_S8_CODE, macro="softmax_q")
+    c: ClassVar[CKernel] = _called("nn_softmax_table_s8", ("softmax", "fixedpoint"), "NN_USE_SOFTMAX_TABLE_S8",
+                                   SOFTMAX_TABLE_S8_CODE, macro="softmax_q")
     MAX_TABLE_BYTES: ClassVar[int] = 320  # about what nn_softmax_exp_s8 and its helpers take at -Os
 
     def reference(self, x: Array) -> Array:
@@ -402,7 +406,7 @@ class SoftmaxS16:
     """TFLM's 16x8 SOFTMAX: two lookup tables, made as its ``Prepare`` makes them."""
 
     params: SoftmaxS16Params
-    c: ClassVar[CKernel] = _called("nn_softmax_s16", "int16_functions", "NN_USE_SOFTMAX_S16", SOFTMAX_S16_CODE,
+    c: ClassVar[CKernel] = _called("nn_softmax_s16", ("softmax", "fixedpoint"), "NN_USE_SOFTMAX_S16", SOFTMAX_S16_CODE,
                                    macro="softmax_q")
 
     def reference(self, x: Array) -> Array:

@@ -827,6 +827,8 @@ static int call_op(int32_t op, const int32_t *p, const int16_t *in, int16_t *out
 }
 """
 
+# The runtime files of the four kernels, in the order the backend pastes them.
+RUNTIME = ["requant.c", "activations.c", "binary.c", "add.c", "pooling.c"]
 ALL_MACROS = [
     "NN_USE_ADD_S16",
     "NN_USE_AVG_POOL_S16",
@@ -841,7 +843,7 @@ def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The int16 kernels, compiled once with sanitisers into a file-to-file harness."""
     build = tmp_path_factory.mktemp("int16_c")
     run_cases = op_cases_source("int16_t", CALL_OP)
-    return build_harness(build, ["requant.c", "int16_ops.c", RELU_KERNELS], run_cases, macros=ALL_MACROS,
+    return build_harness(build, [*RUNTIME, RELU_KERNELS], run_cases, macros=ALL_MACROS,
                          compiler=compiler)
 
 
@@ -1041,13 +1043,15 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
         "out[0] = (int16_t)nn_mbqm(in[0], 1 << 30, 0);",
         *(C_CALLS[m] for m in macros),
     )
-    proc = compile_c(runtime_unit("requant.c", "int16_ops.c", user, macros=macros), tmp_path / "unit.o",
+    proc = compile_c(runtime_unit(*RUNTIME, user, macros=macros), tmp_path / "unit.o",
                      compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 
-OTHER_RUNTIME = ["softmax.c", "activations.c", "add.c", "pooling.c"]
+OTHER_RUNTIME = ["requant.c", "fixedpoint.c", "softmax.c", "activations.c", "binary.c", "add.c", "pooling.c"]
 OTHER_MACROS = [
+    "NN_USE_SOFTMAX_S8",
+    "NN_USE_SOFTMAX_TABLE_S8",
     "NN_USE_TANH_S8",
     "NN_USE_LOGISTIC_S8",
     "NN_USE_HARD_SWISH_S8",
@@ -1070,12 +1074,12 @@ OTHER_CALLS = [
 
 
 def test_c_shares_a_unit_with_the_other_kernels(compiler: str, tmp_path: Path) -> None:
-    """requant.c, the int8 runtime files and int16_ops.c in one unit, every kernel used: no clashing names."""
+    """The int8 and int16 kernels of the runtime files in one unit, every kernel used: no clashing names."""
     user = entry_point(
         "const int8_t *in8, int8_t *out8, const int16_t *in, int16_t *out, const int32_t *exp_table",
         *OTHER_CALLS, *C_CALLS.values(),
     )
-    unit = runtime_unit("requant.c", *OTHER_RUNTIME, "int16_ops.c", user, macros=[*OTHER_MACROS, *ALL_MACROS])
+    unit = runtime_unit(*OTHER_RUNTIME, user, macros=[*OTHER_MACROS, *ALL_MACROS])
     proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 

@@ -7,7 +7,7 @@ differing elements, not a tolerance. The TFLM side runs tiny Keras models
 and scales from the flatbuffer and computes the op with
 ``tests/qmath_reference.py`` (plus a tap loop here for the convolutions). Each
 test checks the operator, its options and the bias dtype the converter chose.
-The C side is ``nn_mbqm64`` from ``backends/c/runtime/int16.c``, built with
+The C side is ``nn_mbqm64`` from ``backends/c/runtime/requant.c``, built with
 AddressSanitizer and UndefinedBehaviorSanitizer, against
 :func:`~nndsl.qmath.requant.multiply_by_quantized_multiplier_int64`.
 """
@@ -789,8 +789,8 @@ static int run_cases(FILE *fin, FILE *fout, int32_t count)
 
 @pytest.fixture(scope="module")
 def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """requant.c then int16.c (the order the backend pastes them), compiled with sanitizers."""
-    return build_harness(tmp_path_factory.mktemp("int16_c"), ["requant.c", "int16.c"], RUN_CASES, compiler=compiler)
+    """requant.c (nn_mbqm64), compiled with sanitizers."""
+    return build_harness(tmp_path_factory.mktemp("int16_c"), ["requant.c"], RUN_CASES, compiler=compiler)
 
 
 def run_c_mbqm64(binary: Path, acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, work: Path) -> np.ndarray:
@@ -827,12 +827,12 @@ def test_c_mbqm64_matches_numpy(c_harness: Path, tmp_path: Path) -> None:
 
 
 def test_c_int16_compiles_without_warnings(compiler: str, tmp_path: Path) -> None:
-    """requant.c then int16.c under the strict flags at -O2: no warning (an unused static inline is fine)."""
+    """requant.c under the strict flags at -O2: no warning (an unused static inline is fine)."""
     user = entry_point(
         "int64_t acc, int32_t m, int32_t s",
         "return nn_mbqm64(acc, m, s) + nn_mbqm((int32_t)acc, m, s);",
         returns="int32_t",
     )
     for extra in (user, ""):
-        proc = compile_c(runtime_unit("requant.c", "int16.c", extra), tmp_path / "unit.o", compiler=compiler)
+        proc = compile_c(runtime_unit("requant.c", extra), tmp_path / "unit.o", compiler=compiler)
         assert proc.returncode == 0, proc.stderr
