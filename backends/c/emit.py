@@ -215,7 +215,7 @@ class _Emitter:
             case ir.Quantize():
                 assert op.requant is not None
                 self.runtime.add("requant")
-                return common | {"macro": "requant_s8", "q": op.requant} | self.requant_arrays(op, op.requant)
+                return common | {"macro": "requant_q", "q": op.requant} | self.requant_arrays(op, op.requant)
             case _:
                 assert_never(op)
 
@@ -276,7 +276,7 @@ class _Emitter:
                 in_place = op.output.name in self.graph.plan.in_place
                 return view | matrix | conv_matrix_layout(op, view, in_place)
         kernel_name = self.const_array(op.kernel.name, data, op.kernel.type.dtype, f"{op.kernel.name}: {layout}")
-        output_stage = self.requant_view(op, op.requant, op.activation, "conv_s8", "conv_f32")
+        output_stage = self.requant_view(op, op.requant, op.activation, "conv_q", "conv_f32")
         return view | output_stage | {"kernel": kernel_name, "depth_multiplier": out_channels // channels,
                                       "bias": self.bias_array(op.bias, out_channels)}
 
@@ -323,7 +323,7 @@ class _Emitter:
             view |= {"act_min": op.act_range[0], "act_max": op.act_range[1]}
             if op.pool is ir.PoolKind.AVG:
                 return self.average_pool(op, view)
-            return view | {"macro": "max_pool_s8"}
+            return view | {"macro": "max_pool_q"}
         low, high = op.activation.real_range
         return view | {"macro": "pool_f32", "low": _opt_float(low), "high": _opt_float(high)}
 
@@ -398,7 +398,7 @@ class _Emitter:
                                   f"{op.kernel.name}: [{units}][{features}], transposed from [inputs, outputs]")
         view = {"rows": rows, "features": features, "units": units, "kernel": kernel,
                 "bias": self.bias_array(op.bias, units)}
-        return view | self.requant_view(op, op.requant, op.activation, "dense_s8", "dense_f32")
+        return view | self.requant_view(op, op.requant, op.activation, "dense_q", "dense_f32")
 
     def activation_view(self, op: ir.Activation) -> dict[str, Any]:
         if op.requant is None:
@@ -407,13 +407,13 @@ class _Emitter:
         requant = op.requant
         if isinstance(requant, ir.ShiftRequant):
             if requant.shift == 0:
-                return {"macro": "clamp_s8", "q": requant}
+                return {"macro": "clamp_q", "q": requant}
             self.use("shift")
             return {"macro": "shift_q", "q": requant}
         identity = (requant.multipliers[0], requant.shifts[0]) == IDENTITY_MULTIPLIER
         unshifted = requant.input_offset == -requant.output_offset
-        macro = "clamp_s8" if identity and unshifted else "requant_s8"
-        if macro == "requant_s8":  # clamp_s8 calls nothing: an unused static nn_mbqm fails -Werror
+        macro = "clamp_q" if identity and unshifted else "requant_q"
+        if macro == "requant_q":  # clamp_q calls nothing: an unused static nn_mbqm fails -Werror
             self.runtime.add("requant")
         return {"macro": macro, "q": requant} | self.requant_arrays(op, requant)
 
