@@ -25,17 +25,15 @@ import numpy.typing as npt
 from nndsl.qmath import activations as act8
 from nndsl.qmath import binary as bin8
 from nndsl.qmath import fixed_functions as fixed_fn
-from nndsl.qmath import int16_functions as fn16
-from nndsl.qmath import int16_ops as ops16
 from nndsl.qmath import quantize as quant
-from nndsl.qmath.add import AddS8Params, add_s8
+from nndsl.qmath.add import AddS8Params, AddS16Params, add_s8, add_s16
 from nndsl.qmath.layout import Walk, gather
-from nndsl.qmath.pooling import MeanS8Params, mean_s8
+from nndsl.qmath.pooling import MeanS8Params, MeanS16Params, mean_s8, mean_s16
 from nndsl.qmath.reduce import mean_f32, reduce_max, reduced_values
 from nndsl.qmath.requant import Rounding
 from nndsl.qmath.resize import resize_nearest
 from nndsl.qmath.shift import AddQParams, BinaryQParams, add_q, binary_q
-from nndsl.qmath.softmax import SoftmaxS8Params, softmax_s8, softmax_s8_exp_table
+from nndsl.qmath.softmax import SoftmaxS8Params, SoftmaxS16Params, softmax_s8, softmax_s8_exp_table, softmax_s16
 from nndsl.types import DType, QFormat
 
 Array = npt.NDArray[Any]
@@ -103,15 +101,17 @@ class Table:
 CArg = int | float | Table  # a float is a C float literal
 
 
-def _called(function: str, runtime: str, guard: str | None, *code: RuntimeCode, macro: str) -> CKernel:
-    """A kernel in a runtime file, which calls the requantisation helpers."""
-    return CKernel(macro, function, (runtime, "requant"), guard, (REQUANT, *code))
+def _called(function: str, runtime: str | tuple[str, ...], guard: str | None, *code: RuntimeCode,
+            macro: str) -> CKernel:
+    """A kernel in a runtime file (and the files it calls), which calls the requantisation helpers."""
+    files = (runtime,) if isinstance(runtime, str) else runtime
+    return CKernel(macro, function, (*files, "requant"), guard, (REQUANT, *code))
 
 
 # -- add -----------------------------------------------------------------------------------------------------
 
 
-def _add_args(p: AddS8Params | ops16.AddS16Params) -> tuple[int, ...]:
+def _add_args(p: AddS8Params | AddS16Params) -> tuple[int, ...]:
     return (p.input1_offset, p.input1_multiplier, p.input1_shift, p.input2_offset, p.input2_multiplier,
             p.input2_shift, p.output_offset, p.output_multiplier, p.output_shift, p.left_shift)
 
@@ -124,7 +124,7 @@ class AddS8:
     act_min: int
     act_max: int
     rounding: Rounding
-    c: ClassVar[CKernel] = _called("nn_add_s8", "add", "NN_USE_ADD_S8", ADD_CODE, macro="add_q")
+    c: ClassVar[CKernel] = _called("nn_add_s8", ("add", "binary"), "NN_USE_ADD_S8", ADD_CODE, macro="add_q")
 
     def reference(self, a: Array, b: Array) -> Array:
         return add_s8(a, b, self.params, self.act_min, self.act_max, self.rounding)
@@ -137,13 +137,13 @@ class AddS8:
 class AddS16:
     """TFLM's 16x8 ADD (double rounding only)."""
 
-    params: ops16.AddS16Params
+    params: AddS16Params
     act_min: int
     act_max: int
-    c: ClassVar[CKernel] = _called("nn_add_s16", "int16_ops", "NN_USE_ADD_S16", ADD_CODE, macro="add_q")
+    c: ClassVar[CKernel] = _called("nn_add_s16", ("add", "binary"), "NN_USE_ADD_S16", ADD_CODE, macro="add_q")
 
     def reference(self, a: Array, b: Array) -> Array:
-        return ops16.add_s16(a, b, self.params, self.act_min, self.act_max)
+        return add_s16(a, b, self.params, self.act_min, self.act_max)
 
     def c_args(self) -> tuple[CArg, ...]:
         return (*_add_args(self.params), self.act_min, self.act_max)
@@ -192,11 +192,11 @@ class MeanS8:
 class MeanS16:
     """TFLM's 16x8 MEAN over the spatial axes."""
 
-    params: ops16.MeanS16Params
-    c: ClassVar[CKernel] = _called("nn_mean_s16", "int16_ops", "NN_USE_MEAN_S16", MEAN_CODE, macro="mean_q")
+    params: MeanS16Params
+    c: ClassVar[CKernel] = _called("nn_mean_s16", "pooling", "NN_USE_MEAN_S16", MEAN_CODE, macro="mean_q")
 
     def reference(self, positions: Array) -> Array:
-        return ops16.mean_s16(positions, self.params)
+        return mean_s16(positions, self.params)
 
     def c_args(self) -> tuple[CArg, ...]:
         p = self.params
@@ -209,8 +209,8 @@ MeanKernel = MeanS8 | MeanS16
 # -- element-wise functions ------------------------------------------------------------------------------------
 
 
-def _function_s8(name: str) -> CKernel:
-    return _called(f"nn_{name}_s8", "activations", f"NN_USE_{name.upper()}_S8", FUNCTION_S8_CODE,
+def _function_s8(name: str, *needs: str) -> CKernel:
+    return _called(f"nn_{name}_s8", ("activations", *needs), f"NN_USE_{name.upper()}_S8", FUNCTION_S8_CODE,
                    macro="function_q")
 
 
@@ -222,12 +222,12 @@ def _q4_args(p: act8.TanhS8Params | act8.LogisticS8Params) -> tuple[CArg, ...]:
     return (p.input_zero_point, p.input_range_radius, p.input_multiplier, p.input_left_shift)
 
 
-def _leaky_args(p: act8.LeakyReluS8Params | ops16.LeakyReluS16Params) -> tuple[CArg, ...]:
+def _leaky_args(p: act8.LeakyReluS8Params | act8.LeakyReluS16Params) -> tuple[CArg, ...]:
     return (p.input_zero_point, p.output_zero_point, p.output_multiplier_identity, p.output_shift_identity,
             p.output_multiplier_alpha, p.output_shift_alpha)
 
 
-def _sigmoid16_args(p: fn16.TanhS16Params | fn16.LogisticS16Params) -> tuple[CArg, ...]:
+def _sigmoid16_args(p: act8.TanhS16Params | act8.LogisticS16Params) -> tuple[CArg, ...]:
     return (p.input_multiplier, p.input_left_shift)
 
 
@@ -235,7 +235,7 @@ def _sigmoid16_args(p: fn16.TanhS16Params | fn16.LogisticS16Params) -> tuple[CAr
 class TanhS8:
     params: act8.TanhS8Params
     rounding: Rounding
-    c: ClassVar[CKernel] = _function_s8("tanh")
+    c: ClassVar[CKernel] = _function_s8("tanh", "fixedpoint")
 
     def reference(self, x: Array) -> Array:
         return act8.tanh_s8(x, self.params, self.rounding)
@@ -248,7 +248,7 @@ class TanhS8:
 class LogisticS8:
     params: act8.LogisticS8Params
     rounding: Rounding
-    c: ClassVar[CKernel] = _function_s8("logistic")
+    c: ClassVar[CKernel] = _function_s8("logistic", "fixedpoint")
 
     def reference(self, x: Array) -> Array:
         return act8.logistic_s8(x, self.params, self.rounding)
@@ -288,11 +288,11 @@ class LeakyReluS8:
 
 @dataclass(frozen=True)
 class TanhS16:
-    params: fn16.TanhS16Params
-    c: ClassVar[CKernel] = _function_s16("tanh", "int16_functions")
+    params: act8.TanhS16Params
+    c: ClassVar[CKernel] = _function_s16("tanh", "activations")
 
     def reference(self, x: Array) -> Array:
-        return fn16.tanh_s16(x, self.params)
+        return act8.tanh_s16(x, self.params)
 
     def c_args(self) -> tuple[CArg, ...]:
         return _sigmoid16_args(self.params)
@@ -300,11 +300,11 @@ class TanhS16:
 
 @dataclass(frozen=True)
 class LogisticS16:
-    params: fn16.LogisticS16Params
-    c: ClassVar[CKernel] = _function_s16("logistic", "int16_functions")
+    params: act8.LogisticS16Params
+    c: ClassVar[CKernel] = _function_s16("logistic", "activations")
 
     def reference(self, x: Array) -> Array:
-        return fn16.logistic_s16(x, self.params)
+        return act8.logistic_s16(x, self.params)
 
     def c_args(self) -> tuple[CArg, ...]:
         return _sigmoid16_args(self.params)
@@ -312,11 +312,11 @@ class LogisticS16:
 
 @dataclass(frozen=True)
 class LeakyReluS16:
-    params: ops16.LeakyReluS16Params
-    c: ClassVar[CKernel] = _function_s16("leaky_relu", "int16_ops")
+    params: act8.LeakyReluS16Params
+    c: ClassVar[CKernel] = _function_s16("leaky_relu", "activations")
 
     def reference(self, x: Array) -> Array:
-        return ops16.leaky_relu_s16(x, self.params)
+        return act8.leaky_relu_s16(x, self.params)
 
     def c_args(self) -> tuple[CArg, ...]:
         return _leaky_args(self.params)
@@ -361,7 +361,8 @@ class SoftmaxS8:
 
     params: SoftmaxS8Params
     rounding: Rounding
-    c: ClassVar[CKernel] = _called("nn_softmax_s8", "softmax", None, SOFTMAX_S8_CODE, macro="softmax_q")
+    c: ClassVar[CKernel] = _called("nn_softmax_s8", ("softmax", "fixedpoint"), "NN_USE_SOFTMAX_S8", SOFTMAX_S8_CODE,
+                                   macro="softmax_q")
 
     def reference(self, x: Array) -> Array:
         return softmax_s8(x, self.params, self.rounding)
@@ -377,7 +378,8 @@ class SoftmaxTableS8:
 
     params: SoftmaxS8Params
     rounding: Rounding
-    c: ClassVar[CKernel] = _called("nn_softmax_table_s8", "softmax", None, SOFTMAX_TABLE_S8_CODE, macro="softmax_q")
+    c: ClassVar[CKernel] = _called("nn_softmax_table_s8", ("softmax", "fixedpoint"), "NN_USE_SOFTMAX_TABLE_S8",
+                                   SOFTMAX_TABLE_S8_CODE, macro="softmax_q")
     MAX_TABLE_BYTES: ClassVar[int] = 320  # about what nn_softmax_exp_s8 and its helpers take at -Os
 
     def reference(self, x: Array) -> Array:
@@ -403,12 +405,12 @@ def softmax_s8_kernel(params: SoftmaxS8Params, rounding: Rounding) -> SoftmaxS8 
 class SoftmaxS16:
     """TFLM's 16x8 SOFTMAX: two lookup tables, made as its ``Prepare`` makes them."""
 
-    params: fn16.SoftmaxS16Params
-    c: ClassVar[CKernel] = _called("nn_softmax_s16", "int16_functions", "NN_USE_SOFTMAX_S16", SOFTMAX_S16_CODE,
+    params: SoftmaxS16Params
+    c: ClassVar[CKernel] = _called("nn_softmax_s16", ("softmax", "fixedpoint"), "NN_USE_SOFTMAX_S16", SOFTMAX_S16_CODE,
                                    macro="softmax_q")
 
     def reference(self, x: Array) -> Array:
-        return fn16.softmax_s16(x, self.params)
+        return softmax_s16(x, self.params)
 
     def c_args(self) -> tuple[CArg, ...]:
         p = self.params
@@ -462,15 +464,15 @@ def _binary(name: str, guard: str, *, requant: bool = True) -> CKernel:
 class BroadcastAdd:
     """TFLM's int8 or 16x8 ADD with a constant or broadcast operand: :class:`AddS8`'s arithmetic per value."""
 
-    params: AddS8Params | ops16.AddS16Params
+    params: AddS8Params | AddS16Params
     act_min: int
     act_max: int
     rounding: Rounding
     c: ClassVar[CKernel] = _binary("add", "NN_USE_BROADCAST_ADD_Q")
 
     def reference(self, a: Array, b: Array) -> Array:
-        if isinstance(self.params, ops16.AddS16Params):
-            return ops16.add_s16(a, b, self.params, self.act_min, self.act_max)
+        if isinstance(self.params, AddS16Params):
+            return add_s16(a, b, self.params, self.act_min, self.act_max)
         return add_s8(a, b, self.params, self.act_min, self.act_max, self.rounding)
 
     def c_args(self) -> tuple[CArg, ...]:
@@ -704,7 +706,7 @@ class ReduceMax:
 class ReduceMean:
     """TFLM's int8 or int16 MEAN (``QuantizedMeanOrSum``) over any axes."""
 
-    params: MeanS8Params | ops16.MeanS16Params
+    params: MeanS8Params | MeanS16Params
     outer: Walk
     inner: Walk
     rounding: Rounding
@@ -712,13 +714,13 @@ class ReduceMean:
 
     def reference(self, x: Array) -> Array:
         values = reduced_values(x, self.outer, self.inner).transpose(0, 2, 1)  # (batch, count, outputs)
-        if isinstance(self.params, ops16.MeanS16Params):
-            return ops16.mean_s16(values, self.params)
+        if isinstance(self.params, MeanS16Params):
+            return mean_s16(values, self.params)
         return mean_s8(values, self.params, self.rounding)
 
     def c_args(self) -> tuple[CArg, ...]:
         p = self.params
-        storage = DType.I16 if isinstance(p, ops16.MeanS16Params) else DType.I8
+        storage = DType.I16 if isinstance(p, MeanS16Params) else DType.I8
         return (storage.size, *_reduce_args(self.outer, self.inner), p.input_zero_point, p.output_zero_point,
                 p.multiplier, p.shift, *storage.bounds)
 

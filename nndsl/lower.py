@@ -16,23 +16,23 @@ from nndsl import ir
 from nndsl import kernels as k
 from nndsl.diagnostics import DiagnosticSink, Loc, WarningFlag
 from nndsl.ir import assert_never
-from nndsl.qmath.activations import hard_swish_s8_params, leaky_relu_s8_params, logistic_s8_params, tanh_s8_params
-from nndsl.qmath.add import AddS8Params, add_s8_params
+from nndsl.qmath.activations import (
+    hard_swish_s8_params,
+    leaky_relu_s8_params,
+    leaky_relu_s16_params,
+    logistic_s8_params,
+    logistic_s16_params,
+    tanh_s8_params,
+    tanh_s16_params,
+)
+from nndsl.qmath.add import AddS8Params, AddS16Params, add_s8_params, add_s16_params
 from nndsl.qmath.binary import mul_params, prelu_params, squared_difference_params, sub_params
 from nndsl.qmath.fixed_functions import QFunction
-from nndsl.qmath.int16_functions import logistic_s16_params, softmax_s16_params, tanh_s16_params
-from nndsl.qmath.int16_ops import (
-    AVG_POOL_S16_MAX_TAPS,
-    AddS16Params,
-    add_s16_params,
-    leaky_relu_s16_params,
-    mean_s16_params,
-)
-from nndsl.qmath.pooling import mean_s8_params
+from nndsl.qmath.pooling import AVG_POOL_S16_MAX_TAPS, mean_s8_params, mean_s16_params
 from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding, activation_range, quantize_multiplier
 from nndsl.qmath.shift import add_q_params, align_bias, binary_q_params, checked_shift
-from nndsl.qmath.softmax import softmax_s8_params
+from nndsl.qmath.softmax import softmax_s8_params, softmax_s16_params
 from nndsl.types import DType, QFormat, Quant, TensorType
 
 # mbqm(x, 2**30, 1) == x for every int32 x: the requantisation of an unchanged scale.

@@ -32,8 +32,7 @@ from nndsl.backend import backend
 from nndsl.diagnostics import DiagnosticSink, WarningFlag
 from nndsl.ir import assert_never
 from nndsl.kernels import AddQ, BinaryQ, SoftmaxQ
-from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
-from nndsl.qmath.requant import multiply_by_quantized_multiplier
+from nndsl.qmath.requant import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64
 from nndsl.qmath.shift import aligned_sum, binary_q_raw, shift_round
 from nndsl.types import DType
 from nndsl.windows import output_hw, window_taps

@@ -361,13 +361,15 @@ static int run_cases(FILE *fin, FILE *fout, int32_t cases)
 """
 
 ALL_MACROS = ["NN_USE_TANH_S8", "NN_USE_LOGISTIC_S8", "NN_USE_HARD_SWISH_S8", "NN_USE_LEAKY_RELU_S8"]
+# The runtime files of the four kernels, in the order the backend pastes them.
+RUNTIME = ["requant.c", "fixedpoint.c", "activations.c"]
 
 
 @pytest.fixture(scope="module")
 def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The four C kernels, compiled once with sanitisers into a file-to-file harness."""
     build = tmp_path_factory.mktemp("activations_c")
-    return build_harness(build, ["requant.c", "activations.c"], RUN_CASES, macros=ALL_MACROS, compiler=compiler)
+    return build_harness(build, RUNTIME, RUN_CASES, macros=ALL_MACROS, compiler=compiler)
 
 
 def run_c(binary: Path, cases: list[tuple[str, Params]], work: Path) -> np.ndarray:
@@ -477,13 +479,13 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
         *(calls[m] for m in macros),
         "(void)size;",
     )
-    proc = compile_c(runtime_unit("requant.c", "activations.c", user, macros=macros), tmp_path / "unit.o",
+    proc = compile_c(runtime_unit(*RUNTIME, user, macros=macros), tmp_path / "unit.o",
                      compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_c_shares_a_unit_with_softmax(compiler: str, tmp_path: Path) -> None:
-    """requant.c, softmax.c and activations.c (all kernels) in one unit: no clashing names."""
+    """requant.c, fixedpoint.c, softmax.c and activations.c (all kernels) in one unit: no clashing names."""
     user = entry_point(
         "const int8_t *in, int8_t *out, const int32_t *exp_table",
         "nn_softmax_s8(in, out, 1, 4, 1 << 30, 20, -100);",
@@ -493,7 +495,8 @@ def test_c_shares_a_unit_with_softmax(compiler: str, tmp_path: Path) -> None:
         "nn_hard_swish_s8(in, out, 4, 0, 0, 1, 0, 1, 0);",
         "nn_leaky_relu_s8(in, out, 4, 0, 0, 1, 0, 1, 0);",
     )
-    unit = runtime_unit("requant.c", "softmax.c", "activations.c", user, macros=ALL_MACROS)
+    unit = runtime_unit("requant.c", "fixedpoint.c", "softmax.c", "activations.c", user,
+                        macros=[*ALL_MACROS, "NN_USE_SOFTMAX_S8", "NN_USE_SOFTMAX_TABLE_S8"])
     proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 

@@ -19,24 +19,26 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nndsl.qmath.int16_functions import (
-    LUT_SIZE,
+from nndsl.qmath.activations import (
     SIGMOID_DCHECK_MULTIPLIER,
     SIGMOID_TABLE_UINT16,
-    SOFTMAX_MAX_SAFE_DEPTH,
     LogisticS16Params,
-    SoftmaxS16Params,
     TanhS16Params,
-    checked_log2,
     logistic_s16,
     logistic_s16_params,
+    tanh_s16,
+    tanh_s16_params,
+)
+from nndsl.qmath.requant import checked_log2
+from nndsl.qmath.softmax import (
+    LUT_SIZE,
+    SOFTMAX_MAX_SAFE_DEPTH,
+    SoftmaxS16Params,
     lut_lookup,
     softmax_exp_lut,
     softmax_one_over_one_plus_x_lut,
     softmax_s16,
     softmax_s16_params,
-    tanh_s16,
-    tanh_s16_params,
 )
 from tests.c_harness import WARNING_FLAGS, build_harness, compile_c, entry_point, run_harness, runtime_unit
 from tests.tflite_models import (
@@ -54,6 +56,8 @@ from tests.tflite_models import (
 ALL_INT16 = np.arange(-(2**15), 2**15).astype(np.int16)
 WIDTH = ALL_INT16.size
 ALL_MACROS = ["NN_USE_SOFTMAX_S16", "NN_USE_TANH_S16", "NN_USE_LOGISTIC_S16"]
+# The runtime files of the three kernels, in the order the backend pastes them.
+RUNTIME = ["requant.c", "fixedpoint.c", "softmax.c", "activations.c"]
 
 ElementwiseParams = TanhS16Params | LogisticS16Params
 
@@ -409,7 +413,7 @@ static int run_cases(FILE *fin, FILE *fout, int32_t cases)
             return 4;
         }
         if (op == 3) {
-            if (fwrite(nn_s16_sigmoid_table, sizeof nn_s16_sigmoid_table, 1, fout) != 1) {
+            if (fwrite(nn_sigmoid_table_uint16, sizeof nn_sigmoid_table_uint16, 1, fout) != 1) {
                 return 6;
             }
             continue;
@@ -453,7 +457,7 @@ static int run_cases(FILE *fin, FILE *fout, int32_t cases)
 def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The three C kernels, compiled once with sanitisers into a file-to-file harness."""
     build = tmp_path_factory.mktemp("int16_functions_c")
-    return build_harness(build, ["requant.c", "int16_functions.c"], RUN_CASES, macros=ALL_MACROS, compiler=compiler)
+    return build_harness(build, RUNTIME, RUN_CASES, macros=ALL_MACROS, compiler=compiler)
 
 
 SoftmaxCase = tuple[np.ndarray, SoftmaxS16Params]
@@ -582,15 +586,17 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
         "(void)size;",
         "(void)lut;",
     )
-    proc = compile_c(runtime_unit("requant.c", "int16_functions.c", user, macros=macros), tmp_path / "unit.o",
+    proc = compile_c(runtime_unit(*RUNTIME, user, macros=macros), tmp_path / "unit.o",
                      compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_c_shares_a_unit_with_the_int8_kernels(compiler: str, tmp_path: Path) -> None:
-    """No name clashes with softmax.c and activations.c (unused-function warnings aside)."""
-    int8_macros = ["NN_USE_TANH_S8", "NN_USE_LOGISTIC_S8", "NN_USE_HARD_SWISH_S8", "NN_USE_LEAKY_RELU_S8"]
-    unit = runtime_unit("requant.c", "softmax.c", "activations.c", "int16_functions.c", macros=int8_macros + ALL_MACROS)
+    """The int16 and int8 kernels of softmax.c and activations.c in one unit: no name clashes (unused-function
+    warnings aside)."""
+    int8_macros = ["NN_USE_TANH_S8", "NN_USE_LOGISTIC_S8", "NN_USE_HARD_SWISH_S8", "NN_USE_LEAKY_RELU_S8",
+                   "NN_USE_SOFTMAX_S8", "NN_USE_SOFTMAX_TABLE_S8"]
+    unit = runtime_unit(*RUNTIME, macros=int8_macros + ALL_MACROS)
     proc = compile_c(unit, tmp_path / "unit.o", flags=(*WARNING_FLAGS, "-Wno-unused-function"), compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 

@@ -20,29 +20,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nndsl.qmath.int16_ops import (
-    INT16_MAX,
-    INT16_MIN,
-    AddS16Params,
-    LeakyReluS16Params,
-    MeanS16Params,
-    Relu6S16Params,
-    ReluS16Params,
-    activation_range_s16,
-    add_s16,
-    add_s16_params,
-    avg_pool_s16,
-    leaky_relu_s16,
-    leaky_relu_s16_params,
-    mean_s16,
-    mean_s16_params,
-    relu6_s16,
-    relu6_s16_params,
-    relu_s16,
-    relu_s16_params,
-)
-from nndsl.qmath.pooling import pool_padding
-from nndsl.qmath.requant import quantize_multiplier
+from nndsl.qmath.activations import LeakyReluS16Params, leaky_relu_s16, leaky_relu_s16_params
+from nndsl.qmath.add import AddS16Params, add_s16, add_s16_params
+from nndsl.qmath.pooling import MeanS16Params, avg_pool_s16, mean_s16, mean_s16_params
+from nndsl.qmath.requant import INT16_MAX, INT16_MIN, activation_range, quantize_multiplier
 from tests.c_harness import (
     OpCase,
     build_harness,
@@ -51,6 +32,15 @@ from tests.c_harness import (
     op_cases_source,
     run_op_cases,
     runtime_unit,
+)
+from tests.qmath_reference import (
+    Relu6S16Params,
+    ReluS16Params,
+    pool_padding,
+    relu6_s16,
+    relu6_s16_params,
+    relu_s16,
+    relu_s16_params,
 )
 from tests.test_pool_add_s8 import ADD_CASES, keras_activation, log_uniform
 from tests.tflite_models import (
@@ -94,7 +84,7 @@ def run_tflite_micro(model: bytes, batches: Sequence[Sequence[np.ndarray]]) -> n
 
 def fused_range(code: int, scale: float, zero_point: int) -> tuple[int, int]:
     low, high = FUSED_ACTIVATIONS[code]
-    return activation_range_s16(low, high, scale, zero_point)
+    return activation_range(low, high, scale, zero_point, INT16_MIN, INT16_MAX)
 
 
 def random_int16(rng: np.random.Generator, shape: tuple[int, ...], count: int) -> list[np.ndarray]:
@@ -781,6 +771,33 @@ def test_unary_many_calibrations(tflite: Any, op: str) -> None:
 # C against NumPy
 # --------------------------------------------------------------------------
 
+# TFLM's stand-alone int16 RELU and RELU6 (tests/qmath_reference.py): no backend calls them, so their C
+# mirrors live here, next to the test that pins them.
+RELU_KERNELS = r"""
+static int16_t test_clamp_s16(int32_t value, int32_t low, int32_t high)
+{
+    return (int16_t)(value > high ? high : value < low ? low : value);
+}
+
+/* relu_s16 (ReluS16Params: zero points 0, shift at most 30; the clamp is [0, 32767]) */
+static void test_relu_s16(const int16_t *in, int16_t *out, int32_t size, int32_t multiplier, int32_t shift)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        out[i] = test_clamp_s16(nn_mbqm((int32_t)in[i], multiplier, shift), 0, 32767);
+    }
+}
+
+/* relu6_s16 (Relu6S16Params: the clamp in input units, no rescaling) */
+static void test_relu6_s16(const int16_t *in, int16_t *out, int32_t size, int32_t lower, int32_t upper)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        out[i] = test_clamp_s16((int32_t)in[i], lower, upper);
+    }
+}
+"""
+
 CALL_OP = r"""
 static int call_op(int32_t op, const int32_t *p, const int16_t *in, int16_t *out)
 {
@@ -798,9 +815,9 @@ static int call_op(int32_t op, const int32_t *p, const int16_t *in, int16_t *out
     } else if (op == 2) {
         nn_mean_s16(in, out, p[0], p[1], p[2], p[3], p[4], p[5]);
     } else if (op == 3) {
-        nn_relu_s16(in, out, p[0], p[1], p[2]);
+        test_relu_s16(in, out, p[0], p[1], p[2]);
     } else if (op == 4) {
-        nn_relu6_s16(in, out, p[0], p[1], p[2]);
+        test_relu6_s16(in, out, p[0], p[1], p[2]);
     } else if (op == 5) {
         nn_leaky_relu_s16(in, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6]);
     } else {
@@ -810,12 +827,12 @@ static int call_op(int32_t op, const int32_t *p, const int16_t *in, int16_t *out
 }
 """
 
+# The runtime files of the four kernels, in the order the backend pastes them.
+RUNTIME = ["requant.c", "activations.c", "binary.c", "add.c", "pooling.c"]
 ALL_MACROS = [
     "NN_USE_ADD_S16",
     "NN_USE_AVG_POOL_S16",
     "NN_USE_MEAN_S16",
-    "NN_USE_RELU_S16",
-    "NN_USE_RELU6_S16",
     "NN_USE_LEAKY_RELU_S16",
 ]
 OP_CODES = {"add": 0, "avg_pool": 1, "mean": 2, "relu": 3, "relu6": 4, "leaky_relu": 5}
@@ -826,7 +843,8 @@ def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The int16 kernels, compiled once with sanitisers into a file-to-file harness."""
     build = tmp_path_factory.mktemp("int16_c")
     run_cases = op_cases_source("int16_t", CALL_OP)
-    return build_harness(build, ["requant.c", "int16_ops.c"], run_cases, macros=ALL_MACROS, compiler=compiler)
+    return build_harness(build, [*RUNTIME, RELU_KERNELS], run_cases, macros=ALL_MACROS,
+                         compiler=compiler)
 
 
 def add_case(a: np.ndarray, b: np.ndarray, params: AddS16Params, act_min: int, act_max: int) -> OpCase:
@@ -1013,8 +1031,6 @@ C_CALLS = {
     "NN_USE_ADD_S16": "nn_add_s16(in, in, out, 4, 0, 1 << 30, 0, 0, 1 << 30, -1, 0, 1 << 30, -14, 15, -32768, 32767);",
     "NN_USE_AVG_POOL_S16": "nn_avg_pool_s16(in, out, 2, 2, 1, 1, 1, 2, 2, 1, 1, 0, 0, -32768, 32767);",
     "NN_USE_MEAN_S16": "nn_mean_s16(in, out, 4, 1, 0, 0, 1 << 30, -1);",
-    "NN_USE_RELU_S16": "nn_relu_s16(in, out, 4, 1 << 30, 1);",
-    "NN_USE_RELU6_S16": "nn_relu6_s16(in, out, 4, 0, 6000);",
     "NN_USE_LEAKY_RELU_S16": "nn_leaky_relu_s16(in, out, 4, 0, 0, 1 << 30, 1, 1 << 30, -2);",
 }
 
@@ -1027,13 +1043,15 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
         "out[0] = (int16_t)nn_mbqm(in[0], 1 << 30, 0);",
         *(C_CALLS[m] for m in macros),
     )
-    proc = compile_c(runtime_unit("requant.c", "int16_ops.c", user, macros=macros), tmp_path / "unit.o",
+    proc = compile_c(runtime_unit(*RUNTIME, user, macros=macros), tmp_path / "unit.o",
                      compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 
-OTHER_RUNTIME = ["softmax.c", "activations.c", "add.c", "pooling.c"]
+OTHER_RUNTIME = ["requant.c", "fixedpoint.c", "softmax.c", "activations.c", "binary.c", "add.c", "pooling.c"]
 OTHER_MACROS = [
+    "NN_USE_SOFTMAX_S8",
+    "NN_USE_SOFTMAX_TABLE_S8",
     "NN_USE_TANH_S8",
     "NN_USE_LOGISTIC_S8",
     "NN_USE_HARD_SWISH_S8",
@@ -1056,12 +1074,12 @@ OTHER_CALLS = [
 
 
 def test_c_shares_a_unit_with_the_other_kernels(compiler: str, tmp_path: Path) -> None:
-    """requant.c, the int8 runtime files and int16_ops.c in one unit, every kernel used: no clashing names."""
+    """The int8 and int16 kernels of the runtime files in one unit, every kernel used: no clashing names."""
     user = entry_point(
         "const int8_t *in8, int8_t *out8, const int16_t *in, int16_t *out, const int32_t *exp_table",
         *OTHER_CALLS, *C_CALLS.values(),
     )
-    unit = runtime_unit("requant.c", *OTHER_RUNTIME, "int16_ops.c", user, macros=[*OTHER_MACROS, *ALL_MACROS])
+    unit = runtime_unit(*OTHER_RUNTIME, user, macros=[*OTHER_MACROS, *ALL_MACROS])
     proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 

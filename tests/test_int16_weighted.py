@@ -5,11 +5,11 @@ differing elements, not a tolerance. The TFLM side runs tiny Keras models
 (one ``Dense``, ``Conv2D`` or ``DepthwiseConv2D``) converted in 16x8 mode
 (int16 activations, int8 weights); the NumPy side takes the weights, biases
 and scales from the flatbuffer and computes the op with
-:mod:`nndsl.qmath.int16` (plus a tap loop here for the convolutions). Each
+``tests/qmath_reference.py`` (plus a tap loop here for the convolutions). Each
 test checks the operator, its options and the bias dtype the converter chose.
-The C side is ``nn_mbqm64`` from ``backends/c/runtime/int16.c``, built with
+The C side is ``nn_mbqm64`` from ``backends/c/runtime/requant.c``, built with
 AddressSanitizer and UndefinedBehaviorSanitizer, against
-:func:`~nndsl.qmath.int16.multiply_by_quantized_multiplier_int64`.
+:func:`~nndsl.qmath.requant.multiply_by_quantized_multiplier_int64`.
 """
 
 from __future__ import annotations
@@ -22,19 +22,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nndsl.qmath.int16 import (
+from nndsl.qmath.requant import (
     INT16_MAX,
     INT16_MIN,
-    activation_range_s16,
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_int64,
+    quantize_multiplier,
+    reduced_multiplier,
+)
+from tests.c_harness import build_harness, compile_c, entry_point, run_harness, runtime_unit
+from tests.qmath_reference import (
     dense_s16,
     fully_connected_multipliers,
-    multiply_by_quantized_multiplier_int64,
+    fused_activation_range_s16,
     per_channel_multipliers,
-    reduced_multiplier,
     requantize_s16,
 )
-from nndsl.qmath.requant import multiply_by_quantized_multiplier, quantize_multiplier
-from tests.c_harness import build_harness, compile_c, entry_point, run_harness, runtime_unit
 from tests.tflite_models import KERAS_ACTIVATION_CODES, convert_keras, edit_model, run_tflm, seed_of
 
 # --------------------------------------------------------------------------
@@ -254,7 +257,7 @@ def op_multipliers(op: WeightedOp) -> tuple[np.ndarray, np.ndarray]:
 
 def numpy_op(op: WeightedOp, x: np.ndarray, bias: Any = "model", multipliers: Any = None) -> np.ndarray:
     """The operator on one model input, in NumPy; ``bias``/``multipliers`` override the model's."""
-    act_min, act_max = activation_range_s16(op.activation, op.output_scale)
+    act_min, act_max = fused_activation_range_s16(op.activation, op.output_scale)
     mults, shifts = op_multipliers(op) if multipliers is None else multipliers
     b = op.bias if isinstance(bias, str) else bias
     if op.name == "FULLY_CONNECTED":
@@ -294,7 +297,7 @@ def check_model(
     assert (op.input_type, op.output_type, op.filter_type) == ("INT16", "INT16", "INT8")
     assert op.input_zero_point == 0 and op.output_zero_point == 0
     assert not np.any(op.filter_zero_points)
-    act_min, act_max = activation_range_s16(op.activation, op.output_scale)
+    act_min, act_max = fused_activation_range_s16(op.activation, op.output_scale)
     # The other accumulator path, for a count of where the bias dtype matters.
     other = (
         np.zeros(op.output_shape[-1], np.int32)
@@ -347,7 +350,7 @@ def test_dense_matches_tflite_micro(
     assert op.filter_scales.shape == (units,)
     if activation is not None:
         # The converter calibrates the output after the fused activation: 6.0 never clips below 32767.
-        assert activation_range_s16(op.activation, op.output_scale) == (0, INT16_MAX)
+        assert fused_activation_range_s16(op.activation, op.output_scale) == (0, INT16_MAX)
     check_model(model, value_range, seed_of(in_shape, units))
 
 
@@ -385,7 +388,7 @@ def test_dense_per_tensor_multiplier_is_a_double_product(tflite: Any) -> None:
     assert double_product[0][0] != float32_product[0][0]
     rng = np.random.default_rng(17)
     candidates = rng.integers(INT16_MIN, INT16_MAX + 1, size=(200_000, features)).astype(np.int16)
-    act = activation_range_s16(op.activation, op.output_scale)
+    act = fused_activation_range_s16(op.activation, op.output_scale)
     double_out = dense_s16(candidates, op.filter.T, op.bias, *double_product, *act)
     float32_out = dense_s16(candidates, op.filter.T, op.bias, *float32_product, *act)
     telling = np.flatnonzero(np.any(float32_out != double_out, axis=1))
@@ -597,7 +600,7 @@ def test_patched_clamps(tflite: Any, name: str, code: int) -> None:
     scale = float(np.float32((1.0 if code == 2 else 6.0) / 20000.0))
     model = patch_model(base, activation=code, output_scale=scale)
     op = read_single_op(model)
-    act_min, act_max = activation_range_s16(code, op.output_scale)
+    act_min, act_max = fused_activation_range_s16(code, op.output_scale)
     assert act_max == 20000 and act_min == (-20000 if code == 2 else 0)
     counts = check_model(model, (-2.0, 2.0), 43, min_unsaturated=0.1)
     assert counts["unsaturated"] < counts["elements"]
@@ -705,16 +708,16 @@ def test_multipliers_by_hand() -> None:
     assert both[0].tolist() == [quantize_multiplier(f64)[0]] * 2
 
 
-def test_activation_range_s16() -> None:
-    assert activation_range_s16(0, 1e-3) == (INT16_MIN, INT16_MAX)
-    assert activation_range_s16(1, 1e-3) == (0, INT16_MAX)
-    assert activation_range_s16(3, 1e-3) == (0, 6000)
-    assert activation_range_s16(3, 1e-4) == (0, INT16_MAX)
-    assert activation_range_s16(2, 0.4) == (-3, 3)  # 2.5 rounds away from zero
+def test_fused_activation_range_s16() -> None:
+    assert fused_activation_range_s16(0, 1e-3) == (INT16_MIN, INT16_MAX)
+    assert fused_activation_range_s16(1, 1e-3) == (0, INT16_MAX)
+    assert fused_activation_range_s16(3, 1e-3) == (0, 6000)
+    assert fused_activation_range_s16(3, 1e-4) == (0, INT16_MAX)
+    assert fused_activation_range_s16(2, 0.4) == (-3, 3)  # 2.5 rounds away from zero
     with pytest.raises(ValueError):
-        activation_range_s16(4, 1.0)
+        fused_activation_range_s16(4, 1.0)
     with pytest.raises(ValueError, match="overflows"):
-        activation_range_s16(3, 1e-12)
+        fused_activation_range_s16(3, 1e-12)
 
 
 def test_dense_s16_by_hand() -> None:
@@ -786,8 +789,8 @@ static int run_cases(FILE *fin, FILE *fout, int32_t count)
 
 @pytest.fixture(scope="module")
 def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """requant.c then int16.c (the order the backend pastes them), compiled with sanitizers."""
-    return build_harness(tmp_path_factory.mktemp("int16_c"), ["requant.c", "int16.c"], RUN_CASES, compiler=compiler)
+    """requant.c (nn_mbqm64), compiled with sanitizers."""
+    return build_harness(tmp_path_factory.mktemp("int16_c"), ["requant.c"], RUN_CASES, compiler=compiler)
 
 
 def run_c_mbqm64(binary: Path, acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, work: Path) -> np.ndarray:
@@ -824,12 +827,12 @@ def test_c_mbqm64_matches_numpy(c_harness: Path, tmp_path: Path) -> None:
 
 
 def test_c_int16_compiles_without_warnings(compiler: str, tmp_path: Path) -> None:
-    """requant.c then int16.c under the strict flags at -O2: no warning (an unused static inline is fine)."""
+    """requant.c under the strict flags at -O2: no warning (an unused static inline is fine)."""
     user = entry_point(
         "int64_t acc, int32_t m, int32_t s",
         "return nn_mbqm64(acc, m, s) + nn_mbqm((int32_t)acc, m, s);",
         returns="int32_t",
     )
     for extra in (user, ""):
-        proc = compile_c(runtime_unit("requant.c", "int16.c", extra), tmp_path / "unit.o", compiler=compiler)
+        proc = compile_c(runtime_unit("requant.c", extra), tmp_path / "unit.o", compiler=compiler)
         assert proc.returncode == 0, proc.stderr

@@ -25,7 +25,6 @@ from nndsl.qmath.pooling import (
     mean_multiplier,
     mean_s8,
     mean_s8_params,
-    pool_padding,
 )
 from nndsl.qmath.requant import activation_range
 from tests.c_harness import (
@@ -37,6 +36,7 @@ from tests.c_harness import (
     run_op_cases,
     runtime_unit,
 )
+from tests.qmath_reference import pool_padding
 from tests.tflite_models import (
     FUSED_ACTIVATIONS,
     KERAS_ACTIVATION_CODES,
@@ -486,6 +486,8 @@ static int call_op(int32_t op, const int32_t *p, const int8_t *in, int8_t *out)
 """
 
 ALL_MACROS = ["NN_USE_ADD_S8", "NN_USE_AVG_POOL_S8", "NN_USE_MEAN_S8"]
+# The runtime files of the three kernels, in the order the backend pastes them.
+RUNTIME = ["requant.c", "binary.c", "add.c", "pooling.c"]
 
 
 @pytest.fixture(scope="module")
@@ -493,7 +495,7 @@ def c_harness(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The three C kernels, compiled once with sanitisers into a file-to-file harness."""
     build = tmp_path_factory.mktemp("pool_add_c")
     run_cases = op_cases_source("int8_t", CALL_OP)
-    return build_harness(build, ["requant.c", "add.c", "pooling.c"], run_cases, macros=ALL_MACROS, compiler=compiler)
+    return build_harness(build, RUNTIME, run_cases, macros=ALL_MACROS, compiler=compiler)
 
 
 def add_case(a: np.ndarray, b: np.ndarray, params: AddS8Params, act_min: int, act_max: int) -> OpCase:
@@ -644,14 +646,16 @@ def test_c_each_kernel_alone_compiles_without_warnings(compiler: str, tmp_path: 
     user = entry_point(
         "const int8_t *in, int8_t *out", "out[0] = (int8_t)nn_mbqm(in[0], 1 << 30, 0);", *(calls[m] for m in macros)
     )
-    proc = compile_c(runtime_unit("requant.c", "add.c", "pooling.c", user, macros=macros), tmp_path / "unit.o",
+    proc = compile_c(runtime_unit(*RUNTIME, user, macros=macros), tmp_path / "unit.o",
                      compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_c_shares_a_unit_with_the_other_kernels(compiler: str, tmp_path: Path) -> None:
-    """requant.c, softmax.c, activations.c, add.c and pooling.c in one unit: no clashing names."""
-    macros = [*ALL_MACROS, "NN_USE_TANH_S8", "NN_USE_LOGISTIC_S8", "NN_USE_HARD_SWISH_S8", "NN_USE_LEAKY_RELU_S8"]
+    """requant.c, fixedpoint.c, softmax.c, activations.c, binary.c, add.c and pooling.c in one unit: no clashing
+    names."""
+    macros = [*ALL_MACROS, "NN_USE_TANH_S8", "NN_USE_LOGISTIC_S8", "NN_USE_HARD_SWISH_S8", "NN_USE_LEAKY_RELU_S8",
+              "NN_USE_SOFTMAX_S8", "NN_USE_SOFTMAX_TABLE_S8"]
     user = entry_point(
         "const int8_t *in, int8_t *out, const int32_t *exp_table",
         "nn_softmax_s8(in, out, 1, 4, 1 << 30, 20, -100);",
@@ -664,7 +668,8 @@ def test_c_shares_a_unit_with_the_other_kernels(compiler: str, tmp_path: Path) -
         "nn_avg_pool_s8(in, out, 2, 2, 1, 1, 1, 2, 2, 1, 1, 0, 0, -128, 127);",
         "nn_mean_s8(in, out, 4, 1, 0, 0, 1 << 30, -1);",
     )
-    unit = runtime_unit("requant.c", "softmax.c", "activations.c", "add.c", "pooling.c", user, macros=macros)
+    files = ["requant.c", "fixedpoint.c", "softmax.c", "activations.c", "binary.c", "add.c", "pooling.c"]
+    unit = runtime_unit(*files, user, macros=macros)
     proc = compile_c(unit, tmp_path / "unit.o", compiler=compiler)
     assert proc.returncode == 0, proc.stderr
 

@@ -299,7 +299,8 @@ SOFTMAX_OP, FIXED_OP, TABLE_OP = 0, 1, 2
 @pytest.fixture(scope="module")
 def c_softmax(compiler: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The C runtime's softmax, compiled with sanitisers into a file-to-file harness."""
-    return build_harness(tmp_path_factory.mktemp("softmax_c"), ["requant.c", "softmax.c"], RUN_CASES, compiler=compiler)
+    return build_harness(tmp_path_factory.mktemp("softmax_c"), ["requant.c", "fixedpoint.c", "softmax.c"], RUN_CASES,
+                         macros=["NN_USE_SOFTMAX_S8", "NN_USE_SOFTMAX_TABLE_S8"], compiler=compiler)
 
 
 Case = tuple[np.ndarray, SoftmaxS8Params]

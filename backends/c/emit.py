@@ -27,8 +27,8 @@ from nndsl.types import DType
 VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
-    "requant", "matmul", "depthwise", "shift", "int16", "softmax", "activations", "add", "pooling", "int16_ops",
-    "int16_functions", "binary", "quantize", "fixed_functions", "layout", "reduce", "resize",
+    "requant", "fixedpoint", "matmul", "depthwise", "shift", "softmax", "activations", "binary", "add", "pooling",
+    "quantize", "fixed_functions", "layout", "reduce", "resize",
 )
 # What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
 RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}
@@ -215,7 +215,7 @@ class _Emitter:
             case ir.Quantize():
                 assert op.requant is not None
                 self.runtime.add("requant")
-                return common | {"macro": "requant_s8", "q": op.requant} | self.requant_arrays(op, op.requant)
+                return common | {"macro": "requant_q", "q": op.requant} | self.requant_arrays(op, op.requant)
             case _:
                 assert_never(op)
 
@@ -247,8 +247,6 @@ class _Emitter:
             return {"macro": integer_macro, "q": requant, "acc_type": "int32_t", "shift_stage": True} | types
         self.use("requant")
         wide = op.output.type.dtype is DType.I16
-        if wide:
-            self.use("int16")
         stage = {"acc_type": "int64_t" if wide else "int32_t", "mbqm": "nn_mbqm64" if wide else "nn_mbqm",
                  "shift_stage": False}
         return {"macro": integer_macro, "q": requant} | stage | types | self.requant_arrays(op, requant)
@@ -278,7 +276,7 @@ class _Emitter:
                 in_place = op.output.name in self.graph.plan.in_place
                 return view | matrix | conv_matrix_layout(op, view, in_place)
         kernel_name = self.const_array(op.kernel.name, data, op.kernel.type.dtype, f"{op.kernel.name}: {layout}")
-        output_stage = self.requant_view(op, op.requant, op.activation, "conv_s8", "conv_f32")
+        output_stage = self.requant_view(op, op.requant, op.activation, "conv_q", "conv_f32")
         return view | output_stage | {"kernel": kernel_name, "depth_multiplier": out_channels // channels,
                                       "bias": self.bias_array(op.bias, out_channels)}
 
@@ -325,14 +323,14 @@ class _Emitter:
             view |= {"act_min": op.act_range[0], "act_max": op.act_range[1]}
             if op.pool is ir.PoolKind.AVG:
                 return self.average_pool(op, view)
-            return view | {"macro": "max_pool_s8"}
+            return view | {"macro": "max_pool_q"}
         low, high = op.activation.real_range
         return view | {"macro": "pool_f32", "low": _opt_float(low), "high": _opt_float(high)}
 
     def average_pool(self, op: ir.Op, view: dict[str, Any]) -> dict[str, Any]:
         """An integer average pool: the int8 or int16 runtime kernel, by the output's storage."""
         if op.output.type.dtype is DType.I16:
-            self.use("int16_ops", "NN_USE_AVG_POOL_S16")
+            self.use("pooling", "NN_USE_AVG_POOL_S16")
             return view | {"macro": "avg_pool_q", "function": "nn_avg_pool_s16"}
         self.use("pooling", "NN_USE_AVG_POOL_S8")
         return view | {"macro": "avg_pool_q", "function": "nn_avg_pool_s8"}
@@ -400,7 +398,7 @@ class _Emitter:
                                   f"{op.kernel.name}: [{units}][{features}], transposed from [inputs, outputs]")
         view = {"rows": rows, "features": features, "units": units, "kernel": kernel,
                 "bias": self.bias_array(op.bias, units)}
-        return view | self.requant_view(op, op.requant, op.activation, "dense_s8", "dense_f32")
+        return view | self.requant_view(op, op.requant, op.activation, "dense_q", "dense_f32")
 
     def activation_view(self, op: ir.Activation) -> dict[str, Any]:
         if op.requant is None:
@@ -409,13 +407,13 @@ class _Emitter:
         requant = op.requant
         if isinstance(requant, ir.ShiftRequant):
             if requant.shift == 0:
-                return {"macro": "clamp_s8", "q": requant}
+                return {"macro": "clamp_q", "q": requant}
             self.use("shift")
             return {"macro": "shift_q", "q": requant}
         identity = (requant.multipliers[0], requant.shifts[0]) == IDENTITY_MULTIPLIER
         unshifted = requant.input_offset == -requant.output_offset
-        macro = "clamp_s8" if identity and unshifted else "requant_s8"
-        if macro == "requant_s8":  # clamp_s8 calls nothing: an unused static nn_mbqm fails -Werror
+        macro = "clamp_q" if identity and unshifted else "requant_q"
+        if macro == "requant_q":  # clamp_q calls nothing: an unused static nn_mbqm fails -Werror
             self.runtime.add("requant")
         return {"macro": macro, "q": requant} | self.requant_arrays(op, requant)
 
@@ -475,7 +473,8 @@ class _Emitter:
         ops = [self.view(op) for op in graph.ops]
         env = _environment()
         single = "NN_SINGLE_ROUNDING" in self.defines
-        runtime = [_select_rounding(_runtime_source(name), single) for name in RUNTIME_FILES if name in self.runtime]
+        runtime = [_drop_unused_kernels(_select_rounding(_runtime_source(name), single), self.defines)
+                   for name in RUNTIME_FILES if name in self.runtime]
         in_type, out_type = graph.input.type, graph.output.type
         context = {
             "name": self.prefix,
@@ -661,7 +660,8 @@ def _reserved_names(prefix: str) -> frozenset[str]:
         for case, suffix in re.findall(r"\{\{ (name|NAME) \}\}_(\w+)", text):
             names.add(f"{prefix if case == 'name' else prefix.upper()}_{suffix}")
     for runtime in RUNTIME_FILES:
-        names.update(re.findall(r"\b(nn_\w+)\s*\(", _runtime_source(runtime)))
+        # every nn_ name, also the kernels a runtime macro defines per type (NN_ADD_LOOP(nn_add_s8, int8_t))
+        names.update(re.findall(r"\b(nn_\w+)", _runtime_source(runtime)))
     return frozenset(names)
 
 
@@ -676,6 +676,40 @@ def _select_rounding(source: str, single: bool) -> str:
     stays the double-rounding runtime text alone.
     """
     return _ROUNDING_BLOCK.sub(lambda match: match.group(1 if single else 2), source)
+
+
+# A kernel guard of the runtime: ``#ifdef NN_USE_X`` or ``#if defined(NN_USE_X) || defined(NN_USE_Y)...``.
+_GUARD = re.compile(r"#ifdef (NN_USE_\w+)|#if ((?:defined\(NN_USE_\w+\)(?: \|\| )?)+)")
+_GUARD_NAME = re.compile(r"NN_USE_\w+")
+
+
+def _drop_unused_kernels(source: str, defines: set[str]) -> str:
+    """``source`` without the kernel guards' blocks that ``defines`` leaves out, and without those guards.
+
+    The compiler would skip the blocks anyway; removing them first lets :func:`_drop_unused_functions` see
+    that a helper named only inside a skipped block (a per-type loop macro's element function, say) is unused.
+    Other conditionals (``NN_MAT_DSP``...) stay as they are.
+    """
+    out: list[str] = []
+    stack: list[bool | None] = []  # per open conditional: whether its kernel guard holds (None: not a guard)
+    lines = iter(source.splitlines(keepends=True))
+    for line in lines:
+        while line.rstrip("\n").endswith("\\") and line.startswith("#if"):
+            line = line.rstrip("\n")[:-1].rstrip() + " " + next(lines).strip() + "\n"
+        guard = _GUARD.fullmatch(line.strip())
+        if guard is not None:
+            stack.append(any(name in defines for name in _GUARD_NAME.findall(line)))
+            continue
+        if line.startswith("#if"):
+            stack.append(None)
+        elif line.startswith("#endif"):
+            if stack.pop() is not None:
+                continue
+        elif line.startswith("#else") and stack and stack[-1] is not None:
+            raise ValueError("a runtime kernel guard has an #else")
+        if all(state is not False for state in stack):
+            out.append(line)
+    return "".join(out)
 
 
 def _runtime_source(name: str) -> str:

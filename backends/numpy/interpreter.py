@@ -15,10 +15,8 @@ import numpy.typing as npt
 
 from nndsl import ir
 from nndsl.ir import assert_never
-from nndsl.qmath.int16 import multiply_by_quantized_multiplier_int64
-from nndsl.qmath.int16_ops import avg_pool_s16
-from nndsl.qmath.pooling import avg_pool_s8
-from nndsl.qmath.requant import multiply_by_quantized_multiplier
+from nndsl.qmath.pooling import avg_pool_s8, avg_pool_s16
+from nndsl.qmath.requant import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64
 from nndsl.qmath.shift import requantize_q
 from nndsl.types import DType
 from nndsl.windows import as_2d, output_hw, window_taps

@@ -1,4 +1,4 @@
-"""TensorFlow Lite Micro's int8 TANH, LOGISTIC, HARD_SWISH and LEAKY_RELU, bit-exact.
+"""TensorFlow Lite Micro's TANH, LOGISTIC, HARD_SWISH and LEAKY_RELU (int8, and int16 of the 16x8 scheme), bit-exact.
 
 Each op has a frozen parameter dataclass, a ``*_s8_params`` function doing what
 the TFLM kernel's Prepare does with the tensors' float32 scales, and a
@@ -13,7 +13,7 @@ double-rounding build):
   ``HardSwishPrepare``; int16 fixed point throughout.
 * LEAKY_RELU: ``reference_ops::QuantizeLeakyRelu<int8_t>``, prepared by
   ``CalculateOpDataLeakyRelu``. The int16 LEAKY_RELU
-  (:func:`~nndsl.qmath.int16_ops.leaky_relu_s16`) is the same code on int16
+  (:func:`leaky_relu_s16`) is the same code on int16
   data: the private :func:`_leaky_relu_params` and :func:`_leaky_relu`,
   parametrised by the storage type, serve both widths.
 
@@ -23,6 +23,31 @@ TANH and LOGISTIC ignore the output tensor's scale: their kernels always write
 only LOGISTIC's output zero point; the parameter functions here reject any
 other output quantisation, under which TFLM's integers would mean something
 else. ``backends/c/runtime/activations.c`` mirrors the kernels.
+
+The int16 kernels (16x8 scheme, zero point 0):
+
+* TANH: ``reference_integer_ops::Tanh`` (int16 overload), prepared by
+  ``CalculateArithmeticOpData`` (``tanh.cc``). No gemmlowp: the input is
+  rescaled to units of 1/(3 * 4096) (an integer multiplier and a rounding
+  right shift, or, for input scales 2**-12 and 2**-11 to within 1e-3 in log2,
+  the power-of-two shortcut ``input_multiplier == 0``) and interpolated in
+  TFLite's fixed 256-entry ``sigmoid_table_uint16`` via
+  ``tanh(x) = 2 sigmoid(2x) - 1``. Input and output zero points must be 0
+  and the output scale 2**-15 (checked by TFLM with ``CheckedLog2``); outputs
+  lie in [-32767, 32767].
+* LOGISTIC: ``reference_integer_ops::Logistic`` (int16 overload), prepared by
+  ``CalculateArithmeticOpDataLogistic`` (``logistic_common.cc``); the same
+  rescale (the power-of-two shortcut only for input scale 2**-12) and table.
+  Output scale 2**-15, zero point 0; outputs lie in [1, 32767]: the most
+  negative inputs give 1, never 0.
+* LEAKY_RELU: ``QuantizeLeakyRelu<int16_t>``, see above. The pinned TFLM
+  computes the two multipliers from *double* quotients, as
+  :func:`leaky_relu_s8_params` does.
+
+HARD_SWISH has no int16 kernel in TFLM (its Eval takes float32 and int8 only),
+and the TF 2.21 converter refuses it in 16x8 mode, so there is none here.
+``backends/c/runtime/int16_functions.c`` mirrors the int16 TANH and LOGISTIC,
+``int16_ops.c`` the int16 LEAKY_RELU.
 """
 
 from __future__ import annotations
@@ -55,10 +80,13 @@ from nndsl.qmath.requant import (
     INT16_MAX,
     INT16_MIN,
     INT32_MAX,
+    S16_FUNCTION_OUTPUT_SCALE,
+    S16_FUNCTION_OUTPUT_ZERO_POINT,
     ArrayLike,
     IntArray,
     Rounding,
     Storage,
+    checked_log2,
     checked_zero_point,
     float32_scale,
     multiply_by_quantized_multiplier,
@@ -66,6 +94,7 @@ from nndsl.qmath.requant import (
     round_half_away,
     rounding_divide_by_pot,
     stored_values,
+    wrap_int16,
     wrap_int32,
 )
 
@@ -289,11 +318,6 @@ def logistic_s8(
 # --------------------------------------------------------------------------
 # HARD_SWISH: int16 fixed point
 # --------------------------------------------------------------------------
-
-
-def wrap_int16(x: ArrayLike) -> IntArray:
-    """Two's-complement wrap to int16 (the C++ kernel's implicit ``int`` -> ``int16_t`` conversions)."""
-    return ((_i64(x) + (1 << 15)) & 0xFFFF) - (1 << 15)
 
 
 def saturating_rounding_doubling_high_mul_i16(a: ArrayLike, b: ArrayLike) -> IntArray:
@@ -550,3 +574,257 @@ def leaky_relu_s8(
     double rounding); the output zero point is added before the clamp.
     """
     return _leaky_relu(x, params, np.int8, "leaky_relu_s8", rounding)
+
+
+# --------------------------------------------------------------------------
+# int16 LEAKY_RELU
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeakyReluS16Params(_LeakyReluParams):
+    """TFLM ``LeakyReluOpData`` (int16); the fields of :class:`~nndsl.qmath.activations.LeakyReluS8Params`.
+
+    The field order is the C argument order of ``nn_leaky_relu_s16`` after ``size``.
+    """
+
+
+def leaky_relu_s16_params(
+    input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int, alpha: float
+) -> LeakyReluS16Params:
+    """TFLM's ``CalculateOpDataLeakyRelu`` (int16; the same code as for int8).
+
+    In double: ``double(in_scale) * double(alpha) / double(out_scale)`` and
+    ``double(in_scale) / double(out_scale)`` (``alpha`` is a float32 option),
+    split by ``QuantizeMultiplier``, as
+    :func:`~nndsl.qmath.activations.leaky_relu_s8_params`, with int16 zero
+    points. A negative ``alpha`` gives a negative multiplier, as in TFLM.
+    Shifts above 30 (ratios of 2**30 and up), where TFLM's ``1 << shift`` is
+    undefined, raise ``ValueError``.
+    """
+    return _leaky_relu_params(
+        LeakyReluS16Params, np.int16, input_scale, input_zero_point, output_scale, output_zero_point, alpha
+    )
+
+
+def leaky_relu_s16(x: npt.ArrayLike, params: LeakyReluS16Params) -> npt.NDArray[np.int16]:
+    """TFLite's ``reference_ops::QuantizeLeakyRelu<int16_t>``, element-wise over ``x``.
+
+    :func:`~nndsl.qmath.activations.leaky_relu_s8`'s arithmetic: inputs at or
+    above the zero point rescaled by the identity multiplier, those below by
+    the alpha multiplier, plus the output zero point, clamped to int16. With
+    int16 inputs a large left shift can leave int32 (``x * 2**shift``); it
+    wraps like the C mirror.
+    """
+    return _leaky_relu(x, params, np.int16, "leaky_relu_s16")
+
+
+# --------------------------------------------------------------------------
+# int16 TANH and LOGISTIC: TFLite's sigmoid table
+# --------------------------------------------------------------------------
+
+
+# TANH and LOGISTIC: the input is rescaled to units of 1/(3 * 4096), an integer
+# multiplier over a right shift. TFLM's TFLITE_DCHECK_LE wants multipliers <= 32767;
+# release builds (the pip tflite-micro among them) compile it out and run larger
+# ones, whose int32 products cannot overflow up to 65535.
+SIGMOID_DCHECK_MULTIPLIER = 32767
+SIGMOID_MAX_MULTIPLIER = 65535
+SIGMOID_MAX_LEFT_SHIFT = 31
+SIGMOID_OUTPUT_FRACTIONAL_BITS = 15
+
+# TFLite's sigmoid_table_uint16 (kernels/internal/common.h): sigmoid(i / 24) in
+# Q0.16, i = 0..255, saturated at 65535. It is a fixed constant of TFLite, not
+# computable by plain rounding (entries differ from round(65536 * sigmoid(i/24))
+# by one in places), so it is reproduced as data. tanh uses it through
+# tanh(x) = 2 * sigmoid(2x) - 1.
+SIGMOID_TABLE_UINT16: tuple[int, ...] = (
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432, 42064, 42688,
+    43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409,
+    51865, 52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
+    57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110,
+    61279, 61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186,
+    63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308,
+    64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900,
+    64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208,
+    65221, 65234, 65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360, 65367,
+    65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433, 65438, 65442, 65445, 65449,
+    65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491,
+    65493, 65495, 65497, 65498, 65500, 65501, 65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513,
+    65514, 65515, 65516, 65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530,
+    65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
+    65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+)  # fmt: skip
+_SIGMOID_TABLE = np.array(SIGMOID_TABLE_UINT16, dtype=np.int64)
+
+
+def _check_output(op: str, scale: float, zero_point: int) -> None:
+    """TANH and LOGISTIC's Prepare: output zero point 0 and ``CheckedLog2(scale)`` giving -15."""
+    is_pot, log2_rounded = checked_log2(scale)
+    if zero_point != S16_FUNCTION_OUTPUT_ZERO_POINT or not is_pot or log2_rounded != -SIGMOID_OUTPUT_FRACTIONAL_BITS:
+        raise ValueError(
+            f"{op} int16 output must have scale 2**-15 (to within 1e-3 in log2) and zero point 0, "
+            f"got {scale!r} and {zero_point}; TFLM's Prepare fails"
+        )
+
+
+@dataclass(frozen=True)
+class TanhS16Params:
+    """TFLM tanh ``OpData`` (int16 fields): ``input_multiplier`` and ``input_left_shift``.
+
+    ``input_multiplier == 0`` is the power-of-two case: the kernel uses
+    ``3 << input_left_shift`` and no shift. Otherwise the multiplier (at most
+    32767, or up to 65535 with shift 0 for input scales above about 2.67) is
+    applied before a rounding right shift by ``input_left_shift`` (despite its
+    name), in [0, 31].
+    """
+
+    input_multiplier: int
+    input_left_shift: int
+
+
+@dataclass(frozen=True)
+class LogisticS16Params:
+    """TFLM ``OpDataLogistic`` (int16 fields): the same two as :class:`TanhS16Params`."""
+
+    input_multiplier: int
+    input_left_shift: int
+
+
+def _sigmoid_input_params(op: str, input_scale: float, pot_shifts: tuple[int, ...]) -> tuple[int, int]:
+    """The int16 branch shared by TFLM's tanh and logistic Prepare: ``(input_multiplier, input_left_shift)``.
+
+    ``CheckedLog2(input_scale)``: a power of two giving ``12 + log2`` in
+    ``pot_shifts`` takes the shortcut (multiplier 0). Otherwise
+    ``double(input_scale) * 4096.0 * 3.0`` is doubled, counting, while it is
+    at most 32767 / 2 and the count at most 30, then truncated to an integer.
+    Multipliers above 32767 (input scales above 32767 / 12288, about 2.67, with
+    shift 0) fail TFLM's ``TFLITE_DCHECK_LE`` in debug builds only; release
+    builds compute them exactly up to 65535 (input scales below about 5.33),
+    and so does this module. Beyond that TFLM's int32 product overflows: raise.
+    """
+    scale = float32_scale("input_scale", input_scale)
+    is_pot, log2_rounded = checked_log2(float(scale))
+    pot_shift = (15 - 3) + log2_rounded
+    if is_pot and pot_shift in pot_shifts:
+        return 0, pot_shift
+    multiplier = float(scale) * 4096.0 * 3.0
+    shift = 0
+    while multiplier <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        multiplier *= 2.0
+    if multiplier > SIGMOID_MAX_MULTIPLIER:
+        raise ValueError(
+            f"{op} int16: input scale {input_scale!r} gives input multiplier {multiplier} > "
+            f"{SIGMOID_MAX_MULTIPLIER}: TFLM's int32 product of the input and the multiplier overflows"
+        )
+    return int(multiplier), shift
+
+
+def _check_input_zero_point(op: str, zero_point: int) -> None:
+    if zero_point != 0:
+        raise ValueError(f"{op} int16 input must have zero point 0, got {zero_point}; TFLM's Prepare fails")
+
+
+def tanh_s16_params(
+    input_scale: float,
+    input_zero_point: int = 0,
+    output_scale: float = S16_FUNCTION_OUTPUT_SCALE,
+    output_zero_point: int = S16_FUNCTION_OUTPUT_ZERO_POINT,
+) -> TanhS16Params:
+    """TFLM's ``CalculateArithmeticOpData`` for int16 TANH (``tanh.cc``).
+
+    Zero points must be 0 and the output scale 2**-15 (``CheckedLog2``, so
+    within 1e-3 in log2; the kernel writes the same integers regardless).
+    Input scales 2**-12 and 2**-11 take the power-of-two shortcut.
+    """
+    _check_input_zero_point("TANH", input_zero_point)
+    _check_output("TANH", output_scale, output_zero_point)
+    multiplier, shift = _sigmoid_input_params("TANH", input_scale, (0, 1))
+    return TanhS16Params(input_multiplier=multiplier, input_left_shift=shift)
+
+
+def logistic_s16_params(
+    input_scale: float,
+    input_zero_point: int = 0,
+    output_scale: float = S16_FUNCTION_OUTPUT_SCALE,
+    output_zero_point: int = S16_FUNCTION_OUTPUT_ZERO_POINT,
+) -> LogisticS16Params:
+    """TFLM's ``CalculateArithmeticOpDataLogistic`` for int16 (``logistic_common.cc``).
+
+    As :func:`tanh_s16_params`, but only input scale 2**-12 takes the
+    power-of-two shortcut.
+    """
+    _check_input_zero_point("LOGISTIC", input_zero_point)
+    _check_output("LOGISTIC", output_scale, output_zero_point)
+    multiplier, shift = _sigmoid_input_params("LOGISTIC", input_scale, (0,))
+    return LogisticS16Params(input_multiplier=multiplier, input_left_shift=shift)
+
+
+def _sigmoid_table_input(values: IntArray, params: TanhS16Params | LogisticS16Params) -> IntArray:
+    """The kernels' input rescale: ``(x * multiplier + round) >> shift``, in units of 1/(3 * 4096).
+
+    The power-of-two case (multiplier 0) uses ``3 << input_left_shift`` and no shift.
+    """
+    multiplier = params.input_multiplier
+    shift = params.input_left_shift
+    if not 0 <= shift <= SIGMOID_MAX_LEFT_SHIFT:
+        raise ValueError(f"input_left_shift {shift} outside [0, {SIGMOID_MAX_LEFT_SHIFT}]")
+    if multiplier == 0:
+        multiplier = 3 << shift
+        shift = 0
+    if not 0 < multiplier <= SIGMOID_MAX_MULTIPLIER:
+        raise ValueError(f"input_multiplier {multiplier} outside [1, {SIGMOID_MAX_MULTIPLIER}]")
+    rounding = (1 << (shift - 1)) if shift > 0 else 0
+    return (values * multiplier + rounding) >> shift
+
+
+def _interpolate_sigmoid(magnitude: IntArray, fraction_bits: int) -> tuple[BoolArray, IntArray]:
+    """``(saturated, (ua << bits) + ut * (ub - ua))``: the table at ``magnitude``, ``bits`` fraction bits."""
+    index = magnitude >> fraction_bits
+    saturated = index >= 255
+    safe = np.minimum(index, 254)
+    low = _SIGMOID_TABLE[safe]
+    high = _SIGMOID_TABLE[safe + 1]
+    fraction = magnitude & ((1 << fraction_bits) - 1)
+    return saturated, (low << fraction_bits) + fraction * (high - low)
+
+
+def tanh_s16(x: npt.ArrayLike, params: TanhS16Params) -> npt.NDArray[np.int16]:
+    """TFLM's ``reference_integer_ops::Tanh`` (int16 overload), element-wise over ``x``.
+
+    The rescaled magnitude indexes the sigmoid table with 8 fraction bits
+    (table step 1/48 on the input, i.e. 1/24 on ``2x``), interpolated in
+    Q0.24; index 255 and up saturate. ``2 sigmoid - 1`` with rounding
+    constants, then ``>> 8`` to Q0.15: outputs in [-32767, 32767], odd
+    around 0 up to the rounding constants. Output scale 2**-15, zero point 0.
+    """
+    values = stored_values(x, "tanh_s16 input", np.int16)
+    input_data = _sigmoid_table_input(values, params)
+    saturated, interpolated = _interpolate_sigmoid(np.abs(input_data), 8)
+    result = np.where(saturated, 0xFFFF << 8, interpolated)
+    result = np.where(
+        input_data >= 0,
+        result - (1 << (14 + 9)) + (1 << (9 - 2)),
+        -result + (1 << (14 + 9)) + (1 << (9 - 2)) - 1,
+    )
+    return wrap_int16(result >> (9 - 1)).astype(np.int16).reshape(values.shape)
+
+
+def logistic_s16(x: npt.ArrayLike, params: LogisticS16Params) -> npt.NDArray[np.int16]:
+    """TFLM's ``reference_integer_ops::Logistic`` (int16 overload), element-wise over ``x``.
+
+    The rescaled magnitude indexes the sigmoid table with 9 fraction bits
+    (table step 1/24), interpolated in Q0.25; index 255 and up saturate to
+    ``0x7FFF << 10``. Negative inputs take ``1 - sigmoid``; ``>> 10`` with
+    rounding to Q0.15. Outputs in [1, 32767] (the table's last entry and the
+    saturation value both leave ``1 - sigmoid`` at 1). Output scale 2**-15,
+    zero point 0.
+    """
+    values = stored_values(x, "logistic_s16 input", np.int16)
+    input_data = _sigmoid_table_input(values, params)
+    saturated, interpolated = _interpolate_sigmoid(np.abs(input_data), 9)
+    result = np.where(saturated, 0x7FFF << 10, interpolated)
+    result = np.where(input_data >= 0, result + (1 << 9), (1 << (16 + 9)) - result + (1 << 9) - 1)
+    return wrap_int16(result >> 10).astype(np.int16).reshape(values.shape)

@@ -21,10 +21,14 @@ non-positive shift. The fused activation is a clamp to ``[act_min, act_max]``
 :func:`~nndsl.qmath.requant.activation_range`). ``backends/c/runtime/add.c``
 mirrors the kernel.
 
-TFLM's int16 ADD (:func:`~nndsl.qmath.int16_ops.add_s16`) is the same
+TFLM's int16 ADD (:func:`add_s16`) is the same
 arithmetic (``AddElementwise<int16_t>``) with ``left_shift = 15`` and int16
 bounds: the private :func:`_add_params` and :func:`_add`, parametrised by the
-storage type, serve both widths.
+storage type, serve both widths. TFLM's ``EvalAddQuantized`` calls
+``reference_ops::Add(..., int16_t, ..., pot_scale=false)`` for equal shapes,
+always: the model's ``pot_scale_int16`` option is never read, so the
+power-of-two path of ``reference_ops::Add`` is dead code in TFLM.
+``backends/c/runtime/int16_ops.c`` mirrors :func:`add_s16`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ import numpy.typing as npt
 from nndsl.qmath.requant import (
     INT8_MAX,
     INT8_MIN,
+    INT16_MAX,
+    INT16_MIN,
     Rounding,
     Storage,
     check_activation_range,
@@ -49,8 +55,9 @@ from nndsl.qmath.requant import (
     wrap_int32,
 )
 
-# ``data->left_shift`` for an int8 output (15 for int16).
+# ``data->left_shift`` of CalculateOpDataAdd: 20 for an int8 output, 15 for int16.
 ADD_S8_LEFT_SHIFT = 20
+ADD_S16_LEFT_SHIFT = 15
 
 
 @dataclass(frozen=True)
@@ -215,3 +222,47 @@ def add_s8(
     three ``MultiplyByQuantizedMultiplierSmallerThanOneExp`` calls.
     """
     return _add(a, b, params, act_min, act_max, np.int8, "add_s8", rounding)
+
+
+# --------------------------------------------------------------------------
+# int16 ADD
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddS16Params(ArithmeticParams):
+    """TFLM ``OpDataAdd`` for an int16 output; the fields of :class:`~nndsl.qmath.add.AddS8Params`.
+
+    The field order is the C argument order of ``nn_add_s16`` after ``size``.
+    Offsets are the negated input zero points and the output zero point; all
+    shifts are ``<= 0`` (right shifts by ``-shift``); ``left_shift`` is 15.
+    """
+
+
+def add_s16_params(scale1: float, zp1: int, scale2: float, zp2: int, out_scale: float, out_zp: int) -> AddS16Params:
+    """TFLM's ``CalculateOpDataAdd`` for an int16 output.
+
+    As :func:`~nndsl.qmath.add.add_s8_params` with ``left_shift = 15``: in
+    double, from the float32 scales, ``twice_max = 2 * max(scale1, scale2)``,
+    input multipliers ``scale_i / twice_max`` and output multiplier
+    ``twice_max / (2**15 * out_scale)``, each split by
+    ``QuantizeMultiplierSmallerThanOneExp``. Raises ``ValueError`` where
+    TFLM's Prepare aborts: an output multiplier of one or more (an output
+    scale below about ``2 * max_scale / 2**15``).
+    """
+    return _add_params(AddS16Params, np.int16, ADD_S16_LEFT_SHIFT, (scale1, scale2, out_scale), (zp1, zp2, out_zp))
+
+
+def add_s16(
+    a: npt.ArrayLike, b: npt.ArrayLike, params: AddS16Params, act_min: int = INT16_MIN, act_max: int = INT16_MAX
+) -> npt.NDArray[np.int16]:
+    """TFLM's int16 ADD (equal shapes): ``reference_ops::AddElementwise<int16_t>``.
+
+    :func:`~nndsl.qmath.add.add_s8`'s arithmetic with int16 bounds:
+    ``act_min``/``act_max`` are the fused activation's quantised bounds
+    (``[-32768, 32767]`` for none). A centred int16 value (at most 65535 in
+    magnitude) shifted left by 15 stays inside int32, and so does the sum of
+    the two halved inputs; the addition of the output offset can leave int32
+    for extreme parameters and wraps like the C mirror.
+    """
+    return _add(a, b, params, act_min, act_max, np.int16, "add_s16")

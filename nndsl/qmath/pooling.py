@@ -8,7 +8,7 @@ AVERAGE_POOL_2D
     only (padding is never counted), divides by their count rounding half away
     from zero (``acc > 0 ? (acc + n/2) / n : (acc - n/2) / n`` in C integer
     arithmetic) and clamps to the fused activation's range. The padding is
-    TFLite's ``ComputePaddingHeightWidth`` (see :func:`pool_padding`): for
+    TFLite's ``ComputePaddingHeightWidth`` (``tests/qmath_reference.py``'s ``pool_padding``): for
     SAME the smaller half of the total padding goes to the top/left. Keras
     ``AveragePooling1D`` converts to ``EXPAND_DIMS`` (axis 1: ``[1, 1, W, C]``)
     -> ``AVERAGE_POOL_2D`` with a ``1 x k`` filter and stride ``(1, s)`` ->
@@ -51,10 +51,23 @@ MEAN
 ``backends/c/runtime/pooling.c`` mirrors :func:`avg_pool_s8` and
 :func:`mean_s8`.
 
-TFLM's int16 AVERAGE_POOL_2D and MEAN (:func:`~nndsl.qmath.int16_ops.avg_pool_s16`,
-:func:`~nndsl.qmath.int16_ops.mean_s16`) are the same arithmetic on int16
-data: the private :func:`_avg_pool`, :func:`_mean_params` and :func:`_mean`,
-parametrised by the storage type, serve both widths.
+TFLM's int16 AVERAGE_POOL_2D and MEAN (:func:`avg_pool_s16`,
+:func:`mean_s16`) are the same arithmetic on int16 data: the private
+:func:`_avg_pool`, :func:`_mean_params` and :func:`_mean`, parametrised by the
+storage type, serve both widths.
+
+* int16 AVERAGE_POOL_2D (``reference_integer_ops::AveragePool``, int16
+  overload): the int32 accumulator cannot overflow for windows of up to 65535
+  taps; larger windows are rejected.
+* int16 MAX_POOL_2D needs nothing here: ``reference_integer_ops::MaxPool``
+  takes the maximum of the in-bounds taps and clamps it to the fused
+  activation's range, as for int8 (the NumPy backend's max pooling is
+  dtype-agnostic).
+* int16 MEAN: ``EvalMeanHelper`` sends int16 to
+  ``QuantizedMeanOrSum<int16_t, int32_t>`` with ``compute_sum = false``, the
+  computation of :func:`mean_s8` with the output clamped to
+  ``[-32768, 32767]``. The int32 sum of int16 values can wrap from 65537
+  positions on (as TFLM's does).
 """
 
 from __future__ import annotations
@@ -68,6 +81,8 @@ import numpy.typing as npt
 from nndsl.qmath.requant import (
     INT8_MAX,
     INT8_MIN,
+    INT16_MAX,
+    INT16_MIN,
     IntArray,
     Rounding,
     Storage,
@@ -82,6 +97,8 @@ from nndsl.qmath.requant import (
 
 # QuantizedMeanOrSum caps the 1/count pre-shift at 32 bits.
 MEAN_MAX_COUNT_SHIFT = 32
+# The largest window whose int32 sum of int16 values, +- half the count, cannot overflow.
+AVG_POOL_S16_MAX_TAPS = 2**16 - 1
 
 
 def _values(x: npt.ArrayLike, op: str, ndim: int, storage: type[np.signedinteger[Any]]) -> IntArray:
@@ -100,27 +117,6 @@ def _truncating_divide(numerator: IntArray, denominator: IntArray | int) -> IntA
 # --------------------------------------------------------------------------
 # AVERAGE_POOL_2D
 # --------------------------------------------------------------------------
-
-
-def pool_padding(in_size: int, filter_size: int, stride: int, padding: str) -> tuple[int, int]:
-    """``(out_size, pad_before)`` along one axis: TFLite's ``ComputeOutSize`` and ``ComputePaddingWithOffset``.
-
-    ``padding`` is ``"same"`` (``ceil(in / stride)`` outputs) or ``"valid"``
-    (``(in + stride - filter) / stride``); the padding before is half the
-    total, rounded down. Raises ``ValueError`` for no output.
-    """
-    if min(in_size, filter_size, stride) < 1:
-        raise ValueError(f"sizes must be positive: in {in_size}, filter {filter_size}, stride {stride}")
-    if padding == "same":
-        out_size = (in_size + stride - 1) // stride
-    elif padding == "valid":
-        if in_size < filter_size:
-            raise ValueError(f"valid pooling of {in_size} with a filter of {filter_size} has no output")
-        out_size = (in_size + stride - filter_size) // stride
-    else:
-        raise ValueError(f"padding {padding!r} is neither 'same' nor 'valid'")
-    total_padding = max((out_size - 1) * stride + filter_size - in_size, 0)
-    return out_size, total_padding // 2
 
 
 def _avg_pool(
@@ -315,3 +311,71 @@ def mean_s8(
     (only reachable beyond 2**24 positions).
     """
     return _mean(x, params, np.int8, "mean_s8", rounding)
+
+
+# --------------------------------------------------------------------------
+# int16 AVERAGE_POOL_2D (MAX_POOL_2D needs nothing: its kernel is dtype-agnostic)
+# --------------------------------------------------------------------------
+
+
+def avg_pool_s16(
+    x: npt.ArrayLike,
+    filter_hw: tuple[int, int],
+    stride_hw: tuple[int, int],
+    pads: tuple[int, int],
+    out_hw: tuple[int, int],
+    act_min: int = INT16_MIN,
+    act_max: int = INT16_MAX,
+) -> npt.NDArray[np.int16]:
+    """TFLM's ``reference_integer_ops::AveragePool`` (int16) on ``x`` of shape ``(batch, H, W, C)``.
+
+    The signature and arithmetic of :func:`~nndsl.qmath.pooling.avg_pool_s8`:
+    ``pads`` is ``(top, left)`` (TFLite's ``ComputePaddingHeightWidth``
+    for TFLite's SAME/VALID), ``out_hw`` the output height and width; each
+    output averages the in-bounds taps of its window (rounding half away from
+    zero), then clamps to ``[act_min, act_max]``. A window without any
+    in-bounds tap makes TFLM's kernel fail: ``ValueError``, as is a filter of
+    more than 65535 taps (TFLM's int32 sum could overflow).
+    """
+    return _avg_pool(
+        x, filter_hw, stride_hw, pads, out_hw, (act_min, act_max), np.int16, "avg_pool_s16", AVG_POOL_S16_MAX_TAPS
+    )
+
+
+# --------------------------------------------------------------------------
+# int16 MEAN
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeanS16Params(_MeanParams):
+    """TFLM's int16 MEAN (``QuantizedMeanOrSum<int16_t>``) for ``count`` elements per output.
+
+    The fields of :class:`~nndsl.qmath.pooling.MeanS8Params`;
+    ``multiplier``/``shift`` include the ``1 / count`` folded in at Eval. The
+    field order after ``count`` is the C argument order of ``nn_mean_s16``
+    after ``channels``.
+    """
+
+
+def mean_s16_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int, count: int) -> MeanS16Params:
+    """TFLM's ``PrepareMeanOrSumHelper`` (int16) plus ``QuantizedMeanOrSum``'s Eval-time multiplier.
+
+    The multiplier and shift are :func:`~nndsl.qmath.pooling.mean_s8_params`'
+    (which do not depend on the zero points): ``QuantizeMultiplier(double(in_scale)
+    / double(out_scale))`` then :func:`~nndsl.qmath.pooling.mean_multiplier`;
+    equal input and output quantisations take the same path. A resulting
+    left shift above 30 raises ``ValueError``.
+    """
+    return _mean_params(MeanS16Params, np.int16, in_scale, in_zp, out_scale, out_zp, count)
+
+
+def mean_s16(x: npt.ArrayLike, params: MeanS16Params) -> npt.NDArray[np.int16]:
+    """TFLM's int16 MEAN of ``x`` (``(batch, positions, C)``) over positions: ``(batch, C)``.
+
+    :func:`~nndsl.qmath.pooling.mean_s8`'s arithmetic with the int16 clamp:
+    the int32 sum (wrapping), minus ``in_zp * count``, through
+    ``MultiplyByQuantizedMultiplier``, plus ``out_zp``. ``positions`` must
+    equal ``params.count``.
+    """
+    return _mean(x, params, np.int16, "mean_s16")

@@ -4,8 +4,8 @@ The output walks the kept axes (in order), each output value the reduced axes
 (:class:`~nndsl.qmath.layout.Walk` both, offsets in input values), so any
 choice of axes is one loop over outputs and one over the values each reduces,
 in the C as here. The integer mean is TensorFlow Lite Micro's
-``QuantizedMeanOrSum`` (:func:`nndsl.qmath.pooling.mean_s8`, the int16 one in
-``int16_ops``): the int32 sum of the values (order does not change it), minus
+``QuantizedMeanOrSum`` (:func:`nndsl.qmath.pooling.mean_s8` and
+``mean_s16``): the int32 sum of the values (order does not change it), minus
 ``count * input_zero_point``, then ``MultiplyByQuantizedMultiplier`` with the
 ``1 / count`` folded in, plus the output zero point, clamped. Tested against
 TFLM, this one path serves every axis choice, ``keep_dims`` either way, and

@@ -21,6 +21,9 @@ INT16_MIN = -(2**15)
 INT16_MAX = 2**15 - 1
 INT8_MIN = -128
 INT8_MAX = 127
+# TFLM's int16 SOFTMAX, TANH and LOGISTIC write int16 at scale 2**-15, zero point 0.
+S16_FUNCTION_OUTPUT_SCALE = 1.0 / 32768.0
+S16_FUNCTION_OUTPUT_ZERO_POINT = 0
 
 # The storage type of an integer kernel's data: int8, or int16 for the 16x8 kernels.
 Storage = TypeVar("Storage", np.int8, np.int16)
@@ -157,6 +160,12 @@ def wrap_int32(x: ArrayLike) -> IntArray:
     return ((x64 + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
+def wrap_int16(x: npt.ArrayLike) -> IntArray:
+    """Two's-complement wrap to int16 (C++'s conversion of an ``int`` to ``int16_t``)."""
+    return ((np.asarray(x, dtype=np.int64) + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+
 def multiply_by_quantized_multiplier_single(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> IntArray:
     """``MultiplyByQuantizedMultiplier`` of a ``TFLITE_SINGLE_ROUNDING`` build.
 
@@ -233,3 +242,93 @@ def activation_range(
     if activation_max is not None:
         high = min(high, zero_point + round_half_away(float(np.float32(activation_max) / np.float32(scale))))
     return low, high
+
+
+# --------------------------------------------------------------------------
+# float32 helpers of TFLite's Prepare code
+# --------------------------------------------------------------------------
+
+
+def round_float32(x: np.float32) -> np.float32:
+    """``TfLiteRound`` on a float (``std::round``): halves away from zero, exact.
+
+    Done in double, where ``|x| + 0.5`` is exact for every float32 ``x``.
+    """
+    value = float(x)
+    return np.float32(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+def log_float32(x: np.float32) -> np.float32:
+    """``std::log`` of a float, correctly rounded (as :func:`exp_float32`)."""
+    return np.float32(math.log(float(x)))
+
+
+def checked_log2(x: float) -> tuple[bool, int]:
+    """TFLite's ``CheckedLog2`` in float32: ``(is a power of two to within 1e-3 in log2, rounded log2)``.
+
+    ``log(x) * (1 / log(2))``, rounded half away from zero; the power-of-two
+    test is ``|log2 - rounded| < 1e-3``.
+    """
+    x32 = float32_scale("scale", x)
+    inverse_log2 = np.float32(np.float32(1.0) / log_float32(np.float32(2.0)))
+    x_log2 = np.float32(log_float32(x32) * inverse_log2)
+    rounded = round_float32(x_log2)
+    fraction = np.float32(x_log2 - rounded)
+    return bool(abs(fraction) < np.float32(1e-3)), int(rounded)
+
+
+# --------------------------------------------------------------------------
+# The int64 MultiplyByQuantizedMultiplier of the 16x8 weighted ops
+# --------------------------------------------------------------------------
+
+# TFLite's documented domain of the int64 MultiplyByQuantizedMultiplier (TFLITE_DCHECKs).
+MBQM64_ACC_LIMIT = 2**47
+MBQM64_SHIFT_MIN = -31
+MBQM64_SHIFT_MAX = 7
+REDUCED_MULTIPLIER_CAP = 0x7FFF
+
+
+def reduced_multiplier(multiplier: npt.ArrayLike) -> IntArray:
+    """The 16-bit multiplier of the int64 overload: ``(m + 2**15) >> 16``, capped at ``0x7FFF``.
+
+    TFLite caps every ``m >= 0x7FFF0000`` (where ``m + 2**15`` could overflow
+    int32); the rounded value there is ``0x7FFF`` anyway.
+    """
+    m = np.asarray(multiplier, dtype=np.int64)
+    return np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, REDUCED_MULTIPLIER_CAP).astype(np.int64)
+
+
+def multiply_by_quantized_multiplier_int64(
+    acc: npt.ArrayLike, multiplier: npt.ArrayLike, shift: npt.ArrayLike
+) -> IntArray:
+    """TFLite's ``MultiplyByQuantizedMultiplier(int64_t x, int32_t m, int shift)``.
+
+    ``(acc * reduced + 2**(14 - shift)) >> (15 - shift)`` with
+    ``reduced = reduced_multiplier(m)`` and an arithmetic (flooring) shift:
+    one rounding, halves toward +infinity. The int64 result is truncated to
+    int32 (two's-complement wrap, as the C++ implicit conversion does); it is
+    not saturated. ``multiplier`` and ``shift`` broadcast against ``acc``
+    (per-channel arrays along the last axis). Returns int64 holding int32.
+
+    Raises ``ValueError`` outside TFLite's documented domain (its DCHECKs):
+    ``multiplier >= 0`` (int32), ``-31 <= shift < 8``, ``-2**47 <= acc < 2**47``;
+    there ``acc * reduced`` stays below ``2**62``, so no int64 overflows.
+
+    TFLM's 16x8 FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D requantise
+    their int64 accumulators (an int64 bias or none) with it; an int32 bias
+    selects the int32 double-rounding :func:`multiply_by_quantized_multiplier`.
+    ``backends/c/runtime/int16.c`` mirrors it as ``nn_mbqm64``.
+    """
+    x = np.asarray(acc, dtype=np.int64)
+    m = np.asarray(multiplier, dtype=np.int64)
+    s = np.asarray(shift, dtype=np.int64)
+    if m.size and (m.min() < 0 or m.max() > 2**31 - 1):
+        raise ValueError("multiplier outside [0, 2**31)")
+    if s.size and (s.min() < MBQM64_SHIFT_MIN or s.max() > MBQM64_SHIFT_MAX):
+        raise ValueError(f"shift outside [{MBQM64_SHIFT_MIN}, {MBQM64_SHIFT_MAX}]")
+    if x.size and (x.min() < -MBQM64_ACC_LIMIT or x.max() >= MBQM64_ACC_LIMIT):
+        raise ValueError("accumulator outside [-2**47, 2**47)")
+    total_shift = 15 - s
+    rounding = np.left_shift(np.int64(1), total_shift - 1)
+    result = (x * reduced_multiplier(m) + rounding) >> total_shift
+    return wrap_int32(result)

@@ -8,7 +8,8 @@
  * that an unused static function never warns. int32 arithmetic wraps through
  * uint32_t, as the Python wraps. */
 
-#if defined(NN_USE_BROADCAST_ADD_Q) || defined(NN_USE_SUB_Q) || defined(NN_USE_SQUARED_DIFFERENCE_Q)
+#if defined(NN_USE_BROADCAST_ADD_Q) || defined(NN_USE_ADD_S8) || defined(NN_USE_ADD_S16) || defined(NN_USE_SUB_Q) || \
+    defined(NN_USE_SQUARED_DIFFERENCE_Q)
 
 /* _aligned: a centred input shifted left, then scaled onto the shared scale (shift <= 0) */
 static inline int32_t nn_aligned(int32_t x, int32_t offset, int32_t multiplier, int32_t shift, int32_t left_shift)
@@ -24,9 +25,10 @@ static inline int32_t nn_clamp_q(int32_t value, int32_t low, int32_t high)
 
 #endif
 
-#ifdef NN_USE_BROADCAST_ADD_Q
+#if defined(NN_USE_BROADCAST_ADD_Q) || defined(NN_USE_ADD_S8) || defined(NN_USE_ADD_S16)
 
-/* add_s8 / add_s16 on one pair of values (the fields of AddS8Params in order) */
+/* add_s8 / add_s16 on one pair of values (the fields of AddS8Params in order); also the element of
+ * add.c's equal-shape loops */
 static inline int32_t nn_add_q(int32_t x, int32_t y,
                                int32_t input1_offset, int32_t input1_multiplier, int32_t input1_shift,
                                int32_t input2_offset, int32_t input2_multiplier, int32_t input2_shift,
@@ -39,7 +41,7 @@ static inline int32_t nn_add_q(int32_t x, int32_t y,
                       act_min, act_max);
 }
 
-#endif /* NN_USE_BROADCAST_ADD_Q */
+#endif /* NN_USE_BROADCAST_ADD_Q || NN_USE_ADD_S8 || NN_USE_ADD_S16 */
 
 #ifdef NN_USE_SUB_Q
 

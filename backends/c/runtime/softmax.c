@@ -1,178 +1,15 @@
-/* int8 softmax, TensorFlow Lite Micro reference kernel: mirrors
- * nndsl/qmath/fixedpoint.py and nndsl/qmath/softmax.py. Needs requant.c.
- * Fixed-point additions wrap through uint32_t where Python wraps to int32
- * (gemmlowp's int32 overflow is undefined behaviour in C++). */
+/* int8 and int16 SOFTMAX, TensorFlow Lite Micro reference kernels: mirror
+ * nndsl/qmath/softmax.py. Needs requant.c and fixedpoint.c (the gemmlowp
+ * arithmetic of the int8 kernels, count_leading_zeros of the int16 one). Each
+ * kernel is compiled only under its NN_USE_ macro (the int8 one's helpers
+ * under either int8 macro), so that an unused static function never warns.
+ *
+ * The int16 softmax's tables are the caller's (the code generator emits the
+ * 513-entry tables of SoftmaxS16Params as static const arrays). Right shifts
+ * of negative int32 values are arithmetic, as everywhere in this runtime
+ * (requant.c's rounding_divide_by_pot). */
 
-/* fixed_add */
-static int32_t nn_fixed_add(int32_t a, int32_t b)
-{
-    return (int32_t)((uint32_t)a + (uint32_t)b);
-}
-
-/* fixed_sub */
-static int32_t nn_fixed_sub(int32_t a, int32_t b)
-{
-    return (int32_t)((uint32_t)a - (uint32_t)b);
-}
-
-/* fixed_mul */
-static int32_t nn_fixed_mul(int32_t a, int32_t b)
-{
-    return nn_srdhm(a, b);
-}
-
-/* mask_if_non_zero */
-static int32_t nn_mask_if_non_zero(int32_t a)
-{
-    return a != 0 ? -1 : 0;
-}
-
-/* mask_if_zero */
-static int32_t nn_mask_if_zero(int32_t a)
-{
-    return a == 0 ? -1 : 0;
-}
-
-/* mask_if_greater_than */
-static int32_t nn_mask_if_greater_than(int32_t a, int32_t b)
-{
-    return a > b ? -1 : 0;
-}
-
-/* mask_if_less_than */
-static int32_t nn_mask_if_less_than(int32_t a, int32_t b)
-{
-    return a < b ? -1 : 0;
-}
-
-/* select_using_mask */
-static int32_t nn_select_using_mask(int32_t if_mask, int32_t then_val, int32_t else_val)
-{
-    return (if_mask & then_val) ^ (~if_mask & else_val);
-}
-
-/* rounding_half_sum */
-static int32_t nn_rounding_half_sum(int32_t a, int32_t b)
-{
-    const int64_t sum = (int64_t)a + (int64_t)b;
-    const int64_t sign = sum >= 0 ? 1 : -1;
-    return (int32_t)((sum + sign) / 2);
-}
-
-/* saturating_rounding_multiply_by_pot */
-static int32_t nn_saturating_rounding_multiply_by_pot(int32_t x, int32_t exponent)
-{
-    if (exponent > 0) {
-        const int32_t threshold = (int32_t)(((int64_t)1 << (31 - exponent)) - 1);
-        const int32_t positive_mask = nn_mask_if_greater_than(x, threshold);
-        const int32_t negative_mask = nn_mask_if_less_than(x, -threshold);
-        int32_t result = (int32_t)((uint32_t)x << exponent);
-        result = nn_select_using_mask(positive_mask, INT32_MAX, result);
-        return nn_select_using_mask(negative_mask, INT32_MIN, result);
-    }
-    if (exponent < 0) {
-        return nn_rdbpot(x, -exponent);
-    }
-    return x;
-}
-
-/* rescale */
-static int32_t nn_rescale(int32_t x, int32_t src_integer_bits, int32_t dst_integer_bits)
-{
-    return nn_saturating_rounding_multiply_by_pot(x, src_integer_bits - dst_integer_bits);
-}
-
-/* exp_on_interval_between_negative_one_quarter_and_0_excl */
-static int32_t nn_exp_on_interval_between_negative_one_quarter_and_0_excl(int32_t a)
-{
-    const int32_t constant_term = 1895147668;     /* EXP_CONSTANT_TERM */
-    const int32_t constant_1_over_3 = 715827883;  /* EXP_CONSTANT_1_OVER_3 */
-    const int32_t x = nn_fixed_add(a, (int32_t)1 << 28);
-    const int32_t x2 = nn_fixed_mul(x, x);
-    const int32_t x3 = nn_fixed_mul(x2, x);
-    const int32_t x4 = nn_fixed_mul(x2, x2);
-    const int32_t x4_over_4 = nn_saturating_rounding_multiply_by_pot(x4, -2);
-    const int32_t x4_over_24_plus_x3_over_6_plus_x2_over_2 = nn_saturating_rounding_multiply_by_pot(
-        nn_fixed_add(nn_fixed_mul(nn_fixed_add(x4_over_4, x3), constant_1_over_3), x2), -1);
-    const int32_t sum_of_terms = nn_fixed_add(x, x4_over_24_plus_x3_over_6_plus_x2_over_2);
-    return nn_fixed_add(constant_term, nn_fixed_mul(constant_term, sum_of_terms));
-}
-
-/* exp_on_negative_values (integer_bits in [0, 28]) */
-static int32_t nn_exp_on_negative_values(int32_t a, int32_t integer_bits)
-{
-    /* EXP_BARREL_SHIFTER */
-    static const int32_t barrel_exponents[7] = {-2, -1, 0, 1, 2, 3, 4};
-    static const int32_t barrel_multipliers[7] = {
-        1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
-    const int32_t fractional_bits = 31 - integer_bits;
-    const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
-    const int32_t mask = one_quarter - 1;
-    const int32_t a_mod_quarter_minus_one_quarter = nn_fixed_sub(a & mask, one_quarter);
-    int32_t result = nn_exp_on_interval_between_negative_one_quarter_and_0_excl(
-        nn_rescale(a_mod_quarter_minus_one_quarter, integer_bits, 0));
-    const int32_t remainder = nn_fixed_sub(a_mod_quarter_minus_one_quarter, a);
-    int32_t k;
-    for (k = 0; k < 7; ++k) {
-        if (integer_bits > barrel_exponents[k]) {
-            const int32_t shift_amount = fractional_bits + barrel_exponents[k];
-            result = nn_select_using_mask(
-                nn_mask_if_non_zero(remainder & ((int32_t)1 << shift_amount)),
-                nn_fixed_mul(result, barrel_multipliers[k]), result);
-        }
-    }
-    if (integer_bits > 5) {
-        const int32_t clamp = -((int32_t)1 << (36 - integer_bits));
-        result = nn_select_using_mask(nn_mask_if_less_than(a, clamp), 0, result);
-    }
-    return nn_select_using_mask(nn_mask_if_zero(a), INT32_MAX, result);
-}
-
-/* one_over_one_plus_x_for_x_in_0_1 */
-static int32_t nn_one_over_one_plus_x_for_x_in_0_1(int32_t a)
-{
-    const int32_t half_denominator = nn_rounding_half_sum(a, INT32_MAX);
-    int32_t x = nn_fixed_add(1515870810, nn_fixed_mul(half_denominator, -1010580540));
-    int32_t i;
-    for (i = 0; i < 3; ++i) {
-        const int32_t half_denominator_times_x = nn_fixed_mul(half_denominator, x);
-        const int32_t one_minus_half_denominator_times_x =
-            nn_fixed_sub((int32_t)1 << 29, half_denominator_times_x);
-        x = nn_fixed_add(x, nn_rescale(nn_fixed_mul(x, one_minus_half_denominator_times_x), 4, 2));
-    }
-    /* ExactMulByPot<-1> turns Q2.29 into Q1.30 without touching the raw value. */
-    return nn_rescale(x, 1, 0);
-}
-
-/* count_leading_zeros */
-static int32_t nn_count_leading_zeros(uint32_t x)
-{
-    static const int32_t steps[5] = {16, 8, 4, 2, 1};
-    uint32_t value = x;
-    int32_t bit_length = 0;
-    int32_t k;
-    for (k = 0; k < 5; ++k) {
-        const uint32_t high = value >> steps[k];
-        if (high != 0) {
-            bit_length += steps[k];
-            value = high;
-        }
-    }
-    bit_length += value != 0 ? 1 : 0;
-    return 32 - bit_length;
-}
-
-/* get_reciprocal */
-static int32_t nn_get_reciprocal(int32_t x, int32_t x_integer_digits, int32_t *num_bits_over_unit)
-{
-    const uint32_t x_unsigned = (uint32_t)x;
-    const int32_t headroom_plus_one = nn_count_leading_zeros(x_unsigned);
-    /* 64-bit shift: a zero x has headroom 32, undefined for a 32-bit shift. */
-    const uint32_t shifted = (uint32_t)((uint64_t)x_unsigned << headroom_plus_one);
-    const int32_t shifted_sum_minus_one = (int32_t)(shifted - ((uint32_t)1 << 31));
-    *num_bits_over_unit = x_integer_digits - headroom_plus_one;
-    return nn_one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
-}
+#if defined(NN_USE_SOFTMAX_S8) || defined(NN_USE_SOFTMAX_TABLE_S8)
 
 /* The largest value of a row. */
 static int32_t nn_softmax_max_s8(const int8_t *row, int32_t depth)
@@ -201,6 +38,10 @@ static int8_t nn_softmax_out_s8(int32_t exp_in_0, int32_t shifted_scale, int32_t
     const int32_t shifted_output = nn_rdbpot(nn_fixed_mul(shifted_scale, exp_in_0), exponent) + (-128);
     return (int8_t)(shifted_output > 127 ? 127 : shifted_output < -128 ? -128 : shifted_output);
 }
+
+#endif
+
+#ifdef NN_USE_SOFTMAX_S8
 
 /* The exponential of a difference from the row maximum (MultiplyByQuantizedMultiplierGreaterThanOne to
  * Q5.26, then exp_on_negative_values). */
@@ -238,6 +79,10 @@ static void nn_softmax_s8(const int8_t *input, int8_t *output, int32_t rows, int
     }
 }
 
+#endif /* NN_USE_SOFTMAX_S8 */
+
+#ifdef NN_USE_SOFTMAX_TABLE_S8
+
 /* softmax_s8 with the exponentials looked up: exp_table[k] is nn_softmax_exp_s8 of the difference -k, for
  * k up to -diff_min (softmax_s8_exp_table, made at build time where it is smaller than the code above). */
 static void nn_softmax_table_s8(const int8_t *input, int8_t *output, int32_t rows, int32_t depth,
@@ -266,3 +111,78 @@ static void nn_softmax_table_s8(const int8_t *input, int8_t *output, int32_t row
         }
     }
 }
+
+#endif /* NN_USE_SOFTMAX_TABLE_S8 */
+
+#ifdef NN_USE_SOFTMAX_S16
+
+/* lut_lookup: 513-entry int16 table, 9 index bits and 7 interpolation bits */
+static int16_t nn_lut_lookup(int32_t value, const int16_t *lut)
+{
+    /* 256 + (value >> 7), computed on the non-negative value + 32768 */
+    const int32_t index = (value + 32768) >> 7;
+    const int32_t offset = value & 0x7f;
+    const int32_t base = lut[index];
+    const int32_t slope = (int32_t)lut[index + 1] - base;
+    const int32_t delta = (slope * offset + 64) >> 7;
+    /* the C++ narrows base + delta to int16_t */
+    return (int16_t)nn_wrap_int16(base + delta);
+}
+
+/* softmax_s16: rows x depth int16 values, softmax over each row of depth.
+ * Output scale 1/32768, zero point 0, values in [0, 32767]. The exponentials
+ * are kept in the output row between the two passes, as TFLM does. Where
+ * softmax_s16 raises (a sum of exponentials outside [2, 2**31), which the
+ * standard tables reach only for depth > 65548) the row is all 0. */
+static void nn_softmax_s16(const int16_t *input, int16_t *output, int32_t rows, int32_t depth,
+                           int32_t input_multiplier, int32_t input_left_shift, const int16_t *exp_lut,
+                           const int16_t *one_over_one_plus_x_lut)
+{
+    int32_t i;
+    int32_t c;
+    for (i = 0; i < rows; ++i) {
+        const int16_t *in_row = input + (int64_t)i * depth;
+        int16_t *out_row = output + (int64_t)i * depth;
+        int32_t max_in_row = -32768;
+        int64_t sum_of_exps = 0;
+        int32_t headroom_plus_one;
+        int32_t shifted_sum;
+        int32_t sym_shifted_sum;
+        int32_t reciprocal_scale;
+        int32_t right_shift;
+        int64_t rounding;
+        for (c = 0; c < depth; ++c) {
+            max_in_row = in_row[c] > max_in_row ? in_row[c] : max_in_row;
+        }
+        for (c = 0; c < depth; ++c) {
+            const int32_t input_diff = (int32_t)in_row[c] - max_in_row;
+            /* the rescale cannot overflow for left shifts <= 15 (softmax_s16_params) */
+            const int32_t scaled_diff = nn_mbqm(input_diff, input_multiplier, input_left_shift);
+            /* + 32767, clamped to int16 (without overflowing for a positive scaled_diff) */
+            const int32_t sym_scaled_diff = scaled_diff > 0 ? 32767 : scaled_diff + 32767;
+            const int32_t clamped = sym_scaled_diff < -32768 ? -32768 : sym_scaled_diff;
+            out_row[c] = nn_lut_lookup(clamped, exp_lut);
+            sum_of_exps += out_row[c];
+        }
+        if (sum_of_exps < 2 || sum_of_exps > INT32_MAX) {
+            for (c = 0; c < depth; ++c) {
+                out_row[c] = 0;
+            }
+            continue;
+        }
+        headroom_plus_one = nn_count_leading_zeros((uint32_t)sum_of_exps);
+        shifted_sum = (int32_t)(((sum_of_exps << (headroom_plus_one - 1)) + (1 << 13)) >> 14);
+        /* x = sum - 1 for 1 / (1 + x): [2**16, 2**17] onto the table's [-32768, 32767] */
+        sym_shifted_sum = shifted_sum - ((1 << 15) + (1 << 16));
+        sym_shifted_sum = sym_shifted_sum > 32767 ? 32767 : sym_shifted_sum < -32768 ? -32768 : sym_shifted_sum;
+        reciprocal_scale = nn_lut_lookup(sym_shifted_sum, one_over_one_plus_x_lut);
+        right_shift = 31 - headroom_plus_one;
+        rounding = (int64_t)1 << (right_shift - 1);
+        for (c = 0; c < depth; ++c) {
+            const int64_t result = ((int64_t)out_row[c] * reciprocal_scale + rounding) >> right_shift;
+            out_row[c] = (int16_t)(result > 32767 ? 32767 : result < 0 ? 0 : result);
+        }
+    }
+}
+
+#endif /* NN_USE_SOFTMAX_S16 */

@@ -1,4 +1,19 @@
-"""TensorFlow Lite's 16x8 scheme for FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D, bit-exact with TFLM.
+"""Reference kernels of TFLM that no nndsl backend calls: the tests' models of what nndsl lowers another way.
+
+* TFLite's pooling padding (:func:`pool_padding`), which the tests derive
+  from a model's options; nndsl's own is ``nndsl/rules/window.py``'s
+  ``output_length``.
+* The 16x8 FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D (:func:`dense_s16`,
+  :func:`requantize_s16` and the multiplier helpers): the NumPy backend runs
+  its own tap loops over
+  :func:`~nndsl.qmath.requant.multiply_by_quantized_multiplier_int64`, the C
+  backend its templates' loops over ``nn_mbqm64``.
+* TFLM's stand-alone int16 RELU and RELU6 (:func:`relu_s16`,
+  :func:`relu6_s16`), which the tests pin against TFLM; no backend calls
+  them.
+
+16x8 FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D
+====================================================
 
 In the 16x8 scheme (``OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8``)
 activations are int16 with zero point 0 (symmetric), weights int8 symmetric
@@ -77,11 +92,31 @@ is 0, so RELU's lower bound is exactly 0. The converter calibrates the output
 after the fused activation, so in a converted model RELU6's upper bound is at
 or above 32767 and only the lower bound 0 clips.
 
-``backends/c/runtime/int16.c`` mirrors :func:`multiply_by_quantized_multiplier_int64`
-as ``nn_mbqm64``.
+int16 RELU and RELU6
+====================
+
+RELU
+    ``ReluEval`` (int16) is ``ReluQuantized<int16_t>``: ``out_zp +
+    MultiplyByQuantizedMultiplier(x - in_zp, M, s)`` clamped to
+    ``[max(-32768, out_zp), 32767]``. The pinned TFLM's Prepare requires both
+    zero points to be 0 (older sources had no int16 RELU at all) and takes
+    ``(M, s) = QuantizeMultiplier(double(in_scale) / double(out_scale))``:
+    the quotient in double (older sources divided in float32; the pinned
+    build's outputs follow the double quotient). So: a rescale, then a clamp
+    to ``[0, 32767]``.
+
+RELU6
+    Differs from RELU: ``Relu6Quantized<int16_t>`` clamps the raw input to
+    ``[in_zp, in_zp + round(6 / in_scale)]`` and ignores the output tensor's
+    quantisation altogether (no rescaling), although the 16x8 converter gives
+    the RELU6 output its own scale. The result is what TFLM computes, not
+    ``relu6`` of the real input at the output scale. Non-zero zero points are
+    accepted.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -91,20 +126,53 @@ from nndsl.qmath.requant import (
     INT8_MIN,
     INT16_MAX,
     INT16_MIN,
+    INT32_MAX,
     IntArray,
     activation_range,
     check_activation_range,
+    checked_zero_point,
+    float32_scale,
     multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_int64,
     quantize_multiplier,
     round_half_away,
+    stored_values,
     wrap_int32,
 )
 
-# TFLite's documented domain of the int64 MultiplyByQuantizedMultiplier (TFLITE_DCHECKs).
-MBQM64_ACC_LIMIT = 2**47
-MBQM64_SHIFT_MIN = -31
-MBQM64_SHIFT_MAX = 7
-REDUCED_MULTIPLIER_CAP = 0x7FFF
+RELU6_REAL_MAX = 6.0
+
+
+# --------------------------------------------------------------------------
+# Pooling padding
+# --------------------------------------------------------------------------
+
+
+def pool_padding(in_size: int, filter_size: int, stride: int, padding: str) -> tuple[int, int]:
+    """``(out_size, pad_before)`` along one axis: TFLite's ``ComputeOutSize`` and ``ComputePaddingWithOffset``.
+
+    ``padding`` is ``"same"`` (``ceil(in / stride)`` outputs) or ``"valid"``
+    (``(in + stride - filter) / stride``); the padding before is half the
+    total, rounded down. Raises ``ValueError`` for no output.
+    """
+    if min(in_size, filter_size, stride) < 1:
+        raise ValueError(f"sizes must be positive: in {in_size}, filter {filter_size}, stride {stride}")
+    if padding == "same":
+        out_size = (in_size + stride - 1) // stride
+    elif padding == "valid":
+        if in_size < filter_size:
+            raise ValueError(f"valid pooling of {in_size} with a filter of {filter_size} has no output")
+        out_size = (in_size + stride - filter_size) // stride
+    else:
+        raise ValueError(f"padding {padding!r} is neither 'same' nor 'valid'")
+    total_padding = max((out_size - 1) * stride + filter_size - in_size, 0)
+    return out_size, total_padding // 2
+
+
+# --------------------------------------------------------------------------
+# 16x8 FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D
+# --------------------------------------------------------------------------
+
 
 # TFLite ActivationFunctionType code -> real clamp bounds.
 FUSED_ACTIVATION_BOUNDS: dict[int, tuple[float | None, float | None]] = {
@@ -113,47 +181,6 @@ FUSED_ACTIVATION_BOUNDS: dict[int, tuple[float | None, float | None]] = {
     2: (-1.0, 1.0),  # RELU_N1_TO_1
     3: (0.0, 6.0),  # RELU6
 }
-
-
-def reduced_multiplier(multiplier: npt.ArrayLike) -> IntArray:
-    """The 16-bit multiplier of the int64 overload: ``(m + 2**15) >> 16``, capped at ``0x7FFF``.
-
-    TFLite caps every ``m >= 0x7FFF0000`` (where ``m + 2**15`` could overflow
-    int32); the rounded value there is ``0x7FFF`` anyway.
-    """
-    m = np.asarray(multiplier, dtype=np.int64)
-    return np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, REDUCED_MULTIPLIER_CAP).astype(np.int64)
-
-
-def multiply_by_quantized_multiplier_int64(
-    acc: npt.ArrayLike, multiplier: npt.ArrayLike, shift: npt.ArrayLike
-) -> IntArray:
-    """TFLite's ``MultiplyByQuantizedMultiplier(int64_t x, int32_t m, int shift)``.
-
-    ``(acc * reduced + 2**(14 - shift)) >> (15 - shift)`` with
-    ``reduced = reduced_multiplier(m)`` and an arithmetic (flooring) shift:
-    one rounding, halves toward +infinity. The int64 result is truncated to
-    int32 (two's-complement wrap, as the C++ implicit conversion does); it is
-    not saturated. ``multiplier`` and ``shift`` broadcast against ``acc``
-    (per-channel arrays along the last axis). Returns int64 holding int32.
-
-    Raises ``ValueError`` outside TFLite's documented domain (its DCHECKs):
-    ``multiplier >= 0`` (int32), ``-31 <= shift < 8``, ``-2**47 <= acc < 2**47``;
-    there ``acc * reduced`` stays below ``2**62``, so no int64 overflows.
-    """
-    x = np.asarray(acc, dtype=np.int64)
-    m = np.asarray(multiplier, dtype=np.int64)
-    s = np.asarray(shift, dtype=np.int64)
-    if m.size and (m.min() < 0 or m.max() > 2**31 - 1):
-        raise ValueError("multiplier outside [0, 2**31)")
-    if s.size and (s.min() < MBQM64_SHIFT_MIN or s.max() > MBQM64_SHIFT_MAX):
-        raise ValueError(f"shift outside [{MBQM64_SHIFT_MIN}, {MBQM64_SHIFT_MAX}]")
-    if x.size and (x.min() < -MBQM64_ACC_LIMIT or x.max() >= MBQM64_ACC_LIMIT):
-        raise ValueError("accumulator outside [-2**47, 2**47)")
-    total_shift = 15 - s
-    rounding = np.left_shift(np.int64(1), total_shift - 1)
-    result = (x * reduced_multiplier(m) + rounding) >> total_shift
-    return wrap_int32(result)
 
 
 def per_channel_multipliers(
@@ -187,7 +214,7 @@ def fully_connected_multipliers(
     return per_channel_multipliers(input_scale, filter_scales, output_scale)
 
 
-def activation_range_s16(activation: int, output_scale: float) -> tuple[int, int]:
+def fused_activation_range_s16(activation: int, output_scale: float) -> tuple[int, int]:
     """Clamp bounds of a fused activation (TFLite ``ActivationFunctionType`` code) for an int16 output.
 
     NONE ``(0)``, RELU ``(1)``, RELU_N1_TO_1 ``(2)``, RELU6 ``(3)``; zero point 0.
@@ -263,7 +290,7 @@ def dense_s16(
     :func:`multiply_by_quantized_multiplier_int64`; int32 ``[O]``: int32
     accumulator and the int32 double-rounding multiply. ``multipliers``/``shifts``: ``[O]`` per channel or ``[1]`` per
     tensor (:func:`fully_connected_multipliers`). ``act_min``/``act_max``: the
-    fused activation's bounds (:func:`activation_range_s16`).
+    fused activation's bounds (:func:`fused_activation_range_s16`).
     """
     xs = np.asarray(x)
     ws = np.asarray(kernel)
@@ -282,3 +309,88 @@ def dense_s16(
     # Exact in int64: each product is below 2**22 in magnitude.
     acc = xs.astype(np.int64) @ ws.astype(np.int64)
     return requantize_s16(acc, bias, multipliers, shifts, act_min, act_max)
+
+
+# --------------------------------------------------------------------------
+# int16 RELU and RELU6
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReluS16Params:
+    """TFLM ``ReluOpData`` (int16): the rescaling multiplier and shift.
+
+    Prepare insists on zero points 0, so the offsets are 0 and the clamp is
+    ``[0, 32767]``. The field order is the C argument order of
+    ``test_relu_s16`` (tests/test_int16_ops.py) after ``size``.
+    """
+
+    multiplier: int
+    shift: int
+
+
+def relu_s16_params(
+    input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int
+) -> ReluS16Params:
+    """TFLM's RELU Prepare for int16 (``ReluPrepare`` -> ``CalculateReluOpData<int16_t>``).
+
+    ``QuantizeMultiplier(double(in_scale) / double(out_scale))``, the
+    quotient in double (checked against the pinned TFLM: a float32 quotient
+    gives other multipliers, and other outputs, for some scale pairs). The
+    clamp is ``[max(-32768, 0 + round(0 / out_scale)), 32767] = [0, 32767]``.
+    Raises ``ValueError`` where TFLM's Prepare fails (a zero point other than
+    0: ``TF_LITE_ENSURE_EQ`` on both) and where its ``1 << shift`` would be
+    undefined (a shift above 30, ratios of 2**30 and up).
+    """
+    in_scale = float32_scale("input_scale", input_scale)
+    out_scale = float32_scale("output_scale", output_scale)
+    if input_zero_point != 0 or output_zero_point != 0:
+        raise ValueError(
+            f"RELU int16: zero points {input_zero_point} and {output_zero_point} must be 0; TFLM's Prepare fails"
+        )
+    multiplier, shift = quantize_multiplier(float(in_scale) / float(out_scale))
+    if shift > 30:
+        raise ValueError(f"RELU: multiplier shift {shift} > 30, TFLM's shift is undefined")
+    return ReluS16Params(multiplier=multiplier, shift=shift)
+
+
+def relu_s16(x: npt.ArrayLike, params: ReluS16Params) -> npt.NDArray[np.int16]:
+    """TFLM's ``ReluQuantized<int16_t>`` (zero points 0), element-wise over ``x``.
+
+    ``MultiplyByQuantizedMultiplier(x, M, s)`` (double rounding; a left shift
+    wraps int32 like the C mirror), clamped to ``[0, 32767]``.
+    """
+    values = stored_values(x, "relu_s16 input", np.int16)
+    scaled = multiply_by_quantized_multiplier(values, params.multiplier, params.shift)
+    return np.clip(scaled, 0, INT16_MAX).astype(np.int16)
+
+
+@dataclass(frozen=True)
+class Relu6S16Params:
+    """TFLM ``Relu6OpData`` (int16): the clamp bounds in input units (``zero``, ``six``)."""
+
+    lower: int
+    upper: int
+
+
+def relu6_s16_params(input_scale: float, input_zero_point: int) -> Relu6S16Params:
+    """TFLM's ``Relu6Prepare`` (int16): ``zero = in_zp``, ``six = FloatToQuantizedType<int16_t>(6, in_scale, in_zp)``.
+
+    ``six`` is ``round(6 / in_scale)`` (float32 quotient, halves away from
+    zero) plus the zero point, clamped to int16: the upper bound of
+    :func:`~nndsl.qmath.requant.activation_range` of ``(0, 6)``. Only the input quantisation
+    enters; TFLM never reads the output's. Quotients of 2**31 and more, where
+    TFLM's conversion to int32 is undefined, raise ``ValueError``.
+    """
+    in_scale = float32_scale("input_scale", input_scale)
+    zero = checked_zero_point("input_zero_point", input_zero_point, np.int16)
+    if round_half_away(float(np.float32(RELU6_REAL_MAX) / in_scale)) + zero > INT32_MAX:
+        raise ValueError(f"RELU6: 6 / {input_scale!r} does not fit int32, TFLM's conversion is undefined")
+    _, six = activation_range(None, RELU6_REAL_MAX, float(in_scale), zero, INT16_MIN, INT16_MAX)
+    return Relu6S16Params(lower=zero, upper=six)
+
+
+def relu6_s16(x: npt.ArrayLike, params: Relu6S16Params) -> npt.NDArray[np.int16]:
+    """TFLM's ``Relu6Quantized<int16_t>``: the raw input clamped to ``[lower, upper]``, no rescaling."""
+    values = stored_values(x, "relu6_s16 input", np.int16)
+    return np.clip(values, params.lower, params.upper).astype(np.int16)
