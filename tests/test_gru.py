@@ -323,3 +323,27 @@ def test_fixed_gru_output_must_be_a_unit_format(tmp_path: Path) -> None:
                                    "output y = gru(x, k, u) : q2.5\n")
     with pytest.raises(NNError, match=r"4:27: error: a fixed-point gru's output is its state, within \(-1, 1\)"):
         nndsl.load(tmp_path / "m.nn")
+
+
+@pytest.mark.parametrize("weight_bits", [8, 16])
+def test_to_fixed_converts_a_float_gru(weight_bits: int, tmp_path: Path) -> None:
+    """nndsl to-fixed on a float network with a GRU then a dense layer: the fixed-point network's outputs stay
+    near the float ones, and its C equals its NumPy backend."""
+    from nndsl.fixed import FixedOptions, convert
+
+    w = weights(True)
+    rng = np.random.default_rng(5)
+    np.savez(tmp_path / "w.npz", **w, d=(rng.normal(size=(UNITS, 3)) * 0.5).astype(np.float32))
+    (tmp_path / "m.nn").write_text(
+        f'network g\nweights "w.npz"\ninput x : f32[{STEPS}, {FEATURES}]\n'
+        "h = gru(x, k, u, b, return_sequences=true)\noutput y = dense(h, d)\n")
+    x = inputs(300) * 0.8
+    conversion = convert(tmp_path / "m.nn", x[:200], tmp_path / "g_q.nn", FixedOptions(weight_bits=weight_bits))
+    conversion.write(tmp_path / "g_q.nn")
+    fixed = nndsl.load(tmp_path / "g_q.nn")
+    assert fixed.graph.ops[0].output.type.fixed is not None
+    real = fixed.run(x[200:], quantize=True, real=True)
+    error = np.abs(real - nndsl.load(tmp_path / "m.nn").run(x[200:])).max()
+    assert error < (0.05 if weight_bits == 8 else 0.01)
+    q = fixed.quantize(x[200:210])
+    assert np.array_equal(run_in_c(fixed, q, work_dir=tmp_path / "c", sanitize=True), fixed.run(q))
