@@ -4,6 +4,7 @@ calls equal one call on the whole sequence, reset restores the fresh behaviour),
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -347,3 +348,51 @@ def test_to_fixed_converts_a_float_gru(weight_bits: int, tmp_path: Path) -> None
     assert error < (0.05 if weight_bits == 8 else 0.01)
     q = fixed.quantize(x[200:210])
     assert np.array_equal(run_in_c(fixed, q, work_dir=tmp_path / "c", sanitize=True), fixed.run(q))
+
+
+# --------------------------------------------------------------------------
+# The Keras importer
+# --------------------------------------------------------------------------
+
+
+def _keras_gru_model(keras: object, **options: object) -> object:
+    layers = keras.layers  # type: ignore[attr-defined]
+    x = keras.Input((STEPS, FEATURES))  # type: ignore[attr-defined]
+    h = layers.GRU(UNITS, return_sequences=True, **options)(x)
+    h = layers.GRU(3, reset_after=False)(h)
+    y = layers.Dense(2, activation="softmax")(layers.Dropout(0.2)(h))
+    model = keras.Model(x, y)  # type: ignore[attr-defined]
+    rng = np.random.default_rng(3)
+    model.set_weights([(rng.normal(size=w.shape) * 0.5).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+@pytest.mark.tensorflow
+def test_keras_gru_model_imports_and_runs_like_keras(tmp_path: Path) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    keras = pytest.importorskip("keras")
+    model = _keras_gru_model(keras)
+    path = tmp_path / "g.keras"
+    model.save(path)  # type: ignore[attr-defined]
+    imported = nndsl.import_model(path)
+    assert "gru(" in "\n".join(imported.lines) and "reset_after=false" in "\n".join(imported.lines)
+    x = inputs(10)
+    ours = imported.model().run(x)
+    assert np.allclose(ours, model.predict(x, verbose=0), atol=2e-6)  # type: ignore[attr-defined]
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize(("options", "message"), [
+    ({"go_backwards": True}, "layer 'gru' (GRU): go_backwards=True is not supported"),
+    ({"activation": "relu"}, "layer 'gru' (GRU): activation='relu' and recurrent_activation='sigmoid' are not "
+                             "supported (tanh and sigmoid)"),
+])
+def test_keras_gru_unsupported_options_are_named(options: dict[str, object], message: str, tmp_path: Path) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    keras = pytest.importorskip("keras")
+    model = _keras_gru_model(keras, name="gru", **options)
+    with pytest.raises(NNError, match=re.escape(message)):
+        nndsl.import_model(model)
+    calibrated = _keras_gru_model(keras)
+    with pytest.raises(NNError, match="a model with a GRU imports in float only"):
+        nndsl.import_model(calibrated, calibrate=inputs(4))
