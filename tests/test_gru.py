@@ -396,3 +396,24 @@ def test_keras_gru_unsupported_options_are_named(options: dict[str, object], mes
     calibrated = _keras_gru_model(keras)
     with pytest.raises(NNError, match="a model with a GRU imports in float only"):
         nndsl.import_model(calibrated, calibrate=inputs(4))
+
+
+@pytest.mark.parametrize("compiler_name", ["gcc", "clang", "g++"])
+def test_gru_c_compiles_under_the_strict_warnings(compiler_name: str, tmp_path: Path) -> None:
+    """Stateful f32 and fixed-point GRUs (both reset forms) under tests/test_strict_c.py's flags."""
+    import shutil
+
+    from tests.test_strict_c import COMPILERS, STRICT
+
+    if shutil.which(compiler_name) is None:
+        pytest.skip(f"{compiler_name} not installed")
+    flags = (compiler_name, *STRICT, "-O2") if compiler_name == "gcc" else COMPILERS[compiler_name]
+    for index, (kind, reset_after) in enumerate([("f32", True), ("q7", False), ("q15", True)]):
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        model = (f32_model(folder, reset_after, stateful=True) if kind == "f32"
+                 else fixed_model(folder, kind, reset_after, stateful=True)[0])
+        model.build(folder / "c", depfile=False)
+        source = folder / "c" / f"{c_name(model)}.c"
+        run = subprocess.run([*flags, "-c", str(source), "-o", str(folder / "m.o")], capture_output=True, text=True)
+        assert run.returncode == 0 and not run.stderr, run.stderr
