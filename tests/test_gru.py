@@ -417,3 +417,14 @@ def test_gru_c_compiles_under_the_strict_warnings(compiler_name: str, tmp_path: 
         source = folder / "c" / f"{c_name(model)}.c"
         run = subprocess.run([*flags, "-c", str(source), "-o", str(folder / "m.o")], capture_output=True, text=True)
         assert run.returncode == 0 and not run.stderr, run.stderr
+
+
+def test_validate_runs_a_stateful_network_as_one_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """nndsl validate: the C program's calls carry the state from input to input; so do the NumPy backend's
+    (from a zero state, whatever the command ran before), and the two agree exactly."""
+    from nndsl.cli import main
+
+    model, _ = fixed_model(tmp_path, "q15", stateful=True)
+    np.save(tmp_path / "x.npy", fixed_inputs(model, 12))
+    assert main(["validate", str(tmp_path / "m.nn"), "--input", str(tmp_path / "x.npy")]) == 0, \
+        capsys.readouterr().out
