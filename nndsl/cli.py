@@ -170,14 +170,15 @@ def _format_summary(summary: Summary) -> str:
                  f"{summary.macs:>10} {summary.arena_bytes:>8}{total_time}")
     lines.append(f"flash: {summary.flash_bytes} B ({summary.weight_bytes} weights "
                  f"+ ~{summary.code_bytes_estimate} code)")
-    lines.append(f"ram:   {summary.arena_bytes} B arena")
+    state = f" + {summary.state_bytes} B state" if summary.state_bytes else ""
+    lines.append(f"ram:   {summary.arena_bytes} B arena{state}")
     target = summary.target
     if target is not None and summary.latency_ms is not None:
         budget = "" if target.latency_budget_ms is None else f" (budget {target.latency_budget_ms:g} ms)"
         lines.append(f"time:  {summary.cycles:.0f} cycles at {target.cycles_per_mac:g} cycles/MAC = "
                      f"{summary.latency_ms:.3f} ms at {target.clock_hz / 1e6:g} MHz{budget}")
         verdict = "fits" if target.fits else "DOES NOT FIT"
-        lines.append(f"target {target.name}: {verdict} (RAM {summary.arena_bytes}/{target.ram_bytes} B, "
+        lines.append(f"target {target.name}: {verdict} (RAM {summary.ram_bytes}/{target.ram_bytes} B, "
                      f"flash {summary.flash_bytes}/{target.flash_bytes} B)")
     return "\n".join(lines)
 

@@ -45,7 +45,8 @@ from nndsl.types import MAX_WEIGHT_FRAC_BITS, DType, QFormat, format_for
 
 Array = npt.NDArray[Any]
 COMPUTED = (ir.Dense, ir.Conv, ir.Add, ir.Binary)  # the ops whose output format is calibrated
-FUNCTIONS = (ir.Elementwise, ir.Softmax)  # tanh, sigmoid, softmax: q7 or q15 out; the other ops keep their input's
+# tanh, sigmoid, softmax and gru (its state): q7 or q15 out; the other ops keep their input's
+FUNCTIONS = (ir.Elementwise, ir.Softmax, ir.Gru)
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,9 @@ class _Converter:
         for op in graph.ops:
             if isinstance(op, ir.Dense | ir.Conv):
                 self.quantize_weights(op)
-            if isinstance(op, ir.Binary):  # float constants stay float: the checker stores them in a format
+            elif isinstance(op, ir.Gru):
+                self.quantize_gru(op)
+            elif isinstance(op, ir.Binary):  # float constants stay float: the checker stores them in a format
                 self.weights |= {t.name: t.data for t in op.operands if t.data is not None and "/" not in t.name}
 
     def calibrated(self, name: str) -> QFormat:
@@ -220,6 +223,26 @@ class _Converter:
         if op.bias is not None and op.bias.data is not None:
             bias_frac = min(in_fmt.frac_bits + frac, self.bias_frac.get(op.bias.name, MAX_WEIGHT_FRAC_BITS))
             self.bias_frac[op.bias.name] = bias_frac
+            self.weights[op.bias.name] = to_fixed_integers(op.bias.data, bias_frac, np.dtype(np.int32))
+            self.weights[f"{op.bias.name}.frac_bits"] = np.array(bias_frac, dtype=np.int32)
+
+    def quantize_gru(self, op: ir.Gru) -> None:
+        """A GRU's kernels with the most fraction bits their storage holds; its bias with as many as both its
+        sums have (input + kernel, 15 + recurrent kernel: it is aligned to them) and int32 holds."""
+        storage = np.dtype(np.int8 if self.options.weight_bits <= 8 else np.int16)
+        fracs = []
+        for weight in (op.kernel, op.recurrent):
+            assert weight.data is not None
+            values = weight.data.astype(np.float64)
+            frac = format_for(float(np.abs(values).max(initial=0.0)), 8 * storage.itemsize).frac_bits
+            self.weights[weight.name] = to_fixed_integers(values, frac, storage)
+            self.weights[f"{weight.name}.frac_bits"] = np.array(frac, dtype=np.int32)
+            fracs.append(frac)
+        if op.bias is not None and op.bias.data is not None:
+            in_fmt = self.formats[op.input.name]
+            largest = float(np.abs(op.bias.data.astype(np.float64)).max(initial=0.0))
+            bias_frac = min(in_fmt.frac_bits + fracs[0], 15 + fracs[1], MAX_WEIGHT_FRAC_BITS,
+                            format_for(largest, 32).frac_bits)
             self.weights[op.bias.name] = to_fixed_integers(op.bias.data, bias_frac, np.dtype(np.int32))
             self.weights[f"{op.bias.name}.frac_bits"] = np.array(bias_frac, dtype=np.int32)
 

@@ -24,6 +24,9 @@ from nndsl.kernels import (
     BinaryKernel,
     FunctionKernel,
     Gather,
+    GruF32,
+    GruKernel,
+    GruQ,
     Kernel,
     MeanKernel,
     ReduceKernel,
@@ -36,6 +39,7 @@ from nndsl.kernels import (
 from nndsl.kernels import (
     Dequantize as DequantizeKernel,
 )
+from nndsl.qmath.gru import GruWeights, gru_macs
 from nndsl.qmath.layout import slice_walk, transpose_walk
 from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import Rounding
@@ -500,10 +504,86 @@ class Resize(Op):
         return ResizeNearest(rows, cols, in_w, channels, self.input.type.dtype.size)
 
 
+@dataclass(frozen=True)
+class State:
+    """One state tensor of a recurrent op (a GRU's ``h``; an LSTM's ``h`` and ``c``): zero at first, kept
+    between calls when the op is ``stateful`` (NumPy: in the model; C: a file-scope static array)."""
+
+    name: str  # "<layer>.h": unique in the network, the C array's name part
+    type: TensorType
+
+
+@dataclass(frozen=True, eq=False)
+class Gru(Op):
+    """A GRU (Keras's, :mod:`nndsl.qmath.gru`) over an input ``[time, features]``: the states of every step
+    ``[time, units]`` (``return_sequences``) or the last ``[units]``. ``bias`` is ``[3U]`` (the input bias) or
+    ``[2, 3U]`` (input and recurrent biases, ``reset_after`` only)."""
+
+    kernel: Tensor
+    recurrent: Tensor
+    bias: Tensor | None
+    return_sequences: bool
+    reset_after: bool
+    stateful: bool
+    impl: GruQ | None = None  # a fixed-point GRU's (set by lowering)
+
+    @property
+    def steps(self) -> int:
+        return self.input.type.shape[0]
+
+    @property
+    def features(self) -> int:
+        return self.input.type.shape[1]
+
+    @property
+    def units(self) -> int:
+        return self.recurrent.type.shape[0]
+
+    @property
+    def consts(self) -> tuple[Tensor, ...]:
+        return (self.kernel, self.recurrent) if self.bias is None else (self.kernel, self.recurrent, self.bias)
+
+    @property
+    def macs(self) -> int:
+        return gru_macs(self.steps, self.features, self.units)
+
+    @property
+    def states(self) -> tuple[State, ...]:
+        """The state it carries from step to step (between calls when ``stateful``): ``h`` in its output type."""
+        out = self.output.type
+        return (State(f"{self.output.name}.h", TensorType(out.dtype, (self.units,), out.quant)),)
+
+    @property
+    def record(self) -> GruKernel | None:
+        """The record that computes it: the float GRU's from the shapes, a fixed-point one's from lowering."""
+        if self.input.type.dtype is DType.F32:
+            return GruF32(self.steps, self.features, self.units, self.return_sequences, self.reset_after)
+        return self.impl
+
+    def weights(self) -> GruWeights:
+        """The weights as arrays, the biases split into input and recurrent ones (zeros where absent)."""
+        assert self.kernel.data is not None and self.recurrent.data is not None
+        width = 3 * self.units
+        rows = [] if self.bias is None or self.bias.data is None else list(self.bias.data.reshape(-1, width))
+        zeros = np.zeros(width, dtype=rows[0].dtype if rows else self.kernel.data.dtype)
+        rows += [zeros] * (2 - len(rows))
+        return GruWeights(self.kernel.data, self.recurrent.data, rows[0], rows[1])
+
+
+Recurrent = Gru  # the ops with state (the LSTM joins this union)
+
+
+def op_states(op: Op) -> tuple[State, ...]:
+    """The states ``op`` keeps between calls: a stateful recurrent op's, else none."""
+    if isinstance(op, Recurrent) and op.stateful:
+        return op.states
+    return ()
+
+
 # Every op class: a closed union, so that a `match` ending in `assert_never` is checked for every op by the type
 # checker, and a new op class shows each place that must handle it.
 AnyOp = (Dense | Conv | Pool | GlobalPool | Add | Binary | Concat | Pad | Activation | Quantize | Dequantize
-         | Elementwise | BatchNorm | Softmax | Reshape | Transpose | Slice | Reduce | Resize)
+         | Elementwise | BatchNorm | Softmax | Reshape | Transpose | Slice | Reduce | Resize | Gru)
 
 
 def op_kernel(op: Op) -> Kernel | None:
@@ -515,6 +595,8 @@ def op_kernel(op: Op) -> Kernel | None:
             return op.impl
         case Reduce():
             return op.kernel
+        case Gru():
+            return op.record
     return None
 
 
@@ -601,6 +683,15 @@ class Graph:
             for const in op.consts:
                 seen.setdefault(const.name, const)
         return list(seen.values())
+
+    @property
+    def states(self) -> list[State]:
+        """The state kept between calls (stateful recurrent ops'), in op order; empty: a stateless network."""
+        return [state for op in self.ops for state in op_states(op)]
+
+    @property
+    def state_bytes(self) -> int:
+        return sum(state.type.nbytes for state in self.states)
 
     @property
     def tensors(self) -> list[Tensor]:

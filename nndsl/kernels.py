@@ -27,6 +27,7 @@ from nndsl.qmath import binary as bin8
 from nndsl.qmath import fixed_functions as fixed_fn
 from nndsl.qmath import quantize as quant
 from nndsl.qmath.add import AddS8Params, AddS16Params, add_s8, add_s16
+from nndsl.qmath.gru import GruQParams, GruWeights, gru_f32, gru_q
 from nndsl.qmath.layout import Walk, gather
 from nndsl.qmath.pooling import MeanS8Params, MeanS16Params, mean_s8, mean_s16
 from nndsl.qmath.reduce import mean_f32, reduce_max, reduced_values
@@ -64,6 +65,8 @@ SOFTMAX_Q_CODE = RuntimeCode("softmax_q", 1070)  # 270 and libgcc's 64-bit divis
 GATHER_CODE = RuntimeCode("gather", 160)  # runtime/layout.c: the strided copy of transpose and slice
 REDUCE_CODE = RuntimeCode("reduce", 200)  # runtime/reduce.c: one reduction and its two walks
 RESIZE_CODE = RuntimeCode("resize", 96)  # runtime/resize.c: row and column lookups, channel runs copied
+GRU_F32_CODE = RuntimeCode("gru_f32", 520)  # runtime/gru.c: the float GRU step loop (expf, tanhf from libm)
+GRU_Q_CODE = RuntimeCode("gru_q", 700)  # the fixed-point GRU step loop; its two tables from its Table arguments
 # Helpers of the loops the C templates write inline (no kernel record yet).
 AVG_POOL = RuntimeCode("avg_pool", 240)
 MATMUL = RuntimeCode("matmul", 850)  # runtime/matmul.c: int8 dense and convolution
@@ -769,13 +772,79 @@ class ResizeNearest:
                       "resize: the input column of each output column"))
 
 
+# -- recurrent layers ----------------------------------------------------------------------------------------------
+# The weights are the op's constant tensors (the C emitter lays them out); ``reference`` takes them with the
+# states the call starts from and returns the output and the states it ends with.
+
+
+@dataclass(frozen=True)
+class GruF32:
+    """The float32 GRU (:func:`nndsl.qmath.gru.gru_f32`)."""
+
+    steps: int
+    features: int
+    units: int
+    sequences: bool
+    reset_after: bool
+    c: ClassVar[CKernel] = CKernel("gru", "nn_gru_f32", ("gru",), "NN_USE_GRU_F32", (GRU_F32_CODE, LIBM))
+
+    def reference(self, x: Array, states: tuple[Array, ...], weights: GruWeights) -> tuple[Array, tuple[Array]]:
+        sequence, last = gru_f32(x.reshape((x.shape[0], self.steps, self.features)), states[0], weights,
+                                 self.reset_after)
+        return (sequence if self.sequences else last), (last,)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        return (self.steps, self.features, self.units, int(self.sequences), int(self.reset_after))
+
+
+@dataclass(frozen=True)
+class GruQ:
+    """The fixed-point GRU (:func:`nndsl.qmath.gru.gru_q`); ``bias`` and ``recurrent_bias`` are aligned to their
+    sums' fraction bits (int64 values)."""
+
+    steps: int
+    features: int
+    units: int
+    sequences: bool
+    reset_after: bool
+    params: GruQParams
+    bias: tuple[int, ...]
+    recurrent_bias: tuple[int, ...]
+    widths: tuple[int, int, int, int]  # bytes of an input, kernel, recurrent kernel and output value
+    c: ClassVar[CKernel] = CKernel("gru", "nn_gru_q", ("gru", "fixed_functions", "requant"), "NN_USE_GRU_Q",
+                                   (REQUANT, FUNCTION_Q_CODE, GRU_Q_CODE))
+
+    def reference(self, x: Array, states: tuple[Array, ...], weights: GruWeights) -> tuple[Array, tuple[Array]]:
+        aligned = GruWeights(weights.kernel, weights.recurrent, np.asarray(self.bias, dtype=np.int64),
+                             np.asarray(self.recurrent_bias, dtype=np.int64))
+        sequence, last = gru_q(x.reshape((x.shape[0], self.steps, self.features)), states[0], aligned,
+                               self.reset_after, self.params)
+        return (sequence if self.sequences else last), (last,)
+
+    def c_args(self) -> tuple[CArg, ...]:
+        p = self.params
+        return (self.steps, self.features, self.units, int(self.sequences), int(self.reset_after), *self.widths,
+                p.left_x, p.left_h, p.gate_shift, p.out_shift, p.out_min, p.out_max,
+                *_gru_table_args(p.sigmoid, "sigmoid"), *_gru_table_args(p.tanh, "tanh"))
+
+
+def _gru_table_args(p: fixed_fn.FunctionQParams, name: str) -> tuple[CArg, ...]:
+    """A gate function's arguments to ``nn_function_q`` (runtime/fixed_functions.c), its table last."""
+    table = Table(f"gru_q/{name}", p.table, DType.I32, f"fixed-point GRU: {name} of q4.11 values, in Q15 with "
+                  f"{p.extra_bits} more fraction bits, at |x| = i * 2^{p.step_shift}")
+    return (p.step_shift, p.extra_bits, p.reflect, len(p.table) - 1, p.act_min, p.act_max, table)
+
+
+GruKernel = GruF32 | GruQ
+
 Kernel = (AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel | AffineQuantize | Dequantize
-          | Gather | ReduceKernel | ResizeNearest)
+          | Gather | ReduceKernel | ResizeNearest | GruKernel)
 
 
 def table_array(table: Table) -> npt.NDArray[np.generic]:
     return np.array(table.values, dtype=table.dtype.numpy)
 
 
-__all__ = ["AddKernel", "BinaryKernel", "CKernel", "FunctionKernel", "Gather", "Kernel", "MeanKernel",
+__all__ = ["AddKernel", "BinaryKernel", "CKernel", "FunctionKernel", "Gather", "GruF32", "GruKernel", "GruQ",
+           "Kernel", "MeanKernel",
            "ReduceKernel", "RuntimeCode", "SoftmaxKernel", "Table"]

@@ -33,6 +33,7 @@ from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding, activation_range, quantize_multiplier
 from nndsl.qmath.shift import add_q_params, align_bias, binary_q_params, checked_shift
 from nndsl.qmath.softmax import softmax_s8_params, softmax_s16_params
+from nndsl.recurrent import lower_gru_q
 from nndsl.types import DType, QFormat, Quant, TensorType
 
 # mbqm(x, 2**30, 1) == x for every int32 x: the requantisation of an unchanged scale.
@@ -332,6 +333,11 @@ def lower_fixed_op(op: ir.AnyOp, sink: DiagnosticSink) -> ir.AnyOp:
                 return replace(op, impl=kernel)
             case ir.Softmax():
                 return replace(op, impl=k.softmax_q_kernel(op.beta, _format(op.input), _format(op.output)))
+            case ir.Gru():
+                try:
+                    return lower_gru_q(op)
+                except ValueError as error:
+                    raise _ShiftOutOfRange(f"fixed-point gru of '{op.output.name}': {error}") from None
     except _ShiftOutOfRange as error:
         sink.error(error.loc or op.loc, str(error))
         return op
@@ -422,6 +428,8 @@ def lower_op(op: ir.AnyOp, sink: DiagnosticSink, rounding: Rounding = Rounding.D
         case ir.Reduce():
             return replace(op, impl=reduce_mean_kernel(op, sink, rounding)) if op.reducer is ir.PoolKind.AVG else op
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm() | ir.Transpose() | ir.Slice() | ir.Resize():
+            return op
+        case ir.Gru():  # f32 or fixed point only: the checker refuses an int8 or 16x8 one
             return op
         case _:
             assert_never(op)

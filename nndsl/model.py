@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,11 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class Model:
+    """A compiled network. A stateful one (``stateful=true`` recurrent layers) keeps its recurrent state
+    between :meth:`run` calls, as its C code does; :meth:`reset` zeroes it."""
+
     compiled: Compiled
+    _state: dict[str, Array] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def graph(self) -> ir.Graph:
@@ -103,16 +107,32 @@ class Model:
 
         ``quantize``: ``x`` holds real values, quantised first (:meth:`quantize`);
         ``real``: the output as real values (:meth:`dequantize`), not integers.
+        A stateful network's rows are consecutive calls (in order, each continuing from the state the one
+        before left), and the state carries over to the next ``run``.
         """
         batch, batched = self._batch(self.quantize(x) if quantize else x)
-        result: Array = backend("numpy").run(self.graph, batch)
+        numpy_backend = backend("numpy")
+        if self.graph.states:
+            result: Array = numpy_backend.run_stateful(self.graph, batch, self._state)
+        else:
+            result = numpy_backend.run(self.graph, batch)
         result = result if batched else result[0]
         return self.dequantize(result) if real else result
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the network keeps recurrent state between calls (``<name>_reset`` in its C)."""
+        return bool(self.graph.states)
+
+    def reset(self) -> None:
+        """Zero the recurrent state of a stateful network (as ``<name>_reset()`` in C); nothing otherwise."""
+        self._state.clear()
 
     def trace(self, x: npt.ArrayLike, *, quantize: bool = False, real: bool = False) -> dict[str, Array]:
         """Every tensor's value, the input first, by tensor name in execution order, for one input or a batch.
 
         ``quantize`` and ``real`` as for :meth:`run` (``real``: each tensor dequantised with its own scale).
+        Each row starts from a zero recurrent state; a stateful model's state is neither read nor changed.
         """
         batch, batched = self._batch(self.quantize(x) if quantize else x)
         values: dict[str, Array] = backend("numpy").run(self.graph, batch, trace=True)

@@ -133,6 +133,11 @@ SIGNATURES = {
             summary="[H, W, C] -> [H', W', C]: each output value the nearest input value"),
         OpSignature("reduce_max", 1, attrs=REDUCE_ATTRS, summary="the largest value over the given axes"),
         OpSignature("mean", 1, attrs=REDUCE_ATTRS, summary="the mean over the given axes"),
+        OpSignature("gru", 1, ("kernel", "recurrent_kernel"), ("bias",), attrs=(
+            Attr("return_sequences", AttrKind.CHOICE, choices=BOOLEAN),
+            Attr("reset_after", AttrKind.CHOICE, choices=BOOLEAN), Attr("stateful", AttrKind.CHOICE, choices=BOOLEAN)),
+            summary="gated recurrent unit over [time, features] (Keras GRU), kernel [F, 3U], recurrent_kernel "
+                    "[U, 3U], bias [3U] or [2, 3U]; stateful=true keeps its state between calls"),
         OpSignature("strided_slice", 1, attrs=STRIDED_SLICE_ATTRS,
                     summary="values begin[a], begin[a] + strides[a], ... before end[a] along each axis a, "
                             "with TensorFlow's masks"),
@@ -146,5 +151,5 @@ FIXED_POINT_OPS = frozenset({
     "dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool", "avg_pool",
     "global_max_pool", "global_avg_pool", "add", "concat", "pad", "relu", "relu6", "flatten", "reshape",
     "tanh", "sigmoid", "softmax", "sub", "mul", "maximum", "minimum", "squared_difference",
-    "transpose", "slice", "strided_slice", "resize_nearest_neighbor",
+    "transpose", "slice", "strided_slice", "resize_nearest_neighbor", "gru",
 })

@@ -31,7 +31,7 @@ from nndsl import ir
 from nndsl.backend import backend
 from nndsl.diagnostics import DiagnosticSink, WarningFlag
 from nndsl.ir import assert_never
-from nndsl.kernels import AddQ, BinaryQ, SoftmaxQ
+from nndsl.kernels import AddQ, BinaryQ, GruQ, SoftmaxQ
 from nndsl.qmath.requant import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64
 from nndsl.qmath.shift import aligned_sum, binary_q_raw, shift_round
 from nndsl.types import DType
@@ -263,6 +263,10 @@ def _op_range(op: ir.AnyOp, inputs: list[Interval]) -> OpRange:
                 ir.Quantize() | ir.Transpose() | ir.Slice() | ir.Reduce() | \
                 ir.Resize():
             return _monotonic(op, inputs)
+        case ir.Gru(impl=GruQ() as gru):  # the state is within (-1, 1) by construction (nndsl.qmath.gru)
+            return OpRange(op, None, None, None, _constant(op.output, gru.params.out_min, gru.params.out_max))
+        case ir.Gru():  # not lowered (its error is reported): any stored value
+            return OpRange(op, None, None, None, _full(op.output))
         case ir.BatchNorm():
             raise AssertionError("an integer network has no batch_norm left: folded, or a depthwise convolution")
         case _:

@@ -22,7 +22,7 @@ CODE_BYTES_BASE = 128
 CODE_BYTES_PER_OP = {
     "dense": 160, "conv": 320, "pool": 200, "global_pool": 96, "add": 48, "concat": 48, "pad": 96,
     "activation": 64, "function": 48, "batch_norm": 64, "softmax": 120, "reshape": 0, "binary": 96,
-    "layout": 40, "reduce": 48,
+    "layout": 40, "reduce": 48, "recurrent": 96,
 }
 @dataclass(frozen=True)
 class LayerSummary:
@@ -68,6 +68,12 @@ class Summary:
     cycles: float
     latency_ms: float | None
     target: TargetSummary | None
+    state_bytes: int = 0  # recurrent state kept between calls (static, outside the arena)
+
+    @property
+    def ram_bytes(self) -> int:
+        """RAM the model holds: its arena and its state."""
+        return self.arena_bytes + self.state_bytes
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -150,6 +156,8 @@ def _op_family(op: ir.AnyOp) -> str:
             return "layout"
         case ir.Reduce():
             return "reduce"
+        case ir.Gru():
+            return "recurrent"
         case _:
             assert_never(op)
 
@@ -204,7 +212,7 @@ def summarize(graph: ir.Graph) -> Summary:
             clock_hz=target.clock_hz,
             latency_budget_ms=budget_ms,
             cycles_per_mac=cycles_per_mac,
-            fits_ram=graph.plan.arena_size <= target.ram_bytes,
+            fits_ram=graph.plan.arena_size + graph.state_bytes <= target.ram_bytes,
             fits_flash=weight_bytes + code <= target.flash_bytes,
             fits_latency=budget_ms is None or latency_ms <= budget_ms,
         )
@@ -220,6 +228,7 @@ def summarize(graph: ir.Graph) -> Summary:
         cycles=cycles,
         latency_ms=latency_ms,
         target=target_summary,
+        state_bytes=graph.state_bytes,
     )
 
 
@@ -233,8 +242,10 @@ def check_budget(graph: ir.Graph, summary: Summary, sink: DiagnosticSink) -> Non
                    f"weights + about {summary.code_bytes_estimate} of code), target '{target.name}' has "
                    f"{target.flash_bytes}")
     if not fit.fits_ram:
-        sink.error(target.loc, f"model needs {summary.arena_bytes} bytes of RAM for its arena, target "
-                   f"'{target.name}' has {target.ram_bytes}")
+        what = (f"({summary.arena_bytes} for its arena and {summary.state_bytes} of recurrent state)"
+                if summary.state_bytes else "for its arena")
+        sink.error(target.loc, f"model needs {summary.ram_bytes} bytes of RAM {what}, target '{target.name}' has "
+                   f"{target.ram_bytes}")
     if not fit.fits_latency and summary.latency_ms is not None and fit.latency_budget_ms is not None:
         sink.error(target.loc, f"estimated latency {summary.latency_ms:.3g} ms ({summary.macs} MACs x "
                    f"{fit.cycles_per_mac:g} cycles at {target.clock_hz / 1e6:g} MHz) exceeds the budget of "

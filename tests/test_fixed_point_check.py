@@ -87,9 +87,9 @@ UNSUPPORTED = {
                    {f"bn.{p}": np.ones(2, np.float32) for p in "gbmv"}),
 }
 FIXED_OPS_LIST = ("add, avg_pool, concat, conv1d, conv2d, dense, depthwise_conv1d, depthwise_conv2d, flatten, "
-                  "global_avg_pool, global_max_pool, max_pool, maximum, minimum, mul, pad, relu, relu6, reshape, "
-                  "resize_nearest_neighbor, sigmoid, slice, softmax, squared_difference, strided_slice, sub, tanh, "
-                  "transpose")
+                  "global_avg_pool, global_max_pool, gru, max_pool, maximum, minimum, mul, pad, relu, relu6, "
+                  "reshape, resize_nearest_neighbor, sigmoid, slice, softmax, squared_difference, strided_slice, "
+                  "sub, tanh, transpose")
 CONV1D = fixed("k", np.ones((3, 2, 4), np.int8), 7)
 
 CASES = [

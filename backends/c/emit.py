@@ -24,11 +24,13 @@ from nndsl.kernels import CArg, Kernel, Table, table_array
 from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding
 from nndsl.types import DType
 
+from .recurrent import gru_view, state_arrays, state_name
+
 VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
     "requant", "fixedpoint", "matmul", "depthwise", "shift", "softmax", "activations", "binary", "add", "pooling",
-    "quantize", "fixed_functions", "layout", "reduce", "resize",
+    "quantize", "fixed_functions", "layout", "reduce", "resize", "gru",
 )
 # What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
 RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}
@@ -94,7 +96,7 @@ class _Emitter:
         if graph.rounding is Rounding.SINGLE and graph.dtype is not DType.F32 and not graph.fixed:  # nn_mbqm
             self.defines.add("NN_SINGLE_ROUNDING")
         self.uses_math = False
-        self.reserved = _reserved_names(self.prefix)
+        self.reserved = _reserved_names(self.prefix) | {state_name(self.prefix, s) for s in graph.states}
         source_lines = _read_source_lines(graph.source_path)
         self.source_lines = source_lines
 
@@ -216,6 +218,8 @@ class _Emitter:
                 assert op.requant is not None
                 self.runtime.add("requant")
                 return common | {"macro": "requant_q", "q": op.requant} | self.requant_arrays(op, op.requant)
+            case ir.Gru():
+                return common | gru_view(self, op)
             case _:
                 assert_never(op)
 
@@ -498,6 +502,8 @@ class _Emitter:
             "uses_math": self.uses_math,
             "defines": sorted(self.defines),
             "c_float": c_float,
+            "states": state_arrays(self.prefix, graph),
+            "state_bytes": graph.state_bytes,
         }
         source = _drop_unused_functions(env.get_template("model.c.j2").render(context))
         header = env.get_template("model.h.j2").render(context)

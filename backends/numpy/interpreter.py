@@ -21,6 +21,8 @@ from nndsl.qmath.shift import requantize_q
 from nndsl.types import DType
 from nndsl.windows import as_2d, output_hw, window_taps
 
+from .recurrent import run_recurrent
+
 Array = npt.NDArray[Any]
 
 
@@ -315,6 +317,8 @@ def run_op(op: ir.AnyOp, *inputs: Array, observe: Observer | None = None) -> Arr
             kernel = op.kernel
             assert kernel is not None  # lowering binds an integer mean's
             y = kernel.reference(x)
+        case ir.Gru():  # from a zero state; a stateful network's calls go through stateful.run_stateful
+            y, _ = run_recurrent(op, x)
         case _:
             assert_never(op)
     return y.reshape((batch, *op.output.type.shape)).astype(op.output.type.dtype.numpy, copy=False)

@@ -24,6 +24,7 @@ import numpy as np
 from nndsl.arrayfile import ArrayFileError, read_npy
 from nndsl.diagnostics import Loc, NNError
 from nndsl.importers.files import refuse_special_file
+from nndsl.importers.keras_layers import check_gru, has_recurrent_layer, import_layers
 from nndsl.importers.tf import quiet, tensorflow
 from nndsl.importers.tflite import import_tflite
 from nndsl.importers.writer import ImportedModel
@@ -111,6 +112,7 @@ _register(("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "MaxPooling
            "AveragePooling1D", "AveragePooling2D"), _check_window)
 _register(("ReLU",), _check_relu)
 _register(("Softmax",), _check_softmax)
+_register(("GRU",), check_gru)  # read layer by layer (nndsl.importers.keras_layers), not converted
 
 
 def check_layers(model: Any, source: str) -> None:
@@ -258,6 +260,12 @@ def import_keras_model(model: Any, source: str, *, calibration: np.ndarray | Non
         raise NNError.at(Loc.file(source), f"the model has {len(model.inputs)} inputs and {len(model.outputs)} "
                          "outputs; nndsl takes one of each")
     check_layers(model, source)
+    layers = [layer for layer in _layers(model) if type(layer).__name__ != "InputLayer"]
+    if has_recurrent_layer(layers):
+        if calibration is not None:
+            raise NNError.at(Loc.file(source), "a model with a GRU imports in float only (TensorFlow Lite Micro "
+                             "has no int8 GRU): import it without --calibrate, then convert it with nndsl to-fixed")
+        return import_layers(model, layers, source, name)
     if calibration is not None:
         calibration = np.asarray(calibration, dtype=np.float32)
     conversion = convert(model, source, calibration=calibration, int16=int16, progress=progress)

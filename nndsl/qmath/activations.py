@@ -46,8 +46,8 @@ The int16 kernels (16x8 scheme, zero point 0):
 
 HARD_SWISH has no int16 kernel in TFLM (its Eval takes float32 and int8 only),
 and the TF 2.21 converter refuses it in 16x8 mode, so there is none here.
-``backends/c/runtime/int16_functions.c`` mirrors the int16 TANH and LOGISTIC,
-``int16_ops.c`` the int16 LEAKY_RELU.
+``backends/c/runtime/activations.c`` mirrors the int16 TANH and LOGISTIC,
+and the int16 LEAKY_RELU.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ storage type, serve both widths. TFLM's ``EvalAddQuantized`` calls
 ``reference_ops::Add(..., int16_t, ..., pot_scale=false)`` for equal shapes,
 always: the model's ``pot_scale_int16`` option is never read, so the
 power-of-two path of ``reference_ops::Add`` is dead code in TFLM.
-``backends/c/runtime/int16_ops.c`` mirrors :func:`add_s16`.
+``backends/c/runtime/add.c`` mirrors :func:`add_s16`.
 """
 
 from __future__ import annotations

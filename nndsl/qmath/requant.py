@@ -317,7 +317,7 @@ def multiply_by_quantized_multiplier_int64(
     TFLM's 16x8 FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D requantise
     their int64 accumulators (an int64 bias or none) with it; an int32 bias
     selects the int32 double-rounding :func:`multiply_by_quantized_multiplier`.
-    ``backends/c/runtime/int16.c`` mirrors it as ``nn_mbqm64``.
+    ``backends/c/runtime/requant.c`` mirrors it as ``nn_mbqm64``.
     """
     x = np.asarray(acc, dtype=np.int64)
     m = np.asarray(multiplier, dtype=np.int64)

@@ -15,7 +15,7 @@ with ``LUTPopulate<int16_t>`` in float32 (:func:`lut_populate_int16`). They do
 not depend on the model; they are parameters so that the C code generator
 emits them as const arrays. The output is fixed to scale 1/32768, zero point 0
 (TFLM checks the zero point and the scale to within 0.1 %); outputs lie in
-[0, 32767]. ``backends/c/runtime/int16_functions.c`` mirrors :func:`softmax_s16`.
+[0, 32767]. ``backends/c/runtime/softmax.c`` mirrors :func:`softmax_s16`.
 """
 
 from __future__ import annotations
