@@ -614,7 +614,7 @@ def random_weights(model: Any, rng: np.random.Generator, gains: dict[str, float]
         for variable in layer.weights:
             shape = tuple(int(d) for d in variable.shape)
             kind = variable.name
-            if kind in ("kernel", "depthwise_kernel"):
+            if kind in ("kernel", "depthwise_kernel", "recurrent_kernel"):  # an LSTM's too
                 fan_in = math.prod(shape[:-2] if depthwise else shape[:-1])
                 value = rng.normal(0.0, gain / math.sqrt(fan_in), shape)
             elif kind == "bias":

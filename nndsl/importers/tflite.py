@@ -684,6 +684,9 @@ def _unpack(imp: Importer, op: TfOp) -> None:
     axes = len(imp.unbatched(source))
     x = imp.value(op.inputs[0])
     whole = (2**axes - 1) & ~(1 << at)
+    # A time-major [T, 1, F] source (Keras's unrolled LSTM) keeps its batch axis in the parts: [1, F], bound as
+    # such so that their readers reshape to the [F] they expect.
+    part_shape = tuple(d for a, d in enumerate(imp.unbatched(source)) if a != at)
     layer = layer_name(imp.tensor(op.outputs[0]).name) or "unpack"
     for k, output in enumerate(op.outputs):
         if output in imp.consumed:
@@ -692,6 +695,7 @@ def _unpack(imp: Importer, op: TfOp) -> None:
             masks = f", begin_mask={whole}, end_mask={whole}" if whole else ""
             imp.define(op, f"strided_slice({x}, begin={_ints_text(begin)}, end={_ints_text(end)}{masks}, "
                        f"shrink_axis_mask={1 << at})", typed=False, output_index=k, name=f"{layer}_part{k}",
+                       shape=part_shape,
                        comment=f"UNPACK part {k} of {len(op.outputs)} {shape_text(imp.unbatched(imp.tensor(output)))}")
 
 
