@@ -1,10 +1,16 @@
-"""Recurrent layers against TFLM: Keras ``LSTM(unroll=True)`` as the converter writes it.
+"""Recurrent layers against TFLM: Keras ``LSTM(unroll=True)`` as the converter writes it, and the fused
+UNIDIRECTIONAL_SEQUENCE_LSTM's integer arithmetic (``nndsl.qmath.lstm``).
 
 Unrolled, the converter turns an LSTM into per-step FULLY_CONNECTED, SPLIT,
 LOGISTIC, TANH, MUL and ADD over the UNPACKed time steps of a time-major
 ``[T, 1, F]`` reshape (PACKed back with ``return_sequences``); nndsl imports
 each of those ops, so the whole network must equal TFLM byte for byte
 (NumPy backend) and C must equal NumPy.
+
+The fused op: ``tests/lstm_models.py`` writes its int8 flatbuffer (8x8->16,
+int16 cell state); ``qmath.lstm.lstm_s8`` must equal TFLM's output byte for
+byte on random int8 sequences, every sequence from the reset state. The float
+kernel ``qmath.lstm.lstm_f32`` is checked against Keras's ``LSTM``.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from nndsl.qmath.lstm import lstm_f32, lstm_s8, lstm_s8_params
+from tests.lstm_models import LstmSpec, quantize, run_tflm_sequences
 from tests.test_binary_ops_vs_tflm import Case, check_float, check_integer, keras_case
 
 pytestmark = pytest.mark.tensorflow
@@ -44,3 +53,57 @@ def test_unrolled_lstm_int8_equals_tflm(tf: Any, case: Case, tmp_path: Path) -> 
 @pytest.mark.parametrize("case", UNROLLED[:1], ids=lambda case: case.name)
 def test_unrolled_lstm_float_close_to_keras(tf: Any, case: Case, tmp_path: Path) -> None:
     check_float(tf, case, tmp_path)
+
+
+# (steps, features, units, seed, cell_clip, weight_gain): clipped cells, saturating gates, one unit, long runs.
+FUSED_QUICK = [LstmSpec(5, 3, 4, 1), LstmSpec(7, 6, 8, 2, cell_clip=0.5), LstmSpec(4, 2, 3, 3, weight_gain=3.0),
+               LstmSpec(6, 4, 1, 4)]
+FUSED_FULL = [LstmSpec(steps, features, units, seed, clip, gain)
+              for seed, (steps, features, units) in enumerate([(1, 1, 1), (3, 5, 2), (10, 8, 16), (16, 3, 5)], 10)
+              for clip in (0.0, 0.25, 3.0) for gain in (0.5, 1.0, 4.0)]
+
+
+def check_fused(spec: LstmSpec) -> None:
+    q = quantize(spec)
+    inputs = np.random.default_rng(spec.seed + 2).integers(-128, 128, (24, spec.steps, spec.features)).astype(np.int8)
+    params = lstm_s8_params(spec.units, q.input_quant, q.output_quant, q.kernel_scales, q.recurrent_scales,
+                            q.cell_scale, spec.cell_clip)
+    ours, state = lstm_s8(inputs, q.kernel, q.recurrent, q.bias, params)
+    reference = run_tflm_sequences(q.flatbuffer, inputs)
+    assert ours.dtype == reference.dtype == np.int8 and ours.shape == reference.shape
+    assert np.count_nonzero(ours != reference) == 0, f"{spec}: {np.count_nonzero(ours != reference)} differ"
+    assert np.array_equal(state.hidden, ours[:, -1])
+
+
+@pytest.mark.parametrize("spec", FUSED_QUICK, ids=repr)
+def test_fused_lstm_int8_equals_tflm(tf: Any, spec: LstmSpec) -> None:
+    check_fused(spec)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", FUSED_FULL, ids=repr)
+def test_fused_lstm_int8_equals_tflm_full_grid(tf: Any, spec: LstmSpec) -> None:
+    check_fused(spec)
+
+
+def test_cell_clip_changes_the_result(tf: Any) -> None:
+    """The clipped case of the grid clips: without the clip the same integers differ from TFLM's."""
+    spec = FUSED_QUICK[1]
+    q = quantize(spec)
+    inputs = np.random.default_rng(spec.seed + 2).integers(-128, 128, (24, spec.steps, spec.features)).astype(np.int8)
+    params = lstm_s8_params(spec.units, q.input_quant, q.output_quant, q.kernel_scales, q.recurrent_scales,
+                            q.cell_scale)
+    ours, _ = lstm_s8(inputs, q.kernel, q.recurrent, q.bias, params)
+    assert np.count_nonzero(ours != run_tflm_sequences(q.flatbuffer, inputs)) > 0
+
+
+def test_float_lstm_close_to_keras(tf: Any) -> None:
+    spec = LstmSpec(6, 3, 5, 7)
+    keras = tf.keras
+    inputs = keras.Input((spec.steps, spec.features))
+    model = keras.Model(inputs, keras.layers.LSTM(spec.units, return_sequences=True)(inputs))
+    model.layers[-1].set_weights([spec.kernel, spec.recurrent, spec.bias])
+    data = spec.calibration(16)
+    expected = np.asarray(model.predict(data, verbose=0))
+    ours, _ = lstm_f32(data, spec.kernel, spec.recurrent, spec.bias)
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
