@@ -87,8 +87,9 @@ def _quantized_columns(weights: np.ndarray, units: int) -> tuple[np.ndarray, np.
     return np.concatenate(blocks, axis=1), np.repeat(np.array(scales, dtype=np.float32), units)
 
 
-def quantize(spec: LstmSpec, *, time_major: bool = False) -> QuantizedLstm:
-    """Calibrate on the float kernel and quantise; the flatbuffer runs one sequence per invocation."""
+def quantize(spec: LstmSpec, *, flatbuffer: bool = True) -> QuantizedLstm:
+    """Calibrate on the float kernel and quantise; the flatbuffer (none without ``flatbuffer``: no
+    TensorFlow) runs one sequence per invocation."""
     data = spec.calibration()
     hidden, _ = lstm_f32(data, spec.kernel, spec.recurrent, spec.bias, spec.cell_clip)
     cells = []
@@ -103,10 +104,10 @@ def quantize(spec: LstmSpec, *, time_major: bool = False) -> QuantizedLstm:
     recurrent, recurrent_scales = _quantized_columns(spec.recurrent, spec.units)
     bias_scales = np.float32(input_quant[0]) * kernel_scales
     bias = np.round(spec.bias / bias_scales.astype(np.float64)).astype(np.int32)
-    flatbuffer = _flatbuffer(spec, input_quant, output_quant, cell_scale, kernel, kernel_scales, recurrent,
-                             recurrent_scales, bias, bias_scales)
+    model = _flatbuffer(spec, input_quant, output_quant, cell_scale, kernel, kernel_scales, recurrent,
+                        recurrent_scales, bias, bias_scales) if flatbuffer else b""
     return QuantizedLstm(input_quant, output_quant, cell_scale, kernel, kernel_scales, recurrent,
-                         recurrent_scales, bias, flatbuffer)
+                         recurrent_scales, bias, model)
 
 
 def _flatbuffer(spec: LstmSpec, input_quant: tuple[float, int], output_quant: tuple[float, int],
