@@ -153,3 +153,78 @@ def test_lstm_c_equals_numpy(tmp_path: Path) -> None:
     assert got.shape == expected.shape
     assert np.count_nonzero(got != expected) == 0, f"{np.count_nonzero(got != expected)} of {got.size} differ"
     assert len(np.unique(expected)) > 50  # the outputs vary: the comparison can fail
+
+
+# Per case: steps, features, units, sequences, return_sequences (int32), cell_clip, then kernel, recurrent, bias
+# and the inputs (float32). Back: each sequence's outputs (float32), every sequence from the zero state.
+RUN_CASES_F32 = r"""
+static int run_case(FILE *fin, FILE *fout)
+{
+    int32_t head[5];
+    float clip;
+    int32_t steps, features, units, width, sequences, total, out_size, k;
+    float *raw, *out, *hidden, *cell, *gates;
+    for (k = 0; k < 5; ++k) {
+        if (!read_i32(fin, &head[k])) return 4;
+    }
+    steps = head[0]; features = head[1]; units = head[2]; sequences = head[3];
+    width = 4 * units;
+    out_size = head[4] ? steps * units : units;
+    total = features * width + units * width + width + sequences * steps * features;
+    raw = (float *)malloc(sizeof *raw * (size_t)total);
+    out = (float *)malloc(sizeof *out * (size_t)out_size);
+    hidden = (float *)malloc(sizeof *hidden * (size_t)units);
+    cell = (float *)malloc(sizeof *cell * (size_t)units);
+    gates = (float *)malloc(sizeof *gates * (size_t)width);
+    if (raw == NULL || out == NULL || hidden == NULL || cell == NULL || gates == NULL ||
+        fread(&clip, sizeof clip, 1, fin) != 1 || fread(raw, sizeof *raw, (size_t)total, fin) != (size_t)total) {
+        return 4;
+    }
+    for (k = 0; k < sequences; ++k) {
+        const float *kernel = raw;
+        const float *recurrent = kernel + features * width;
+        const float *bias = recurrent + units * width;
+        const float *x = bias + width + k * steps * features;
+        memset(hidden, 0, sizeof *hidden * (size_t)units);
+        memset(cell, 0, sizeof *cell * (size_t)units);
+        nn_lstm_f32(x, out, steps, features, units, kernel, recurrent, bias, clip, head[4], hidden, cell, gates);
+        if (fwrite(out, sizeof *out, (size_t)out_size, fout) != (size_t)out_size) return 6;
+    }
+    free(gates); free(cell); free(hidden); free(out); free(raw);
+    return 0;
+}
+
+static int run_cases(FILE *fin, FILE *fout, int32_t count)
+{
+    int32_t k;
+    for (k = 0; k < count; ++k) {
+        const int status = run_case(fin, fout);
+        if (status != 0) {
+            return status;
+        }
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(find_compiler() is None, reason="no C compiler")
+def test_lstm_f32_c_close_to_numpy(tmp_path: Path) -> None:
+    from nndsl.qmath.lstm import lstm_f32
+
+    data, expected = [np.int32(len(SPECS)).tobytes()], []
+    for k, spec in enumerate(SPECS):
+        sequences = k % 2 == 0
+        x = spec.calibration(SEQUENCES)
+        ys, _ = lstm_f32(x, spec.kernel, spec.recurrent, spec.bias, spec.cell_clip)
+        expected.append((ys if sequences else ys[:, -1]).ravel())
+        head = np.array([spec.steps, spec.features, spec.units, SEQUENCES, int(sequences)], dtype=np.int32)
+        floats = [np.float32(spec.cell_clip).reshape(1), spec.kernel.ravel(), spec.recurrent.ravel(), spec.bias,
+                  x.ravel()]
+        data.append(head.tobytes() + np.concatenate(floats).astype(np.float32).tobytes())
+    binary = build_harness(tmp_path, ["#include <math.h>", "lstm.c"], RUN_CASES_F32, macros=("NN_USE_LSTM_F32",))
+    got = np.frombuffer(run_harness(binary, b"".join(data), tmp_path), dtype=np.float32)
+    want = np.concatenate(expected)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    assert np.ptp(want) > 0.5  # the outputs vary: the comparison can fail

@@ -2,7 +2,8 @@
  * mirrors nndsl/qmath/lstm.py (lstm_s8, lstm_s8_step). Needs requant.c
  * (nn_mbqm) and int16_functions.c compiled with NN_USE_TANH_S16 and
  * NN_USE_LOGISTIC_S16 (the gate activations are TFLM's int16 kernels).
- * Compiled only under NN_USE_LSTM_S8.
+ * Compiled only under NN_USE_LSTM_S8; the float kernel (lstm_f32, <math.h>)
+ * under NN_USE_LSTM_F32.
  *
  * The state is the caller's: hidden (int8 [units]) and cell (int16 [units])
  * are read at the first step and hold the final state on return, so a caller
@@ -128,3 +129,51 @@ static void nn_lstm_s8(const int8_t *x, int8_t *out, int32_t steps, int32_t feat
 }
 
 #endif /* NN_USE_LSTM_S8 */
+
+#ifdef NN_USE_LSTM_F32
+
+/* lstm_f32: the same steps in float: FC(x) + b + FC(h), sigmoid, tanh, the cell clipped when cell_clip > 0.
+ * hidden and cell [units] are the caller's state (zero them to start from TFLM's reset); gates [4 * units]. */
+static void nn_lstm_f32(const float *x, float *out, int32_t steps, int32_t features, int32_t units,
+                        const float *kernel, const float *recurrent, const float *bias, float cell_clip,
+                        int return_sequences, float *hidden, float *cell, float *gates)
+{
+    const int32_t width = 4 * units;
+    int32_t t;
+    for (t = 0; t < steps; ++t) {
+        const float *xt = x + t * features;
+        int32_t j;
+        int32_t u;
+        for (j = 0; j < width; ++j) {
+            float from_input = 0.0f;
+            float from_hidden = 0.0f;
+            int32_t k;
+            for (k = 0; k < features; ++k) {
+                from_input += xt[k] * kernel[k * width + j];
+            }
+            for (k = 0; k < units; ++k) {
+                from_hidden += hidden[k] * recurrent[k * width + j];
+            }
+            gates[j] = (from_input + (bias != NULL ? bias[j] : 0.0f)) + from_hidden;
+        }
+        for (u = 0; u < units; ++u) {
+            const float i = 1.0f / (1.0f + expf(-gates[u]));
+            const float f = 1.0f / (1.0f + expf(-gates[units + u]));
+            const float o = 1.0f / (1.0f + expf(-gates[3 * units + u]));
+            float c = f * cell[u] + i * tanhf(gates[2 * units + u]);
+            if (cell_clip > 0.0f) {
+                c = c > cell_clip ? cell_clip : c < -cell_clip ? -cell_clip : c;
+            }
+            cell[u] = c;
+            hidden[u] = tanhf(c) * o;
+        }
+        if (return_sequences) {
+            memcpy(out + t * units, hidden, sizeof *out * (size_t)units);
+        }
+    }
+    if (!return_sequences) {
+        memcpy(out, hidden, sizeof *out * (size_t)units);
+    }
+}
+
+#endif /* NN_USE_LSTM_F32 */
