@@ -28,6 +28,7 @@ from nndsl.qmath.int16_ops import (
     leaky_relu_s16_params,
     mean_s16_params,
 )
+from nndsl.qmath.lstm import lstm_s8_params
 from nndsl.qmath.pooling import mean_s8_params
 from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding, activation_range, quantize_multiplier
@@ -416,8 +417,24 @@ def lower_op(op: ir.AnyOp, sink: DiagnosticSink, rounding: Rounding = Rounding.D
             return replace(op, impl=reduce_mean_kernel(op, sink, rounding)) if op.reducer is ir.PoolKind.AVG else op
         case ir.Reshape() | ir.Concat() | ir.Pad() | ir.BatchNorm() | ir.Transpose() | ir.Slice() | ir.Resize():
             return op
+        case ir.Lstm():
+            return replace(op, impl=lstm_kernel(op, sink, rounding))
         case _:
             assert_never(op)
+
+
+def lstm_kernel(op: ir.Lstm, sink: DiagnosticSink, rounding: Rounding) -> k.LstmS8 | None:
+    """An int8 LSTM's parameters: TFLM's Prepare on the input, output (hidden), weight and cell scales."""
+    in_q, out_q = _quant(op.input), _quant(op.output)
+    assert op.cell_scale is not None  # the rule requires it of an int8 layer
+    try:
+        params = lstm_s8_params(op.units, (in_q.scale, in_q.zero_point), (out_q.scale, out_q.zero_point),
+                                _quant(op.kernel).scales, _quant(op.recurrent).scales, op.cell_scale,
+                                op.cell_clip, rounding)
+    except ValueError as error:
+        sink.error(op.loc, f"int8 lstm '{op.output.name}' cannot be computed: {error}")
+        return None
+    return k.LstmS8(params, op.return_sequences)
 
 
 def reduce_mean_kernel(op: ir.Reduce, sink: DiagnosticSink, rounding: Rounding) -> k.ReduceMean | None:

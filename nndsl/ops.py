@@ -133,6 +133,11 @@ SIGNATURES = {
             summary="[H, W, C] -> [H', W', C]: each output value the nearest input value"),
         OpSignature("reduce_max", 1, attrs=REDUCE_ATTRS, summary="the largest value over the given axes"),
         OpSignature("mean", 1, attrs=REDUCE_ATTRS, summary="the mean over the given axes"),
+        OpSignature("lstm", 1, ("kernel", "recurrent_kernel"), ("bias",), attrs=(
+            Attr("cell_scale", AttrKind.NUMBER), Attr("cell_clip", AttrKind.NUMBER),
+            Attr("return_sequences", AttrKind.CHOICE, choices=BOOLEAN)),
+            summary="LSTM over [T, F] -> [T, U] (or the last step's [U]); kernel [F, 4U], recurrent_kernel "
+                    "[U, 4U], bias [4U], gates i, f, c, o; int8 cell state scale: cell_scale, a power of two"),
         OpSignature("strided_slice", 1, attrs=STRIDED_SLICE_ATTRS,
                     summary="values begin[a], begin[a] + strides[a], ... before end[a] along each axis a, "
                             "with TensorFlow's masks"),

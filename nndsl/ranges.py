@@ -221,7 +221,8 @@ def _op_range(op: ir.AnyOp, inputs: list[Interval]) -> OpRange:
         case ir.Softmax(impl=SoftmaxQ() as softmax):  # probabilities: 0 to 1, or the format's largest value
             top = min(1 << softmax.params.out_frac, softmax.params.out_max)
             return OpRange(op, None, None, None, _constant(op.output, 0, top))
-        case ir.Softmax() | ir.Binary():  # a binary op's TFLM parameters keep its int32 steps in range
+        case ir.Softmax() | ir.Binary() | ir.Lstm():  # TFLM's parameters keep the int32 steps in range
+            # (an LSTM's saturate at int16 between its steps)
             return OpRange(op, None, None, None, _full(op.output))
         case ir.Quantize() if op.input.type.dtype is DType.F32:  # a float input: any stored value
             return OpRange(op, None, None, None, _full(op.output))

@@ -22,7 +22,7 @@ CODE_BYTES_BASE = 128
 CODE_BYTES_PER_OP = {
     "dense": 160, "conv": 320, "pool": 200, "global_pool": 96, "add": 48, "concat": 48, "pad": 96,
     "activation": 64, "function": 48, "batch_norm": 64, "softmax": 120, "reshape": 0, "binary": 96,
-    "layout": 40, "reduce": 48,
+    "layout": 40, "reduce": 48, "lstm": 96,
 }
 @dataclass(frozen=True)
 class LayerSummary:
@@ -96,6 +96,9 @@ def _runtime_helpers(op: ir.Op, integer: bool) -> tuple[RuntimeCode, ...]:
     kernel = ir.op_kernel(op)
     if kernel is not None:
         return kernel.c.code
+    if isinstance(op, ir.Lstm):
+        record = op.kernel_record
+        return record.c.code if record is not None else ()
     if not integer:
         return (LIBM,) if isinstance(op, ir.Softmax | ir.Elementwise) else ()
     match op:
@@ -150,6 +153,8 @@ def _op_family(op: ir.AnyOp) -> str:
             return "layout"
         case ir.Reduce():
             return "reduce"
+        case ir.Lstm():
+            return "lstm"
         case _:
             assert_never(op)
 

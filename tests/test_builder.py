@@ -139,6 +139,8 @@ EVERY_OP: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
     "mean": ((3, 4, 2), {"axes": -2, "keep_dims": "true"}),
     "resize_nearest_neighbor": ((3, 4, 2), {"size": (5, 2), "align_corners": "true"}),
     "prelu": ((5,), {}),
+    "lstm": ((4, 3), {"kernel": _rng_array((3, 8)), "recurrent_kernel": _rng_array((2, 8)), "bias": _rng_array((8,)),
+                      "cell_clip": 3.0, "return_sequences": "true"}),
 }
 
 

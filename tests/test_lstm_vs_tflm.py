@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+import nndsl
 from nndsl.qmath.lstm import lstm_f32, lstm_s8, lstm_s8_params
+from tests.c_harness import run_in_c
 from tests.lstm_models import LstmSpec, quantize, run_tflm_sequences
 from tests.test_binary_ops_vs_tflm import Case, check_float, check_integer, keras_case
 
@@ -31,7 +33,7 @@ pytestmark = pytest.mark.tensorflow
 def unrolled(units: int, steps: int, features: int, *, sequences: bool) -> Case:
     name = f"lstm-unrolled-{units}u-{steps}x{features}{'-seq' if sequences else ''}"
     return keras_case(name, "UNPACK", (steps, features), lambda layers, x: layers.LSTM(
-        units, unroll=True, return_sequences=sequences)(x), int16=False)
+        units, unroll=True, return_sequences=sequences, name="lstm")(x), int16=False)
 
 
 UNROLLED = [unrolled(4, 5, 3, sequences=False), unrolled(3, 4, 2, sequences=True)]
@@ -107,3 +109,31 @@ def test_float_lstm_close_to_keras(tf: Any) -> None:
     expected = np.asarray(model.predict(data, verbose=0))
     ours, _ = lstm_f32(data, spec.kernel, spec.recurrent, spec.bias)
     np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def lstm_network(spec: LstmSpec, directory: Path, *, sequences: bool) -> tuple[nndsl.Model, bytes]:
+    """The quantised spec as a `.nn` network of one ``lstm`` layer, and its TFLM flatbuffer."""
+    q = quantize(spec)
+    np.savez(directory / "w.npz", **{"l.kernel": q.kernel, "l.kernel.scale": q.kernel_scales,
+                                    "l.recurrent": q.recurrent, "l.recurrent.scale": q.recurrent_scales,
+                                    "l.bias": q.bias})
+    (s_in, z_in), (s_out, z_out) = q.input_quant, q.output_quant
+    clip = f", cell_clip={spec.cell_clip!r}" if spec.cell_clip else ""
+    (directory / "m.nn").write_text(
+        f'network m\nweights "w.npz"\ninput x : i8[{spec.steps}, {spec.features}] @ scale({s_in!r}) zero({z_in})\n'
+        f"y = lstm(x, l.kernel, l.recurrent, l.bias, cell_scale={q.cell_scale!r}{clip}, "
+        f"return_sequences={'true' if sequences else 'false'}) : i8 @ scale({s_out!r}) zero({z_out})\noutput y\n")
+    return nndsl.load(directory / "m.nn"), q.flatbuffer
+
+
+@pytest.mark.parametrize("spec", FUSED_QUICK[:3], ids=repr)
+def test_lstm_layer_numpy_and_c_equal_tflm(tf: Any, spec: LstmSpec, tmp_path: Path) -> None:
+    """The `.nn` lstm: the NumPy backend equals TFLM byte for byte, C (ASan/UBSan) equals NumPy."""
+    sequences = spec.seed % 2 == 1
+    model, flatbuffer = lstm_network(spec, tmp_path, sequences=sequences)
+    inputs = np.random.default_rng(spec.seed + 3).integers(-128, 128, (16, spec.steps, spec.features)).astype(np.int8)
+    ours = model.run(inputs)
+    reference = run_tflm_sequences(flatbuffer, inputs)
+    reference = reference if sequences else reference[:, -1]
+    assert np.array_equal(ours, reference) and ours.dtype == np.int8
+    assert np.array_equal(run_in_c(model, inputs, work_dir=tmp_path / "c", sanitize=True), ours)

@@ -214,7 +214,8 @@ def lstm_s8(x: npt.ArrayLike, kernel: npt.ArrayLike, recurrent: npt.ArrayLike, b
 
 def _sigmoid_f32(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     one = np.float32(1.0)
-    return (one / (one + np.exp(-x))).astype(np.float32)
+    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for x below about -88: the sigmoid is 0
+        return (one / (one + np.exp(-x))).astype(np.float32)
 
 
 def lstm_f32(x: npt.ArrayLike, kernel: npt.ArrayLike, recurrent: npt.ArrayLike, bias: npt.ArrayLike | None,
