@@ -110,9 +110,17 @@ def quantize(spec: LstmSpec, *, flatbuffer: bool = True) -> QuantizedLstm:
                          recurrent_scales, bias, model)
 
 
+def float_flatbuffer(spec: LstmSpec, *, time_major: bool = False) -> bytes:
+    """The float model (float32 tensors, no quantisation); ``time_major``: input ``[T, 1, F]``."""
+    ones = np.ones(4 * spec.units, np.float32)
+    return _flatbuffer(spec, (0.0, 0), (0.0, 0), 0.0, spec.kernel, ones, spec.recurrent, ones, spec.bias, ones,
+                       integer=False, time_major=time_major)
+
+
 def _flatbuffer(spec: LstmSpec, input_quant: tuple[float, int], output_quant: tuple[float, int],
                 cell_scale: float, kernel: np.ndarray, kernel_scales: np.ndarray, recurrent: np.ndarray,
-                recurrent_scales: np.ndarray, bias: np.ndarray, bias_scales: np.ndarray) -> bytes:
+                recurrent_scales: np.ndarray, bias: np.ndarray, bias_scales: np.ndarray, *, integer: bool = True,
+                time_major: bool = False) -> bytes:
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
@@ -125,8 +133,8 @@ def _flatbuffer(spec: LstmSpec, input_quant: tuple[float, int], output_quant: tu
     def tensor(name: str, shape: tuple[int, ...], kind: int, scale: float | None, zero: int = 0,
                data: np.ndarray | None = None, variable: bool = False) -> int:
         t = schema.TensorT()
-        t.name, t.shape, t.type, t.isVariable = name, list(shape), kind, variable
-        if scale is not None:
+        t.name, t.shape, t.type, t.isVariable = name, list(shape), kind if integer else FLOAT32, variable
+        if scale is not None and integer:
             t.quantization = schema.QuantizationParametersT()
             t.quantization.scale = [float(np.float32(scale))]
             t.quantization.zeroPoint = [int(zero)]
@@ -139,7 +147,8 @@ def _flatbuffer(spec: LstmSpec, input_quant: tuple[float, int], output_quant: tu
         return len(graph.tensors) - 1
 
     u = spec.units
-    x = tensor("input", (1, spec.steps, spec.features), INT8, *input_quant)
+    sequence = (spec.steps, 1) if time_major else (1, spec.steps)
+    x = tensor("input", (*sequence, spec.features), INT8, *input_quant)
     gates = ("input", "forget", "cell", "output")
     columns = [slice(k * u, (k + 1) * u) for k in range(4)]
     to_input = [tensor(f"input_to_{g}", (u, spec.features), INT8, float(kernel_scales[c][0]),
@@ -150,7 +159,7 @@ def _flatbuffer(spec: LstmSpec, input_quant: tuple[float, int], output_quant: tu
               for g, c in zip(gates, columns, strict=True)]
     hidden = tensor("output_state", (1, u), INT8, *output_quant, variable=True)
     cell = tensor("cell_state", (1, u), INT16, cell_scale, variable=True)
-    out = tensor("output", (1, spec.steps, u), INT8, *output_quant)
+    out = tensor("output", (*sequence, u), INT8, *output_quant)
 
     code = schema.OperatorCodeT()
     code.builtinCode = code.deprecatedBuiltinCode = LSTM_OPCODE
@@ -163,7 +172,7 @@ def _flatbuffer(spec: LstmSpec, input_quant: tuple[float, int], output_quant: tu
     options = schema.UnidirectionalSequenceLSTMOptionsT()
     options.fusedActivationFunction = TANH_ACTIVATION
     options.cellClip = float(spec.cell_clip)
-    options.timeMajor = False
+    options.timeMajor = time_major
     op.builtinOptionsType = schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions
     op.builtinOptions = options
     graph.operators = [op]
@@ -172,15 +181,16 @@ def _flatbuffer(spec: LstmSpec, input_quant: tuple[float, int], output_quant: tu
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def run_tflm_sequences(model: bytes, inputs: np.ndarray) -> np.ndarray:
-    """TFLM on each ``[T, F]`` sequence, its variable state reset before each (every call starts from zero)."""
+def run_tflm_sequences(model: bytes, inputs: np.ndarray, *, time_major: bool = False) -> np.ndarray:
+    """TFLM on each ``[T, F]`` sequence, its variable state reset before each (every call starts from zero):
+    every step's output, ``[N, T, U]``."""
     from tests.tflite_models import tflm_interpreter
 
     interpreter: Any = tflm_interpreter(model)
     outputs = []
     for sequence in inputs:
         interpreter.reset()
-        interpreter.set_input(sequence[np.newaxis], 0)
+        interpreter.set_input(sequence[:, np.newaxis] if time_major else sequence[np.newaxis], 0)
         interpreter.invoke()
-        outputs.append(np.array(interpreter.get_output(0))[0])
+        outputs.append(np.array(interpreter.get_output(0)).reshape(len(sequence), -1))
     return np.stack(outputs)

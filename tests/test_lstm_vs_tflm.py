@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 
 import nndsl
+from nndsl.importers.tflite import import_tflite
 from nndsl.qmath.lstm import lstm_f32, lstm_s8, lstm_s8_params
 from tests.c_harness import run_in_c
-from tests.lstm_models import LstmSpec, quantize, run_tflm_sequences
+from tests.lstm_models import LstmSpec, float_flatbuffer, quantize, run_tflm_sequences
 from tests.test_binary_ops_vs_tflm import Case, check_float, check_integer, keras_case
 
 pytestmark = pytest.mark.tensorflow
@@ -137,3 +138,48 @@ def test_lstm_layer_numpy_and_c_equal_tflm(tf: Any, spec: LstmSpec, tmp_path: Pa
     reference = reference if sequences else reference[:, -1]
     assert np.array_equal(ours, reference) and ours.dtype == np.int8
     assert np.array_equal(run_in_c(model, inputs, work_dir=tmp_path / "c", sanitize=True), ours)
+
+
+def imported_lstm(flatbuffer: bytes, directory: Path) -> tuple[nndsl.Model, str]:
+    path, _ = import_tflite(flatbuffer, "lstm.tflite", name="op").write(directory / "op.nn")
+    return nndsl.load(path), path.read_text()
+
+
+@pytest.mark.parametrize("spec", FUSED_QUICK[:3], ids=repr)
+def test_imported_int8_lstm_equals_tflm(tf: Any, spec: LstmSpec, tmp_path: Path) -> None:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM imported: NumPy backend == TFLM byte for byte, C == NumPy."""
+    flatbuffer = quantize(spec).flatbuffer
+    model, text = imported_lstm(flatbuffer, tmp_path)
+    assert "= lstm(" in text
+    inputs = np.random.default_rng(spec.seed + 4).integers(-128, 128, (16, spec.steps, spec.features)).astype(np.int8)
+    ours = model.run(inputs)
+    assert np.array_equal(ours, run_tflm_sequences(flatbuffer, inputs)), text
+    assert np.array_equal(run_in_c(model, inputs, work_dir=tmp_path / "c"), ours)
+
+
+@pytest.mark.parametrize("time_major", [False, True])
+def test_imported_float_lstm_close_to_tflm(tf: Any, time_major: bool, tmp_path: Path) -> None:
+    spec = LstmSpec(6, 3, 5, 8, cell_clip=0.75)
+    flatbuffer = float_flatbuffer(spec, time_major=time_major)
+    model, _ = imported_lstm(flatbuffer, tmp_path)
+    inputs = spec.calibration(16)
+    fed = inputs[:, :, np.newaxis] if time_major else inputs  # a time-major model's input is [T, 1, F]
+    ours = model.run(fed)
+    expected = run_tflm_sequences(flatbuffer, inputs, time_major=time_major)
+    np.testing.assert_allclose(ours.reshape(expected.shape), expected, atol=1e-5)
+    np.testing.assert_allclose(run_in_c(model, fed, work_dir=tmp_path / "c"), ours, atol=1e-5)
+
+
+def test_unsupported_lstm_variants_are_located_errors(tf: Any, tmp_path: Path) -> None:
+    """A peephole LSTM (cell-to-gate weights) is refused naming the layer and the op, not a traceback."""
+    from tests.tflite_models import edit_model
+
+    def add_peephole(parsed: Any) -> None:
+        op = parsed.subgraphs[0].operators[0]
+        op.inputs[9] = op.inputs[12]  # any tensor in the peephole slot
+
+    flatbuffer = edit_model(quantize(LstmSpec(3, 2, 2, 9)).flatbuffer, add_peephole)
+    with pytest.raises(nndsl.NNError) as caught:
+        import_tflite(flatbuffer, "peep.tflite", name="op")
+    message = str(caught.value)
+    assert "peep.tflite" in message and "UNIDIRECTIONAL_SEQUENCE_LSTM" in message and "peephole" in message
