@@ -508,6 +508,16 @@ def prelu_grid() -> list[Case]:
     ]
 
 
+def lstm_grid() -> list[Case]:
+    """Keras's LSTM unrolled (the converter's per-step ops; ``test_lstm_vs_tflm.py`` has the fused op)."""
+    return [
+        Case("LSTM", "unrolled,4,last", (5, 3), lambda layers, x: layers.LSTM(4, unroll=True, name="lstm")(x)),
+        Case("LSTM", "unrolled,3,sequences,dense", (4, 2), lambda layers, x: layers.Dense(2)(layers.Flatten()(
+            layers.LSTM(3, unroll=True, return_sequences=True, name="lstm")(x)))),
+        Case("LSTM", "rolled", (4, 2), lambda layers, x: layers.LSTM(3, name="lstm")(x), error="unroll=True"),
+    ]
+
+
 def full_grid() -> list[Case]:
     cases: list[Case] = []
     for rank in (1, 2):
@@ -523,7 +533,7 @@ def full_grid() -> list[Case]:
     for function in ("tanh", "sigmoid", "hard_swish"):
         cases += activation_grid(function)
     cases += softmax_grid() + flatten_grid() + reshape_grid() + permute_grid()
-    cases += cropping_grid() + prelu_grid()
+    cases += cropping_grid() + prelu_grid() + lstm_grid()
     return cases
 
 
@@ -574,6 +584,8 @@ QUICK: list[Case] = [
     cropping_grid()[0],
     cropping_grid()[1],
     prelu_grid()[0],
+    lstm_grid()[0],
+    lstm_grid()[2],
 ]
 FULL: list[Case] = full_grid()
 
