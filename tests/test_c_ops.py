@@ -1006,7 +1006,8 @@ def rounding_magnitude(graph: ir.Graph, batch: Array) -> npt.NDArray[np.float64]
     ``|kernel|``, ``|bias|`` and no clamps (convs, dense and batch norms sum
     ``|x_i w_i|``); pools, pads, concats and reshapes move magnitudes; a
     function scales them by a bound on its slope and adds its bound (tanh,
-    sigmoid); softmax by ``beta`` times its largest input. The largest entry of
+    sigmoid); softmax by ``beta`` times its largest input; an LSTM by its
+    steps times its largest gate sum of magnitudes. The largest entry of
     each input's output row.
     """
     run_op = backend("numpy").run_op
@@ -1040,6 +1041,14 @@ def rounding_magnitude(graph: ir.Graph, batch: Array) -> npt.NDArray[np.float64]
             case ir.Softmax():
                 y = np.broadcast_to(np.float32(op.beta) * x.reshape(len(x), -1).max(axis=1).reshape(
                     (len(x),) + (1,) * (x.ndim - 1)), x.shape)
+            case ir.Lstm():  # each gate sums |x w| + |b| + |h r| (|h| <= 1); the cell carries it over the steps
+                assert op.kernel.data is not None and op.recurrent.data is not None
+                gates = x @ np.abs(op.kernel.data) + np.abs(op.recurrent.data).sum(axis=0)
+                if op.bias is not None and op.bias.data is not None:
+                    gates = gates + np.abs(op.bias.data)
+                bound = gates.reshape(len(x), -1).max(axis=1) * x.shape[1]
+                y = np.broadcast_to(bound.reshape((len(x),) + (1,) * len(op.output.type.shape)),
+                                    (len(x), *op.output.type.shape))
             case _:  # global pools, concat, pad, reshape
                 y = run_op(op, *inputs)
         values[op.output.name] = np.asarray(y, dtype=np.float32).reshape((len(x), *op.output.type.shape))
