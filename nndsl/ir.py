@@ -28,6 +28,8 @@ from nndsl.kernels import (
     GruKernel,
     GruQ,
     Kernel,
+    LstmF32,
+    LstmKernel,
     MeanKernel,
     ReduceKernel,
     ReduceMax,
@@ -580,10 +582,49 @@ def op_states(op: Op) -> tuple[State, ...]:
     return ()
 
 
+@dataclass(frozen=True, eq=False)
+class Lstm(Op):
+    """UNIDIRECTIONAL_SEQUENCE_LSTM over a ``[T, F]`` input: every step's ``h`` ``[T, U]`` or the last ``[U]``.
+
+    ``kernel`` ``[F, 4U]``, ``recurrent`` ``[U, 4U]``, ``bias`` ``[4U]``, gate
+    blocks i, f, c, o. ``cell_scale`` (int8 only) is the int16 cell state's
+    power-of-two scale; ``cell_clip`` > 0 clips the cell state (real units).
+    """
+
+    kernel: Tensor
+    recurrent: Tensor
+    bias: Tensor | None
+    cell_scale: float | None
+    cell_clip: float
+    return_sequences: bool
+    impl: LstmKernel | None = None  # an int8 layer's (set by lowering)
+
+    @property
+    def units(self) -> int:
+        return self.recurrent.type.shape[0]
+
+    @property
+    def consts(self) -> tuple[Tensor, ...]:
+        return (self.kernel, self.recurrent) + (() if self.bias is None else (self.bias,))
+
+    @property
+    def macs(self) -> int:
+        steps, features = self.input.type.shape
+        return steps * 4 * self.units * (features + self.units)
+
+    @property
+    def kernel_record(self) -> LstmKernel | None:
+        """The record that computes it: the float one from the attributes, an int8 one from lowering."""
+        if self.input.type.dtype is DType.F32:
+            return LstmF32(self.cell_clip, self.return_sequences)
+        return self.impl
+
+
 # Every op class: a closed union, so that a `match` ending in `assert_never` is checked for every op by the type
 # checker, and a new op class shows each place that must handle it.
 AnyOp = (Dense | Conv | Pool | GlobalPool | Add | Binary | Concat | Pad | Activation | Quantize | Dequantize
-         | Elementwise | BatchNorm | Softmax | Reshape | Transpose | Slice | Reduce | Resize | Gru)
+         | Elementwise | BatchNorm | Softmax | Reshape | Transpose | Slice | Reduce | Resize | Gru
+         | Lstm)
 
 
 def op_kernel(op: Op) -> Kernel | None:

@@ -29,6 +29,7 @@ from nndsl.qmath import quantize as quant
 from nndsl.qmath.add import AddS8Params, AddS16Params, add_s8, add_s16
 from nndsl.qmath.gru import GruQParams, GruWeights, gru_f32, gru_q
 from nndsl.qmath.layout import Walk, gather
+from nndsl.qmath.lstm import LstmS8Params, lstm_f32, lstm_s8
 from nndsl.qmath.pooling import MeanS8Params, MeanS16Params, mean_s8, mean_s16
 from nndsl.qmath.reduce import mean_f32, reduce_max, reduced_values
 from nndsl.qmath.requant import Rounding
@@ -837,6 +838,45 @@ def _gru_table_args(p: fixed_fn.FunctionQParams, name: str) -> tuple[CArg, ...]:
 
 GruKernel = GruF32 | GruQ
 
+
+# -- UNIDIRECTIONAL_SEQUENCE_LSTM ----------------------------------------------------------------------------------
+# Its weights and state buffers are arguments too, so the emitter lays out its call itself (the ``lstm`` macro of
+# ops.c.j2); the records hold the parameters and say what to paste. Not in ``Kernel``: ``reference`` takes the
+# weights as well.
+
+LSTM_CODE = RuntimeCode("lstm", 600)  # runtime/lstm.c: the gates' sums, the cell and hidden updates
+
+
+@dataclass(frozen=True)
+class LstmS8:
+    """TFLM's integer 8x8->16 LSTM (``qmath.lstm.lstm_s8``); every call starts from the reset state."""
+
+    params: LstmS8Params
+    return_sequences: bool
+    c: ClassVar[CKernel] = CKernel("lstm", "nn_lstm_s8", ("lstm", "activations", "requant"), "NN_USE_LSTM_S8",
+                                   (REQUANT, FUNCTION_S16_CODE, LSTM_CODE))
+
+    def reference(self, x: Array, kernel: Array, recurrent: Array, bias: Array | None) -> Array:
+        outputs, _ = lstm_s8(x, kernel, recurrent, bias, self.params)
+        return outputs if self.return_sequences else outputs[..., -1, :]
+
+
+@dataclass(frozen=True)
+class LstmF32:
+    """The float LSTM (``qmath.lstm.lstm_f32``)."""
+
+    cell_clip: float
+    return_sequences: bool
+    c: ClassVar[CKernel] = CKernel("lstm", "nn_lstm_f32", ("lstm",), "NN_USE_LSTM_F32", (LSTM_CODE, LIBM))
+
+    def reference(self, x: Array, kernel: Array, recurrent: Array, bias: Array | None) -> Array:
+        outputs, _ = lstm_f32(x, kernel, recurrent, bias, self.cell_clip)
+        return outputs if self.return_sequences else outputs[..., -1, :]
+
+
+LstmKernel = LstmS8 | LstmF32
+
+
 Kernel = (AddKernel | MeanKernel | FunctionKernel | SoftmaxKernel | BinaryKernel | AffineQuantize | Dequantize
           | Gather | ReduceKernel | ResizeNearest | GruKernel)
 
@@ -846,5 +886,5 @@ def table_array(table: Table) -> npt.NDArray[np.generic]:
 
 
 __all__ = ["AddKernel", "BinaryKernel", "CKernel", "FunctionKernel", "Gather", "GruF32", "GruKernel", "GruQ",
-           "Kernel", "MeanKernel",
+           "Kernel", "LstmKernel", "MeanKernel",
            "ReduceKernel", "RuntimeCode", "SoftmaxKernel", "Table"]

@@ -28,6 +28,7 @@ from nndsl.qmath.activations import (
 from nndsl.qmath.add import AddS8Params, AddS16Params, add_s8_params, add_s16_params
 from nndsl.qmath.binary import mul_params, prelu_params, squared_difference_params, sub_params
 from nndsl.qmath.fixed_functions import QFunction
+from nndsl.qmath.lstm import lstm_s8_params
 from nndsl.qmath.pooling import AVG_POOL_S16_MAX_TAPS, mean_s8_params, mean_s16_params
 from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding, activation_range, quantize_multiplier
@@ -431,8 +432,24 @@ def lower_op(op: ir.AnyOp, sink: DiagnosticSink, rounding: Rounding = Rounding.D
             return op
         case ir.Gru():  # f32 or fixed point only: the checker refuses an int8 or 16x8 one
             return op
+        case ir.Lstm():
+            return replace(op, impl=lstm_kernel(op, sink, rounding))
         case _:
             assert_never(op)
+
+
+def lstm_kernel(op: ir.Lstm, sink: DiagnosticSink, rounding: Rounding) -> k.LstmS8 | None:
+    """An int8 LSTM's parameters: TFLM's Prepare on the input, output (hidden), weight and cell scales."""
+    in_q, out_q = _quant(op.input), _quant(op.output)
+    assert op.cell_scale is not None  # the rule requires it of an int8 layer
+    try:
+        params = lstm_s8_params(op.units, (in_q.scale, in_q.zero_point), (out_q.scale, out_q.zero_point),
+                                _quant(op.kernel).scales, _quant(op.recurrent).scales, op.cell_scale,
+                                op.cell_clip, rounding)
+    except ValueError as error:
+        sink.error(op.loc, f"int8 lstm '{op.output.name}' cannot be computed: {error}")
+        return None
+    return k.LstmS8(params, op.return_sequences)
 
 
 def reduce_mean_kernel(op: ir.Reduce, sink: DiagnosticSink, rounding: Rounding) -> k.ReduceMean | None:

@@ -249,7 +249,8 @@ def _op_range(op: ir.AnyOp, inputs: list[Interval]) -> OpRange:
             return OpRange(op, None, None, None, _constant(op.output, 0, top))
         case ir.Binary(impl=BinaryQ() as binary):
             return _fixed_binary(op, binary, inputs)
-        case ir.Softmax() | ir.Binary():  # a binary op's TFLM parameters keep its int32 steps in range
+        case ir.Softmax() | ir.Binary() | ir.Lstm():  # TFLM's parameters keep the int32 steps in range
+            # (an LSTM's saturate at int16 between its steps)
             return OpRange(op, None, None, None, _full(op.output))
         case ir.Quantize() if op.input.type.dtype is DType.F32:  # a float input: any stored value
             return OpRange(op, None, None, None, _full(op.output))

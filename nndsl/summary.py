@@ -102,6 +102,9 @@ def _runtime_helpers(op: ir.Op, integer: bool) -> tuple[RuntimeCode, ...]:
     kernel = ir.op_kernel(op)
     if kernel is not None:
         return kernel.c.code
+    if isinstance(op, ir.Lstm):
+        record = op.kernel_record
+        return record.c.code if record is not None else ()
     if not integer:
         return (LIBM,) if isinstance(op, ir.Softmax | ir.Elementwise) else ()
     match op:
@@ -156,7 +159,7 @@ def _op_family(op: ir.AnyOp) -> str:
             return "layout"
         case ir.Reduce():
             return "reduce"
-        case ir.Gru():
+        case ir.Gru() | ir.Lstm():
             return "recurrent"
         case _:
             assert_never(op)

@@ -141,6 +141,8 @@ EVERY_OP: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
     "prelu": ((5,), {}),
     "gru": ((4, 3), {"kernel": _rng_array((3, 6)), "recurrent_kernel": _rng_array((2, 6)),
                      "bias": _rng_array((2, 6)), "return_sequences": "true"}),
+    "lstm": ((4, 3), {"kernel": _rng_array((3, 8)), "recurrent_kernel": _rng_array((2, 8)), "bias": _rng_array((8,)),
+                      "cell_clip": 3.0, "return_sequences": "true"}),
 }
 
 

@@ -45,6 +45,7 @@ import nndsl
 from nndsl import ir
 from nndsl.backend import backend
 from nndsl.ops import SIGNATURES
+from nndsl.qmath.lstm import lstm_f32
 from nndsl.types import DType
 from tests.c_harness import build_program, find_compiler, run_program
 from tests.test_c_backend import RandomNetwork, assert_close_f32, assert_exact, random_inputs
@@ -858,6 +859,40 @@ class _Builder:
         self.features.add("prelu")
         return out
 
+    def lstm_block(self, x: _T) -> _T:
+        """An LSTM over a [T, F] tensor, every step's output kept ([T, U]); int8: one scale per gate matrix and
+        the cell state's power of two from the float run's largest cell."""
+        units = int(self.rng.integers(2, 7))
+        name = self.fresh("lstm")
+        kernels: dict[str, Real] = {}
+        for role, rows in (("kernel", x.channels), ("recurrent", units)):
+            key = f"{name}.{role}"
+            std = float(_log_uniform(self.rng, 0.5, 1.5)) / math.sqrt(rows)
+            if role == "kernel":  # gates of order one, whatever the input's range: not all saturated
+                std /= max(float(x.sample.std()), 1e-3)
+            if self.int8:
+                data = self.rng.integers(-127, 128, size=(rows, 4 * units), dtype=np.int8)
+                scales = np.repeat((std / 73.0 * _log_uniform(self.rng, 0.7, 1.4, 4)).astype(np.float32), units)
+                self.weights[key], self.weights[f"{key}.scale"] = data, scales
+                kernels[role] = data.astype(np.float64) * scales.astype(np.float64)
+            else:
+                kernels[role] = self.rng.normal(size=(rows, 4 * units)) * std
+                self.weights[key] = kernels[role].astype(np.float32)
+        real_bias = self.rng.normal(size=4 * units) * 0.5
+        if self.int8:
+            step = self.input_scale(x) * self.weights[f"{name}.kernel.scale"].astype(np.float32).astype(np.float64)
+            self.weights[f"{name}.bias"] = np.round(real_bias / step).astype(np.int32)
+        else:
+            self.weights[f"{name}.bias"] = real_bias.astype(np.float32)
+        real, _ = lstm_f32(x.sample, kernels["kernel"], kernels["recurrent"], real_bias)
+        # int8: cells within ±16 (2^-11); beyond, they saturate at int16 as TFLM's do.
+        attributes = ", return_sequences=true" + (", cell_scale=0.00048828125" if self.int8 else "")
+        out = self.settle(name, real.astype(np.float64))
+        self.emit(name, f"lstm({x.name}, {name}.kernel, {name}.recurrent, {name}.bias{attributes})", out.quant,
+                  shape=out.shape)
+        self.features.add("lstm")
+        return out
+
     # -- the head ----------------------------------------------------------------------------------
 
     def head(self, x: _T) -> None:
@@ -922,6 +957,9 @@ class _Builder:
         x = self.binary_block(x)
         self.rng = np.random.default_rng(6_000_011 * (self.seed + 1) + int(self.int8))  # the data movements' own
         x = self.layout_block(x)
+        if x.rank == 1:  # a sequence [T, F]: an LSTM over it, from a stream of its own too
+            self.rng = np.random.default_rng(8_000_009 * (self.seed + 1) + int(self.int8))
+            x = self.lstm_block(x)
         self.rng = main
         self.head(x)
         return ConvNetwork(self.name, "\n".join(self.lines) + "\n", self.weights, dict(self.shapes),
@@ -968,7 +1006,8 @@ def rounding_magnitude(graph: ir.Graph, batch: Array) -> npt.NDArray[np.float64]
     ``|kernel|``, ``|bias|`` and no clamps (convs, dense and batch norms sum
     ``|x_i w_i|``); pools, pads, concats and reshapes move magnitudes; a
     function scales them by a bound on its slope and adds its bound (tanh,
-    sigmoid); softmax by ``beta`` times its largest input. The largest entry of
+    sigmoid); softmax by ``beta`` times its largest input; an LSTM by its
+    steps times its largest gate sum of magnitudes. The largest entry of
     each input's output row.
     """
     run_op = backend("numpy").run_op
@@ -1002,6 +1041,14 @@ def rounding_magnitude(graph: ir.Graph, batch: Array) -> npt.NDArray[np.float64]
             case ir.Softmax():
                 y = np.broadcast_to(np.float32(op.beta) * x.reshape(len(x), -1).max(axis=1).reshape(
                     (len(x),) + (1,) * (x.ndim - 1)), x.shape)
+            case ir.Lstm():  # each gate sums |x w| + |b| + |h r| (|h| <= 1); the cell carries it over the steps
+                assert op.kernel.data is not None and op.recurrent.data is not None
+                gates = x @ np.abs(op.kernel.data) + np.abs(op.recurrent.data).sum(axis=0)
+                if op.bias is not None and op.bias.data is not None:
+                    gates = gates + np.abs(op.bias.data)
+                bound = gates.reshape(len(x), -1).max(axis=1) * x.shape[1]
+                y = np.broadcast_to(bound.reshape((len(x),) + (1,) * len(op.output.type.shape)),
+                                    (len(x), *op.output.type.shape))
             case _:  # global pools, concat, pad, reshape
                 y = run_op(op, *inputs)
         values[op.output.name] = np.asarray(y, dtype=np.float32).reshape((len(x), *op.output.type.shape))
@@ -1066,7 +1113,7 @@ def _ir_features(graph: ir.Graph, network: ConvNetwork) -> set[str]:
                 found.add("concat" if op.axis == len(op.output.type.shape) - 1 else "concat spatial")
             case ir.Dense() | ir.Add() | ir.Pad() | ir.Softmax() | ir.Reshape() | ir.BatchNorm() | ir.Transpose():
                 found.add(type(op).__name__.lower().replace("batchnorm", "batch_norm"))
-            case ir.Slice() | ir.Reduce() | ir.Resize():
+            case ir.Slice() | ir.Reduce() | ir.Resize() | ir.Lstm():
                 found.add(op.kind)
     for conv, bn in network.folds:  # the conv's output is gone: the batch norm's (or a later one's) kernel makes it
         assert conv not in producers, f"{bn} did not fold into {conv}"
@@ -1124,7 +1171,7 @@ def test_default_networks_cover_every_op(tmp_path: Path) -> None:
         "avg_pool2d", "global_max_pool", "global_avg_pool", "add", "concat", "concat spatial", "pad", "relu",
         "relu6", "leaky_relu", "tanh", "sigmoid", "hard_swish", "dense", "softmax", "reshape", "batch_norm folded",
         "batch_norm standalone", "transpose", "slice", "strided_slice", "reduce_max", "mean",
-        "resize_nearest_neighbor", "prelu",
+        "resize_nearest_neighbor", "prelu", "lstm",
     }
     wanted = {
         "rank 1", "rank 2", "conv stride > 1", "conv dilation > 1", "conv same padding", "depth multiplier 2",

@@ -343,7 +343,7 @@ def unsupported_models() -> dict[str, tuple[Any, str]]:
 
     return {
         "lstm": (keras.Sequential([keras.Input((10, 3)), keras.layers.LSTM(4, name="lstm")]),
-                 "layer 'lstm' (LSTM) is not supported by nndsl"),
+                 "layer 'lstm' (LSTM): unroll=False is not supported: build it with unroll=True"),
         "custom": (keras.Sequential([keras.Input((8,)), Doubler(name="doubler")]),
                    "layer 'doubler' (Doubler) is not supported by nndsl"),
         "causal": (keras.Sequential([keras.Input((16, 2)), keras.layers.Conv1D(3, 3, padding="causal", name="c")]),

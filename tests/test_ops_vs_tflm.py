@@ -508,6 +508,23 @@ def prelu_grid() -> list[Case]:
     ]
 
 
+def fresh_lstm(layers: Any, units: int, **options: Any) -> Any:
+    """An unrolled ``LSTM`` built after clearing Keras's session: the converter's int8 output for it depends on
+    what the process built before (an earlier LSTM left parts of a later one float, behind DEQUANTIZE)."""
+    tensorflow().keras.backend.clear_session()
+    return layers.LSTM(units, unroll=True, name="lstm", **options)
+
+
+def lstm_grid() -> list[Case]:
+    """Keras's LSTM unrolled (the converter's per-step ops; ``test_lstm_vs_tflm.py`` has the fused op)."""
+    return [
+        Case("LSTM", "unrolled,4,last", (5, 3), lambda layers, x: fresh_lstm(layers, 4)(x)),
+        Case("LSTM", "unrolled,3,sequences,dense", (4, 2), lambda layers, x: layers.Dense(2)(layers.Flatten()(
+            fresh_lstm(layers, 3, return_sequences=True)(x)))),
+        Case("LSTM", "rolled", (4, 2), lambda layers, x: layers.LSTM(3, name="lstm")(x), error="unroll=True"),
+    ]
+
+
 def full_grid() -> list[Case]:
     cases: list[Case] = []
     for rank in (1, 2):
@@ -523,7 +540,7 @@ def full_grid() -> list[Case]:
     for function in ("tanh", "sigmoid", "hard_swish"):
         cases += activation_grid(function)
     cases += softmax_grid() + flatten_grid() + reshape_grid() + permute_grid()
-    cases += cropping_grid() + prelu_grid()
+    cases += cropping_grid() + prelu_grid() + lstm_grid()
     return cases
 
 
@@ -574,6 +591,8 @@ QUICK: list[Case] = [
     cropping_grid()[0],
     cropping_grid()[1],
     prelu_grid()[0],
+    lstm_grid()[0],
+    lstm_grid()[2],
 ]
 FULL: list[Case] = full_grid()
 
@@ -614,7 +633,7 @@ def random_weights(model: Any, rng: np.random.Generator, gains: dict[str, float]
         for variable in layer.weights:
             shape = tuple(int(d) for d in variable.shape)
             kind = variable.name
-            if kind in ("kernel", "depthwise_kernel"):
+            if kind in ("kernel", "depthwise_kernel", "recurrent_kernel"):  # an LSTM's too
                 fan_in = math.prod(shape[:-2] if depthwise else shape[:-1])
                 value = rng.normal(0.0, gain / math.sqrt(fan_in), shape)
             elif kind == "bias":

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from nndsl import fast_kernels, ir
 from nndsl.ir import assert_never
-from nndsl.kernels import CArg, Kernel, Table, table_array
+from nndsl.kernels import CArg, Kernel, LstmF32, Table, table_array
 from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding
 from nndsl.types import DType
 
@@ -30,7 +30,7 @@ VALUES_PER_LINE = 16
 # The C runtime, in the order the files are pasted (each may use the ones before it).
 RUNTIME_FILES = (
     "requant", "fixedpoint", "matmul", "depthwise", "shift", "softmax", "activations", "binary", "add", "pooling",
-    "quantize", "fixed_functions", "layout", "reduce", "resize", "gru",
+    "quantize", "fixed_functions", "layout", "reduce", "resize", "gru", "lstm",
 )
 # What a runtime file calls in another: nn_rdbpot (requant.c); the DSP helpers and nn_mat_out (matmul.c).
 RUNTIME_NEEDS = {"shift": "requant", "matmul": "requant", "depthwise": "matmul"}
@@ -220,6 +220,8 @@ class _Emitter:
                 return common | {"macro": "requant_q", "q": op.requant} | self.requant_arrays(op, op.requant)
             case ir.Gru():
                 return common | gru_view(self, op)
+            case ir.Lstm():
+                return common | self.lstm_view(op)
             case _:
                 assert_never(op)
 
@@ -451,6 +453,42 @@ class _Emitter:
         low, high = op.activation.real_range
         return view | {"macro": "binary_f32", "expr": F32_BINARY[op.operator], "low": _opt_float(low),
                        "high": _opt_float(high)}
+
+    def lstm_view(self, op: ir.Lstm) -> dict[str, Any]:
+        """The weights as const arrays; an int8 layer's columns' multipliers and shifts too, and its scalars."""
+        record = op.kernel_record
+        assert record is not None and op.kernel.data is not None and op.recurrent.data is not None
+        self.use("lstm", record.c.guard)
+        steps, features = op.input.type.shape
+        units = op.units
+        view: dict[str, Any] = {
+            "macro": "lstm", "function": record.c.function, "steps": steps, "features": features, "units": units,
+            "kernel": self.const_array(op.kernel.name, op.kernel.data, op.kernel.type.dtype,
+                                       f"{op.kernel.name}: [{features}][{4 * units}], gates i, f, c, o"),
+            "recurrent": self.const_array(op.recurrent.name, op.recurrent.data, op.recurrent.type.dtype,
+                                          f"{op.recurrent.name}: [{units}][{4 * units}]"),
+            "bias": self.bias_array(op.bias, 4 * units) or "NULL",
+            "return_sequences": int(op.return_sequences),
+        }
+        if isinstance(record, LstmF32):
+            self.uses_math = True
+            return view | {"integer": False, "cell_clip": c_float(record.cell_clip)}
+        self.use("activations", "NN_USE_TANH_S16")
+        self.use("activations", "NN_USE_LOGISTIC_S16")
+        self.use("requant")
+        p = record.params
+        name = op.output.name
+        columns = [self.const_array(f"{name}.{role}", np.array(values, dtype=np.int32), DType.I32,
+                                    f"{name}: the {role} of each gate column")
+                   for role, values in (("input_multipliers", p.input_multipliers), ("input_shifts", p.input_shifts),
+                                        ("recurrent_multipliers", p.recurrent_multipliers),
+                                        ("recurrent_shifts", p.recurrent_shifts))]
+        tanh = p.cell_tanh
+        scalars = (p.input_offset, p.hidden_offset, tanh.input_multiplier, tanh.input_left_shift, p.cell_clip,
+                   p.forget_multiplier, p.forget_shift, p.update_multiplier, p.update_shift, p.hidden_multiplier,
+                   p.hidden_shift, p.output_zero_point)
+        return view | {"integer": True, "columns": columns, "params": [str(v) for v in scalars],
+                       "zero_point": p.output_zero_point}
 
     def kernel_call(self, kernel: Kernel) -> dict[str, Any]:
         """A kernel record's call: its runtime files and guard included, its arguments as C text.

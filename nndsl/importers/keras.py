@@ -88,6 +88,18 @@ def _check_softmax(layer: Any) -> str | None:
     return None
 
 
+def _check_lstm(layer: Any) -> str | None:
+    """Keras's LSTM unrolled: TensorFlow's converter writes a rolled Keras 3 LSTM as a WHILE loop (and fails
+    converting it to int8), an unrolled one as the per-step FULLY_CONNECTED, LOGISTIC, TANH, MUL and ADD."""
+    if not _option(layer, "unroll"):
+        return ("unroll=False is not supported: build it with unroll=True (the converter writes a rolled LSTM as a "
+                "WHILE loop); a TensorFlow Lite file with UNIDIRECTIONAL_SEQUENCE_LSTM imports as one lstm layer")
+    for option in ("go_backwards", "stateful", "return_state"):
+        if _option(layer, option):
+            return f"{option}=True is not supported"
+    return None
+
+
 def _fine(layer: Any) -> str | None:
     return None
 
@@ -113,6 +125,7 @@ _register(("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "MaxPooling
 _register(("ReLU",), _check_relu)
 _register(("Softmax",), _check_softmax)
 _register(("GRU",), check_gru)  # read layer by layer (nndsl.importers.keras_layers), not converted
+_register(("LSTM",), _check_lstm)
 
 
 def check_layers(model: Any, source: str) -> None:

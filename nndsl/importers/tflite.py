@@ -684,6 +684,9 @@ def _unpack(imp: Importer, op: TfOp) -> None:
     axes = len(imp.unbatched(source))
     x = imp.value(op.inputs[0])
     whole = (2**axes - 1) & ~(1 << at)
+    # A time-major [T, 1, F] source (Keras's unrolled LSTM) keeps its batch axis in the parts: [1, F], bound as
+    # such so that their readers reshape to the [F] they expect.
+    part_shape = tuple(d for a, d in enumerate(imp.unbatched(source)) if a != at)
     layer = layer_name(imp.tensor(op.outputs[0]).name) or "unpack"
     for k, output in enumerate(op.outputs):
         if output in imp.consumed:
@@ -692,6 +695,7 @@ def _unpack(imp: Importer, op: TfOp) -> None:
             masks = f", begin_mask={whole}, end_mask={whole}" if whole else ""
             imp.define(op, f"strided_slice({x}, begin={_ints_text(begin)}, end={_ints_text(end)}{masks}, "
                        f"shrink_axis_mask={1 << at})", typed=False, output_index=k, name=f"{layer}_part{k}",
+                       shape=part_shape,
                        comment=f"UNPACK part {k} of {len(op.outputs)} {shape_text(imp.unbatched(imp.tensor(output)))}")
 
 
@@ -759,6 +763,67 @@ Handler = Callable[[Importer, TfOp], None]
 HANDLERS: dict[str, Handler] = {}
 
 
+# UNIDIRECTIONAL_SEQUENCE_LSTM's inputs (lstm_shared.h): the variants nndsl's lstm does not have.
+LSTM_VARIANTS = (((9, 10, 11), "peephole connections (cell-to-gate weights)"),
+                 ((16, 17), "a projection layer"), ((20, 21, 22, 23), "layer normalisation"))
+LSTM_TANH = 4  # ActivationFunctionType.TANH: the cell gate's and the output's activation
+
+
+def _lstm_gates(imp: Importer, op: TfOp, first: int, units: int) -> tuple[Array, tuple[float, ...] | None]:
+    """Four gate matrices ``[U, n]`` (i, f, c, o) as one ``[n, 4U]`` kernel, and its scales per column."""
+    matrices = [imp.const(op, first + k) for k in range(4)]
+    scales: list[float] = []
+    for k, matrix in enumerate(matrices):
+        assert matrix is not None
+        gate_scales = imp.kernel_scales(op, first + k)
+        if gate_scales is not None:
+            scales += list(gate_scales) * (units if len(gate_scales) == 1 else 1)
+    kernel = np.concatenate([m.T for m in matrices if m is not None], axis=1)
+    return kernel, tuple(scales) if scales else None
+
+
+def _lstm(imp: Importer, op: TfOp) -> None:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM, the standard cell on a batch of one: one ``lstm`` keeping every step."""
+    present = [i < len(op.inputs) and op.inputs[i] >= 0 for i in range(24)]
+    if not present[1]:
+        raise imp.error(op, "an LSTM without input gate (CIFG, coupled input and forget gates) is not supported")
+    for positions, variant in LSTM_VARIANTS:
+        if any(present[i] for i in positions):
+            raise imp.error(op, f"an LSTM with {variant} is not supported: nndsl's lstm is the standard cell")
+    if op.options.fusedActivationFunction != LSTM_TANH:
+        raise imp.error(op, f"activation {ACTIVATIONS.get(op.options.fusedActivationFunction)} is not supported: "
+                        "nndsl's lstm uses tanh")
+    source = imp.tensor(op.inputs[0])
+    time_major = bool(op.options.timeMajor)
+    steps, batch, features = source.shape if time_major else (source.shape[1], source.shape[0], source.shape[2])
+    if batch != 1:
+        raise imp.error(op, f"a batch of {batch} sequences is not supported: nndsl's lstm runs one sequence")
+    weights = imp.const(op, 2)
+    assert weights is not None
+    units = int(weights.shape[0])
+    integer = imp.integer
+    if integer and imp.tensor(op.inputs[2]).dtype != "int8":
+        raise imp.error(op, "a hybrid LSTM (float activations, int8 weights) is not supported")
+    layer = _weight_prefix(imp, weights_layer_name(imp.tensor(op.outputs[0]).name) or "lstm")
+    kernel, kernel_scales = _lstm_gates(imp, op, 1, units)
+    recurrent, recurrent_scales = _lstm_gates(imp, op, 5, units)
+    biases = [imp.const(op, 12 + k) for k in range(4)]
+    args = [imp.weight(layer, "kernel", kernel, kernel_scales),
+            imp.weight(layer, "recurrent_kernel", recurrent, recurrent_scales)]
+    if all(b is not None for b in biases):
+        args.append(imp.weight(layer, "bias", np.concatenate([b for b in biases if b is not None])))
+    attrs = [f"cell_clip={float(np.float32(op.options.cellClip))!r}"] if op.options.cellClip > 0 else []
+    if integer:
+        hidden, output = imp.tensor(op.inputs[18]), imp.tensor(op.outputs[0])
+        if hidden.per_tensor != output.per_tensor:
+            raise imp.error(op, f"the hidden state's quantisation {hidden.per_tensor} differs from the output's "
+                            f"{output.per_tensor}: TFLM copies the hidden state to the output")
+        attrs.insert(0, f"cell_scale={imp.tensor(op.inputs[19]).per_tensor[0]!r}")
+    x = imp.value(op.inputs[0], (steps, features))
+    imp.define(op, f"lstm({x}, {', '.join(args)}, {', '.join([*attrs, 'return_sequences=true'])})",
+               shape=(steps, units))
+
+
 def _register(names: tuple[str, ...], handler: Handler) -> None:
     for name in names:
         if name in HANDLERS:
@@ -767,6 +832,7 @@ def _register(names: tuple[str, ...], handler: Handler) -> None:
 
 
 _register(("FULLY_CONNECTED",), _fully_connected)
+_register(("UNIDIRECTIONAL_SEQUENCE_LSTM",), _lstm)
 _register(("CONV_2D", "DEPTHWISE_CONV_2D"), _conv)
 _register(("MAX_POOL_2D", "AVERAGE_POOL_2D"), _pool)
 _register(("MEAN", "REDUCE_MAX"), _reduce)

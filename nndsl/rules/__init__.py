@@ -14,7 +14,7 @@ from nndsl.rules.binary import check_add, check_binary
 from nndsl.rules.dense import check_batch_norm, check_dense
 from nndsl.rules.elementwise import check_dequantize, check_function, check_quantize, check_relu, check_softmax
 from nndsl.rules.layout import check_resize, check_slice, check_strided_slice, check_transpose
-from nndsl.rules.recurrent import check_gru
+from nndsl.rules.recurrent import check_gru, check_lstm
 from nndsl.rules.reduce import check_reduce
 from nndsl.rules.shape import check_concat, check_global_pool, check_pad, check_reshape
 from nndsl.rules.window import check_conv, check_pool
@@ -59,6 +59,7 @@ RULES: dict[str, Rule] = {
     "mean": check_reduce,
     "resize_nearest_neighbor": check_resize,
     "gru": check_gru,
+    "lstm": check_lstm,
 }
 
 assert set(RULES) == set(SIGNATURES), "every op in the catalogue has exactly one rule"
