@@ -47,7 +47,7 @@ from nndsl.qmath.reduce import reduce_walks
 from nndsl.qmath.requant import Rounding
 from nndsl.qmath.resize import nearest_indices
 from nndsl.target import Target
-from nndsl.types import DType, TensorType
+from nndsl.types import DType, Quant, TensorType
 
 
 def assert_never(value: NoReturn) -> NoReturn:
@@ -508,11 +508,12 @@ class Resize(Op):
 
 @dataclass(frozen=True)
 class State:
-    """One state tensor of a recurrent op (a GRU's ``h``; an LSTM's ``h`` and ``c``): zero at first, kept
+    """One state tensor of a recurrent op (a GRU's ``h``; an LSTM's ``h`` and ``c``): ``initial`` at first, kept
     between calls when the op is ``stateful`` (NumPy: in the model; C: a file-scope static array)."""
 
     name: str  # "<layer>.h": unique in the network, the C array's name part
     type: TensorType
+    initial: int = 0  # every value of a fresh state (an int8 LSTM's h: its output zero point)
 
 
 @dataclass(frozen=True, eq=False)
@@ -572,16 +573,6 @@ class Gru(Op):
         return GruWeights(self.kernel.data, self.recurrent.data, rows[0], rows[1])
 
 
-Recurrent = Gru  # the ops with state (the LSTM joins this union)
-
-
-def op_states(op: Op) -> tuple[State, ...]:
-    """The states ``op`` keeps between calls: a stateful recurrent op's, else none."""
-    if isinstance(op, Recurrent) and op.stateful:
-        return op.states
-    return ()
-
-
 @dataclass(frozen=True, eq=False)
 class Lstm(Op):
     """UNIDIRECTIONAL_SEQUENCE_LSTM over a ``[T, F]`` input: every step's ``h`` ``[T, U]`` or the last ``[U]``.
@@ -597,6 +588,7 @@ class Lstm(Op):
     cell_scale: float | None
     cell_clip: float
     return_sequences: bool
+    stateful: bool
     impl: LstmKernel | None = None  # an int8 layer's (set by lowering)
 
     @property
@@ -613,11 +605,34 @@ class Lstm(Op):
         return steps * 4 * self.units * (features + self.units)
 
     @property
+    def states(self) -> tuple[State, ...]:
+        """``h`` in its output type (an int8 one starts at the output's zero point, TFLM's reset state) and
+        ``c`` (int16 at ``cell_scale`` in an int8 LSTM, else float), zero at first."""
+        out = self.output.type
+        hidden = TensorType(out.dtype, (self.units,), out.quant)
+        if out.dtype is DType.F32:
+            return State(f"{self.output.name}.h", hidden), State(f"{self.output.name}.c", hidden)
+        assert out.quant is not None and self.cell_scale is not None  # the checker requires both
+        cell = TensorType(DType.I16, (self.units,), Quant.per_tensor(self.cell_scale, 0))
+        return (State(f"{self.output.name}.h", hidden, out.quant.zero_point),
+                State(f"{self.output.name}.c", cell))
+
+    @property
     def kernel_record(self) -> LstmKernel | None:
         """The record that computes it: the float one from the attributes, an int8 one from lowering."""
         if self.input.type.dtype is DType.F32:
             return LstmF32(self.cell_clip, self.return_sequences)
         return self.impl
+
+
+Recurrent = Gru | Lstm  # the ops with state
+
+
+def op_states(op: Op) -> tuple[State, ...]:
+    """The states ``op`` keeps between calls: a stateful recurrent op's, else none."""
+    if isinstance(op, Recurrent) and op.stateful:
+        return op.states
+    return ()
 
 
 # Every op class: a closed union, so that a `match` ending in `assert_never` is checked for every op by the type

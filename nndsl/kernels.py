@@ -29,7 +29,7 @@ from nndsl.qmath import quantize as quant
 from nndsl.qmath.add import AddS8Params, AddS16Params, add_s8, add_s16
 from nndsl.qmath.gru import GruQParams, GruWeights, gru_f32, gru_q
 from nndsl.qmath.layout import Walk, gather
-from nndsl.qmath.lstm import LstmS8Params, lstm_f32, lstm_s8
+from nndsl.qmath.lstm import LstmS8Params, LstmState, lstm_f32, lstm_s8
 from nndsl.qmath.pooling import MeanS8Params, MeanS16Params, mean_s8, mean_s16
 from nndsl.qmath.reduce import mean_f32, reduce_max, reduced_values
 from nndsl.qmath.requant import Rounding
@@ -849,16 +849,17 @@ LSTM_CODE = RuntimeCode("lstm", 600)  # runtime/lstm.c: the gates' sums, the cel
 
 @dataclass(frozen=True)
 class LstmS8:
-    """TFLM's integer 8x8->16 LSTM (``qmath.lstm.lstm_s8``); every call starts from the reset state."""
+    """TFLM's integer 8x8->16 LSTM (``qmath.lstm.lstm_s8``) from the given state ``(h, c)``."""
 
     params: LstmS8Params
     return_sequences: bool
     c: ClassVar[CKernel] = CKernel("lstm", "nn_lstm_s8", ("lstm", "activations", "requant"), "NN_USE_LSTM_S8",
                                    (REQUANT, FUNCTION_S16_CODE, LSTM_CODE))
 
-    def reference(self, x: Array, kernel: Array, recurrent: Array, bias: Array | None) -> Array:
-        outputs, _ = lstm_s8(x, kernel, recurrent, bias, self.params)
-        return outputs if self.return_sequences else outputs[..., -1, :]
+    def reference(self, x: Array, states: tuple[Array, ...], kernel: Array, recurrent: Array,
+                  bias: Array | None) -> tuple[Array, tuple[Array, Array]]:
+        outputs, end = lstm_s8(x, kernel, recurrent, bias, self.params, LstmState(*states))
+        return (outputs if self.return_sequences else outputs[..., -1, :]), (end.hidden, end.cell)
 
 
 @dataclass(frozen=True)
@@ -869,9 +870,10 @@ class LstmF32:
     return_sequences: bool
     c: ClassVar[CKernel] = CKernel("lstm", "nn_lstm_f32", ("lstm",), "NN_USE_LSTM_F32", (LSTM_CODE, LIBM))
 
-    def reference(self, x: Array, kernel: Array, recurrent: Array, bias: Array | None) -> Array:
-        outputs, _ = lstm_f32(x, kernel, recurrent, bias, self.cell_clip)
-        return outputs if self.return_sequences else outputs[..., -1, :]
+    def reference(self, x: Array, states: tuple[Array, ...], kernel: Array, recurrent: Array,
+                  bias: Array | None) -> tuple[Array, tuple[Array, Array]]:
+        outputs, end = lstm_f32(x, kernel, recurrent, bias, self.cell_clip, LstmState(*states))
+        return (outputs if self.return_sequences else outputs[..., -1, :]), (end.hidden, end.cell)
 
 
 LstmKernel = LstmS8 | LstmF32

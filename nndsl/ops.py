@@ -140,9 +140,11 @@ SIGNATURES = {
                     "[U, 3U], bias [3U] or [2, 3U]; stateful=true keeps its state between calls"),
         OpSignature("lstm", 1, ("kernel", "recurrent_kernel"), ("bias",), attrs=(
             Attr("cell_scale", AttrKind.NUMBER), Attr("cell_clip", AttrKind.NUMBER),
-            Attr("return_sequences", AttrKind.CHOICE, choices=BOOLEAN)),
+            Attr("return_sequences", AttrKind.CHOICE, choices=BOOLEAN),
+            Attr("stateful", AttrKind.CHOICE, choices=BOOLEAN)),
             summary="LSTM over [T, F] -> [T, U] (or the last step's [U]); kernel [F, 4U], recurrent_kernel "
-                    "[U, 4U], bias [4U], gates i, f, c, o; int8 cell state scale: cell_scale, a power of two"),
+                    "[U, 4U], bias [4U], gates i, f, c, o; int8 cell state scale: cell_scale, a power of two; "
+                    "stateful=true keeps its state between calls"),
         OpSignature("strided_slice", 1, attrs=STRIDED_SLICE_ATTRS,
                     summary="values begin[a], begin[a] + strides[a], ... before end[a] along each axis a, "
                             "with TensorFlow's masks"),

@@ -469,6 +469,7 @@ class _Emitter:
                                           f"{op.recurrent.name}: [{units}][{4 * units}]"),
             "bias": self.bias_array(op.bias, 4 * units) or "NULL",
             "return_sequences": int(op.return_sequences),
+            "state": [state_name(self.prefix, s) for s in op.states] if ir.op_states(op) else None,
         }
         if isinstance(record, LstmF32):
             self.uses_math = True

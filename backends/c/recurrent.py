@@ -1,7 +1,7 @@
 """The C view of the recurrent layers: weights laid out per gate unit, the state array, the kernel call.
 
 A stateful layer's state is a file-scope static array of the generated file
-(:func:`state_arrays`), zero at startup and after ``<name>_reset()``; a
+(:func:`state_arrays`), at its initial value at startup and after ``<name>_reset()``; a
 stateless one's is zeroed on the stack at every call.
 """
 
@@ -29,7 +29,7 @@ def state_name(prefix: str, state: ir.State) -> str:
 def state_arrays(prefix: str, graph: ir.Graph) -> list[dict[str, Any]]:
     """The static arrays of a network's recurrent state, for ``model.c.j2``."""
     return [{"name": state_name(prefix, s), "ctype": s.type.dtype.c_type, "length": s.type.size,
-             "comment": f"{s.name}: {s.type}"} for s in graph.states]
+             "initial": s.initial, "comment": f"{s.name}: {s.type}"} for s in graph.states]
 
 
 def gru_view(emitter: _Emitter, op: ir.Gru) -> dict[str, Any]:

@@ -268,12 +268,6 @@ def _batch_norm(op: ir.BatchNorm, x: Array) -> Array:
     return scaled
 
 
-def _lstm(op: ir.Lstm, x: Array) -> Array:
-    record = op.kernel_record
-    assert record is not None and op.kernel.data is not None and op.recurrent.data is not None  # lowering binds it
-    return record.reference(x, op.kernel.data, op.recurrent.data, None if op.bias is None else op.bias.data)
-
-
 def run_op(op: ir.AnyOp, *inputs: Array, observe: Observer | None = None) -> Array:
     """One op on batches ``inputs`` of shape ``(batch, *tensor.type.shape)``.
 
@@ -325,8 +319,8 @@ def run_op(op: ir.AnyOp, *inputs: Array, observe: Observer | None = None) -> Arr
             y = kernel.reference(x)
         case ir.Gru():  # from a zero state; a stateful network's calls go through stateful.run_stateful
             y, _ = run_recurrent(op, x)
-        case ir.Lstm():
-            y = _lstm(op, x)
+        case ir.Lstm():  # from the initial state, as the Gru
+            y, _ = run_recurrent(op, x)
         case _:
             assert_never(op)
     return y.reshape((batch, *op.output.type.shape)).astype(op.output.type.dtype.numpy, copy=False)

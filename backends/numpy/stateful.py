@@ -23,7 +23,7 @@ Array = npt.NDArray[Any]
 
 def run_stateful(graph: ir.Graph, x: Array, state: dict[str, Array]) -> Array:
     """The rows of ``x`` as consecutive calls of a stateful network: ``state`` (by :attr:`ir.State.name`; a
-    missing entry is zero) is read and updated in place. The output batch, one row per call."""
+    missing entry is its initial value) is read and updated in place. The output batch, one row per call."""
     outputs = []
     for row in x:
         values: dict[str, Array] = {graph.input.name: row[np.newaxis]}
@@ -31,7 +31,7 @@ def run_stateful(graph: ir.Graph, x: Array, state: dict[str, Array]) -> Array:
             inputs = [values[t.name] for t in op.inputs]
             if isinstance(op, ir.Recurrent) and ir.op_states(op):
                 start = tuple(state[s.name][np.newaxis] if s.name in state else
-                              np.zeros((1, *s.type.shape), dtype=s.type.dtype.numpy) for s in op.states)
+                              np.full((1, *s.type.shape), s.initial, dtype=s.type.dtype.numpy) for s in op.states)
                 values[op.output.name], end = run_recurrent(op, inputs[0], start)
                 state.update({s.name: e[0] for s, e in zip(op.states, end, strict=True)})
             else:

@@ -122,4 +122,5 @@ def check_lstm(ctx: Checker, layer: BoundLayer, x: ir.Tensor) -> ir.AnyOp:
     sequences = attrs.choice("return_sequences", ("false", "true"), "false") == "true"
     shape = (steps, units) if sequences else (units,)
     out = ctx.tensor(layer, ctx.output_type(layer, shape, None))
-    return ir.Lstm(loc, (x,), out, kernel, recurrent, bias, cell_scale, cell_clip, sequences)
+    stateful = attrs.choice("stateful", ("false", "true"), "false") == "true"
+    return ir.Lstm(loc, (x,), out, kernel, recurrent, bias, cell_scale, cell_clip, sequences, stateful)
