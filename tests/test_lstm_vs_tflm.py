@@ -27,22 +27,14 @@ from nndsl.qmath.lstm import lstm_f32, lstm_s8, lstm_s8_params
 from tests.c_harness import run_in_c
 from tests.lstm_models import LstmSpec, float_flatbuffer, quantize, run_tflm_sequences
 from tests.test_binary_ops_vs_tflm import Case, check_float, check_integer, keras_case
+from tests.test_ops_vs_tflm import unrolled_lstm
 
 pytestmark = pytest.mark.tensorflow
 
 
-def fresh_lstm(layers: Any, units: int, **options: Any) -> Any:
-    """An unrolled ``LSTM`` built after clearing Keras's session: the converter's int8 output for it depends on
-    what the process built before (an earlier LSTM left parts of a later one float, behind DEQUANTIZE)."""
-    from nndsl.importers.tf import tensorflow
-
-    tensorflow().keras.backend.clear_session()
-    return layers.LSTM(units, unroll=True, name="lstm", **options)
-
-
 def unrolled(units: int, steps: int, features: int, *, sequences: bool) -> Case:
     name = f"lstm-unrolled-{units}u-{steps}x{features}{'-seq' if sequences else ''}"
-    return keras_case(name, "UNPACK", (steps, features), lambda layers, x: fresh_lstm(
+    return keras_case(name, "UNPACK", (steps, features), lambda layers, x: unrolled_lstm(
         layers, units, return_sequences=sequences)(x), int16=False)
 
 

@@ -508,19 +508,18 @@ def prelu_grid() -> list[Case]:
     ]
 
 
-def fresh_lstm(layers: Any, units: int, **options: Any) -> Any:
-    """An unrolled ``LSTM`` built after clearing Keras's session: the converter's int8 output for it depends on
-    what the process built before (an earlier LSTM left parts of a later one float, behind DEQUANTIZE)."""
-    tensorflow().keras.backend.clear_session()
+def unrolled_lstm(layers: Any, units: int, **options: Any) -> Any:
+    """Keras's ``LSTM`` as the converter can take it to int8: unrolled (the case's model is built in a fresh
+    Keras session, see ``keras_model``)."""
     return layers.LSTM(units, unroll=True, name="lstm", **options)
 
 
 def lstm_grid() -> list[Case]:
     """Keras's LSTM unrolled (the converter's per-step ops; ``test_lstm_vs_tflm.py`` has the fused op)."""
     return [
-        Case("LSTM", "unrolled,4,last", (5, 3), lambda layers, x: fresh_lstm(layers, 4)(x)),
+        Case("LSTM", "unrolled,4,last", (5, 3), lambda layers, x: unrolled_lstm(layers, 4)(x)),
         Case("LSTM", "unrolled,3,sequences,dense", (4, 2), lambda layers, x: layers.Dense(2)(layers.Flatten()(
-            fresh_lstm(layers, 3, return_sequences=True)(x)))),
+            unrolled_lstm(layers, 3, return_sequences=True)(x)))),
         Case("LSTM", "rolled", (4, 2), lambda layers, x: layers.LSTM(3, name="lstm")(x), error="unroll=True"),
     ]
 
@@ -656,7 +655,10 @@ def random_weights(model: Any, rng: np.random.Generator, gains: dict[str, float]
 
 
 def keras_model(tf: Any, case: Case) -> Any:
+    """The case's model with its seeded weights, built in a fresh Keras session: the converter's int8 output
+    can depend on what the process built before (an earlier LSTM left parts of a later one float)."""
     keras = tf.keras
+    keras.backend.clear_session()
     inputs = keras.Input(case.shape)
     model = keras.Model(inputs, case.build(keras.layers, inputs))
     random_weights(model, np.random.default_rng(case.seed), dict(case.gains))
