@@ -250,6 +250,49 @@ def run_in_c(model: Model, inputs: npt.ArrayLike, *, work_dir: str | Path | None
         return run_program(build_program(model, tmp, sanitize=sanitize), inputs, caller_arena=caller_arena)
 
 
+STATEFUL_MAIN = r"""#include <stdio.h>
+#include "NAME.h"
+
+int main(void)
+{
+    static const CTYPE x[CALLS * UPPER_INPUT_SIZE] = {VALUES};
+    OUT_CTYPE y[UPPER_OUTPUT_SIZE];
+    int pass, c, k;
+    for (pass = 0; pass < 2; ++pass) {
+        for (c = 0; c < CALLS; ++c) {
+            NAME_run(x + c * UPPER_INPUT_SIZE, y);
+            for (k = 0; k < UPPER_OUTPUT_SIZE; ++k) {
+                printf("%.9g\n", (double)y[k]);
+            }
+        }
+        NAME_reset();
+    }
+    return 0;
+}
+"""
+
+
+def run_stateful_c(model: Model, calls: npt.NDArray[np.generic], work_dir: Path,
+                   compiler: str) -> npt.NDArray[np.float64]:
+    """A stateful model's C (strict flags, sanitizers) run on ``calls`` one after another, then reset and run on
+    them again: the outputs, shaped ``(2, len(calls), *output shape)``."""
+    model.build(work_dir, depfile=False)
+    name = c_name(model)
+    graph = model.graph
+    integer = graph.input.type.dtype.numpy != np.float32
+    values = ", ".join(str(int(v)) if integer else f"{float(v)!r}f" for v in np.asarray(calls).reshape(-1))
+    main = (STATEFUL_MAIN.replace("UPPER", name.upper()).replace("NAME", name).replace("CALLS", str(len(calls)))
+            .replace("VALUES", values).replace("OUT_CTYPE", graph.output.type.dtype.c_type)
+            .replace("CTYPE", graph.input.type.dtype.c_type))
+    (work_dir / "main.c").write_text(main)
+    program = work_dir / "prog"
+    subprocess.run([compiler, *STRICT_FLAGS, *SANITIZE_FLAGS, str(work_dir / f"{name}.c"), str(work_dir / "main.c"),
+                    "-o", str(program), "-lm"], check=True, capture_output=True)
+    run = subprocess.run([str(program)], capture_output=True, text=True, env={**os.environ, **SANITIZER_ENV})
+    assert run.returncode == 0 and not run.stderr, run.stderr
+    return np.array([float(v) for v in run.stdout.split()]).reshape((2, len(calls), *graph.output.type.shape))
+
+
 def _gcc(cc: str, sources: Sequence[Path], output: Path, flags: Sequence[str], *, sanitize: bool = False,
          timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """Compile ``sources`` with ``flags`` (then :data:`SANITIZE_FLAGS`): to an object file if ``output``

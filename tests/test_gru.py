@@ -14,7 +14,7 @@ import pytest
 import nndsl
 from nndsl.diagnostics import NNError
 from nndsl.qmath.gru import GruWeights, error_bound, gru_f32
-from tests.c_harness import SANITIZE_FLAGS, SANITIZER_ENV, STRICT_FLAGS, c_name, run_in_c
+from tests.c_harness import c_name, run_in_c, run_stateful_c
 
 STEPS, FEATURES, UNITS = 6, 4, 5
 
@@ -141,29 +141,6 @@ def test_stateful_chunks_equal_one_call_on_the_whole_sequence(tmp_path: Path) ->
     assert chunked.summary().state_bytes == 4 * UNITS
 
 
-# A driver for the stateful C: runs CHUNKS chunks, resets, runs them again; prints every output value.
-STATEFUL_MAIN = r"""#include <stdio.h>
-#include "NAME.h"
-
-int main(void)
-{
-    static const float x[CHUNKS * NAME_UP_INPUT_SIZE] = {VALUES};
-    float y[NAME_UP_OUTPUT_SIZE];
-    int pass, c, k;
-    for (pass = 0; pass < 2; ++pass) {
-        for (c = 0; c < CHUNKS; ++c) {
-            NAME_run(x + c * NAME_UP_INPUT_SIZE, y);
-            for (k = 0; k < NAME_UP_OUTPUT_SIZE; ++k) {
-                printf("%.9g\n", (double)y[k]);
-            }
-        }
-        NAME_reset();
-    }
-    return NAME_UP_STATE_BYTES == 4 * UNITS ? 0 : 1;
-}
-"""
-
-
 def test_stateful_c_keeps_its_state_and_resets(tmp_path: Path, compiler: str) -> None:
     """The C of a stateful network: consecutive calls continue the sequence (equal to the NumPy backend's
     stateful calls and to one call on the whole sequence), <name>_reset() starts it again."""
@@ -172,21 +149,11 @@ def test_stateful_c_keeps_its_state_and_resets(tmp_path: Path, compiler: str) ->
     model = f32_model(tmp_path, steps=3, stateful=True)
     sequence = inputs(1, steps=12)[0]
     chunks = sequence.reshape(4, 3, FEATURES)
-    model.build(tmp_path / "c", depfile=False)
+    printed = run_stateful_c(model, chunks, tmp_path / "c", compiler).reshape(2, 12, UNITS)
     name = c_name(model)
     header = (tmp_path / "c" / f"{name}.h").read_text()
     assert f"void {name}_reset(void);" in header and f"#define {name.upper()}_STATE_BYTES {4 * UNITS}" in header
     assert "not re-entrant" in header
-    values = ", ".join(f"{float(v)!r}f" for v in chunks.reshape(-1))
-    main = (STATEFUL_MAIN.replace("NAME_UP", name.upper()).replace("NAME", name).replace("CHUNKS", "4")
-            .replace("VALUES", values).replace("UNITS", str(UNITS)))
-    (tmp_path / "c" / "main.c").write_text(main)
-    program = tmp_path / "c" / "prog"
-    subprocess.run([compiler, *STRICT_FLAGS, *SANITIZE_FLAGS, str(tmp_path / "c" / f"{name}.c"),
-                    str(tmp_path / "c" / "main.c"), "-o", str(program), "-lm"], check=True, capture_output=True)
-    run = subprocess.run([str(program)], capture_output=True, text=True, env={**os.environ, **SANITIZER_ENV})
-    assert run.returncode == 0 and not run.stderr, run.stderr
-    printed = np.array([float(v) for v in run.stdout.split()], dtype=np.float32).reshape(2, 12, UNITS)
     expected = model.run(chunks).reshape(12, UNITS)
     assert np.allclose(printed[0], expected, atol=1e-6) and np.allclose(printed[1], expected, atol=1e-6)
     assert np.allclose(printed[0], whole.run(sequence), atol=1e-6)

@@ -8,15 +8,13 @@ within float rounding in f32.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nndsl
-from tests.c_harness import SANITIZE_FLAGS, SANITIZER_ENV, STRICT_FLAGS, c_name
+from tests.c_harness import run_stateful_c
 from tests.lstm_models import LstmSpec, quantize
 
 SPEC = LstmSpec(12, 3, 4, seed=5, cell_clip=0.5)
@@ -79,29 +77,6 @@ def test_numpy_chunks_equal_the_whole_sequence(integer: bool, tmp_path: Path) ->
     assert state == (SPEC.units * 3 if integer else SPEC.units * 8)  # h int8 + c int16, or two float arrays
 
 
-# Runs CHUNKS chunks, resets, runs them again; prints every output value.
-STATEFUL_MAIN = r"""#include <stdio.h>
-#include "NAME.h"
-
-int main(void)
-{
-    static const CTYPE x[CHUNKS * NAME_UP_INPUT_SIZE] = {VALUES};
-    CTYPE y[NAME_UP_OUTPUT_SIZE];
-    int pass, c, k;
-    for (pass = 0; pass < 2; ++pass) {
-        for (c = 0; c < CHUNKS; ++c) {
-            NAME_run(x + c * NAME_UP_INPUT_SIZE, y);
-            for (k = 0; k < NAME_UP_OUTPUT_SIZE; ++k) {
-                printf("%.9g\n", (double)y[k]);
-            }
-        }
-        NAME_reset();
-    }
-    return 0;
-}
-"""
-
-
 @pytest.mark.parametrize("integer", [True, False], ids=["i8", "f32"])
 def test_c_keeps_its_state_and_resets(integer: bool, tmp_path: Path, compiler: str) -> None:
     """Consecutive C calls continue the sequence (equal to one call on all of it), <name>_reset() starts
@@ -110,19 +85,7 @@ def test_c_keeps_its_state_and_resets(integer: bool, tmp_path: Path, compiler: s
     whole = build(tmp_path / "whole", SPEC.steps, stateful=False)
     model = build(tmp_path / "chunked", CHUNK, stateful=True)
     x = sequence(integer)
-    model.build(tmp_path / "c", depfile=False)
-    name = c_name(model)
-    ctype = "int8_t" if integer else "float"
-    values = ", ".join(str(int(v)) if integer else f"{float(v)!r}f" for v in x.reshape(-1))
-    main = (STATEFUL_MAIN.replace("NAME_UP", name.upper()).replace("NAME", name).replace("CHUNKS", str(CHUNKS))
-            .replace("VALUES", values).replace("CTYPE", ctype))
-    (tmp_path / "c" / "main.c").write_text(main)
-    program = tmp_path / "c" / "prog"
-    subprocess.run([compiler, *STRICT_FLAGS, *SANITIZE_FLAGS, str(tmp_path / "c" / f"{name}.c"),
-                    str(tmp_path / "c" / "main.c"), "-o", str(program), "-lm"], check=True, capture_output=True)
-    run = subprocess.run([str(program)], capture_output=True, text=True, env={**os.environ, **SANITIZER_ENV})
-    assert run.returncode == 0 and not run.stderr, run.stderr
-    printed = np.array([float(v) for v in run.stdout.split()]).reshape(2, SPEC.steps, SPEC.units)
+    printed = run_stateful_c(model, x.reshape(CHUNKS, CHUNK, SPEC.features), tmp_path / "c", compiler)
     expected = whole.run(x).astype(np.float64)
     for again in printed:
-        np.testing.assert_allclose(again, expected, atol=0 if integer else 1e-6)
+        np.testing.assert_allclose(again.reshape(expected.shape), expected, atol=0 if integer else 1e-6)
