@@ -45,6 +45,7 @@ import nndsl
 from nndsl import ir
 from nndsl.backend import backend
 from nndsl.ops import SIGNATURES
+from nndsl.qmath.gru import GruWeights, gru_f32
 from nndsl.qmath.lstm import lstm_f32
 from nndsl.types import DType
 from tests.c_harness import build_program, find_compiler, run_program
@@ -893,6 +894,25 @@ class _Builder:
         self.features.add("lstm")
         return out
 
+    def gru_block(self, x: _T) -> _T:
+        """A float GRU over a [T, F] tensor (Keras's reset_after, or the older form), every step's state kept."""
+        units = int(self.rng.integers(2, 7))
+        name = self.fresh("gru")
+        reset_after = bool(self.rng.integers(2))
+        scale = max(float(x.sample.std()), 1e-3)
+        kernel = self.rng.normal(size=(x.channels, 3 * units)) / math.sqrt(x.channels) / scale
+        recurrent = self.rng.normal(size=(units, 3 * units)) / math.sqrt(units)
+        biases = self.rng.normal(size=(2 if reset_after else 1, 3 * units)) * 0.5
+        arrays = {"kernel": kernel, "recurrent": recurrent, "bias": biases if reset_after else biases[0]}
+        self.weights |= {f"{name}.{role}": a.astype(np.float32) for role, a in arrays.items()}
+        weights = GruWeights(kernel, recurrent, biases[0], biases[1] if reset_after else np.zeros(3 * units))
+        real, _ = gru_f32(x.sample, np.zeros((len(x.sample), units)), weights, reset_after)
+        out = self.settle(name, real.astype(np.float64))
+        self.emit(name, f"gru({x.name}, {name}.kernel, {name}.recurrent, {name}.bias, return_sequences=true, "
+                  f"reset_after={'true' if reset_after else 'false'})", out.quant, shape=out.shape)
+        self.features.add("gru")
+        return out
+
     # -- the head ----------------------------------------------------------------------------------
 
     def head(self, x: _T) -> None:
@@ -960,6 +980,9 @@ class _Builder:
         if x.rank == 1:  # a sequence [T, F]: an LSTM over it, from a stream of its own too
             self.rng = np.random.default_rng(8_000_009 * (self.seed + 1) + int(self.int8))
             x = self.lstm_block(x)
+            if not self.int8:  # a GRU after it (f32 and fixed point only), from a stream of its own
+                self.rng = np.random.default_rng(9_000_011 * (self.seed + 1))
+                x = self.gru_block(x)
         self.rng = main
         self.head(x)
         return ConvNetwork(self.name, "\n".join(self.lines) + "\n", self.weights, dict(self.shapes),
@@ -1041,11 +1064,11 @@ def rounding_magnitude(graph: ir.Graph, batch: Array) -> npt.NDArray[np.float64]
             case ir.Softmax():
                 y = np.broadcast_to(np.float32(op.beta) * x.reshape(len(x), -1).max(axis=1).reshape(
                     (len(x),) + (1,) * (x.ndim - 1)), x.shape)
-            case ir.Lstm():  # each gate sums |x w| + |b| + |h r| (|h| <= 1); the cell carries it over the steps
+            case ir.Lstm() | ir.Gru():  # each gate sums |x w| + |b| + |h r| (|h| <= 1); carried over the steps
                 assert op.kernel.data is not None and op.recurrent.data is not None
                 gates = x @ np.abs(op.kernel.data) + np.abs(op.recurrent.data).sum(axis=0)
-                if op.bias is not None and op.bias.data is not None:
-                    gates = gates + np.abs(op.bias.data)
+                if op.bias is not None and op.bias.data is not None:  # a GRU's: input and recurrent rows
+                    gates = gates + np.abs(op.bias.data).reshape(-1, gates.shape[-1]).sum(axis=0)
                 bound = gates.reshape(len(x), -1).max(axis=1) * x.shape[1]
                 y = np.broadcast_to(bound.reshape((len(x),) + (1,) * len(op.output.type.shape)),
                                     (len(x), *op.output.type.shape))
@@ -1113,7 +1136,7 @@ def _ir_features(graph: ir.Graph, network: ConvNetwork) -> set[str]:
                 found.add("concat" if op.axis == len(op.output.type.shape) - 1 else "concat spatial")
             case ir.Dense() | ir.Add() | ir.Pad() | ir.Softmax() | ir.Reshape() | ir.BatchNorm() | ir.Transpose():
                 found.add(type(op).__name__.lower().replace("batchnorm", "batch_norm"))
-            case ir.Slice() | ir.Reduce() | ir.Resize() | ir.Lstm():
+            case ir.Slice() | ir.Reduce() | ir.Resize() | ir.Lstm() | ir.Gru():
                 found.add(op.kind)
     for conv, bn in network.folds:  # the conv's output is gone: the batch norm's (or a later one's) kernel makes it
         assert conv not in producers, f"{bn} did not fold into {conv}"
@@ -1163,8 +1186,7 @@ def test_default_networks_cover_every_op(tmp_path: Path) -> None:
                     if clipped > 0.3:
                         saturated.append(f"{network.name}.{name}")
     # The float edges of an integer network (its f32 output) are tests/test_float_io.py's.
-    # gru: f32 and fixed point only, over [time, features]; its grids are tests/test_gru.py's.
-    unwritten = set(SIGNATURES) - source_ops - {"dequantize", "gru"}
+    unwritten = set(SIGNATURES) - source_ops - {"dequantize"}
     assert not unwritten, f"ops never written: {sorted(unwritten)}"
     ir_kinds = {
         "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
@@ -1184,6 +1206,7 @@ def test_default_networks_cover_every_op(tmp_path: Path) -> None:
         assert wanted <= features[dtype], f"{dtype}: not generated: {sorted(wanted - features[dtype])}"
     assert {"per-channel", "per-tensor", "add of different scales"} <= features["i8"]
     assert "batch_norm" in kinds["f32"]  # an f32 batch norm that does not fold stays its own op
+    assert "gru" in kinds["f32"]  # f32 and fixed point only (the fixed-point GRU: tests/test_gru.py)
     assert "batch_norm" not in kinds["i8"]  # an int8 one becomes a depthwise conv
     assert varied_outputs >= 0.8 * len(INT8_SEEDS), f"only {varied_outputs} int8 networks give varied outputs"
     assert len(narrow_tensors) <= 0.1 * int8_tensors, f"int8 tensors with few distinct values: {narrow_tensors}"
