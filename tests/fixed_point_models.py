@@ -31,10 +31,11 @@ import numpy.typing as npt
 import nndsl
 from nndsl import ir
 from nndsl.qmath.fixed_functions import QFunction, function_q, function_q_params, softmax_q, softmax_q_params
+from nndsl.qmath.gru import GruWeights, gru_f32, input_sum_frac, recurrent_sum_frac
 from nndsl.qmath.shift import binary_q, binary_q_params, binary_q_raw, binary_q_raw_frac, to_fixed_integers
 from nndsl.rules.binary import fixed_constant_format
 from nndsl.rules.window import output_length
-from nndsl.types import DType, QFormat
+from nndsl.types import DType, QFormat, format_for
 from nndsl.windows import window_taps
 from tests.test_c_backend import RandomNetwork
 
@@ -588,6 +589,38 @@ class _Builder:
         ends = binary_q_raw(np.array(x.fmt.bounds)[:, None], ends_y.astype(np.int64)[None, :], params)
         return bool(np.abs(ends).max() > ACCUMULATOR_LIMIT)
 
+    def gru(self, x: _Tensor, seed: int) -> _Tensor:
+        """A GRU over a ``[W, C]`` tensor (every step's state, q7 or q15 out), int8 kernels and an int32 bias at
+        the sums' fraction bits. Its sample is the float GRU's on the real values, a close approximation."""
+        rng = np.random.default_rng([9_000_011, seed])  # its own stream: the other draws stay what they were
+        name = self.fresh("gru")
+        steps, features = x.shape
+        units = int(rng.integers(2, 5))
+        reset_after = bool(rng.integers(2))
+        real_x = x.values * 2.0**-x.fmt.frac_bits
+        spread = max(float(np.abs(real_x).max()), 2.0**-x.fmt.frac_bits)
+        real_k = rng.normal(size=(features, 3 * units)) / math.sqrt(features) / spread
+        real_u = rng.normal(size=(units, 3 * units)) / math.sqrt(units)
+        k_frac = min(format_for(float(np.abs(real_k).max()), 8).frac_bits, 12)
+        u_frac = format_for(float(np.abs(real_u).max()), 8).frac_bits
+        k = to_fixed_integers(real_k, k_frac, np.dtype(np.int8))
+        u = to_fixed_integers(real_u, u_frac, np.dtype(np.int8))
+        b_frac = min(input_sum_frac(x.fmt.frac_bits, k_frac), recurrent_sum_frac(u_frac))
+        real_b = rng.normal(size=(2 if reset_after else 1, 3 * units)) * 0.5
+        b = to_fixed_integers(real_b, b_frac, np.dtype(np.int32))
+        for role, array, frac in (("k", k, k_frac), ("u", u, u_frac), ("b", b if reset_after else b[0], b_frac)):
+            self.weights[f"{name}.{role}"] = array
+            self.weights[f"{name}.{role}.frac_bits"] = np.array(frac, dtype=np.int32)
+        fmt = QFormat(0, 15 if rng.integers(2) else 7)
+        biases = b.astype(np.float64) * 2.0**-b_frac
+        weights = GruWeights(k * 2.0**-k_frac, u * 2.0**-u_frac, biases[0],
+                             biases[1] if reset_after else np.zeros(3 * units))
+        real, _ = gru_f32(real_x, np.zeros((len(real_x), units)), weights, reset_after)
+        self.lines.append(f"{name} = gru({x.name}, {name}.k, {name}.u, {name}.b, return_sequences=true, "
+                          f"reset_after={'true' if reset_after else 'false'}) : {fmt.name}")
+        values = np.clip(round_half_away(real.astype(np.float64) * 2.0**fmt.frac_bits), *fmt.bounds)
+        return _Tensor(name, fmt, values.reshape((len(values), steps, units)))
+
     def dense_block(self, x: _Tensor) -> _Tensor:
         """One block of a dense stage (any rank: dense works over the last axis)."""
         kind = self.pick(("dense", "dense", "add", "concat", "relu", "relu", "pad"))
@@ -641,6 +674,8 @@ def _draw(seed: int, attempt: int) -> tuple[RandomNetwork, Array]:
     if len(x.shape) > 1:
         for _ in range(b.integer(2, 4)):
             x = b.spatial_block(x)
+        if len(x.shape) == 2:  # a sequence [W, C]: a GRU over it
+            x = b.gru(x, seed)
         x = b.round_trip(x, seed)
         ending = ENDINGS[(2 * (seed // 3) + seed % 3) % len(ENDINGS)]  # the next one at each conv-stage seed
         if ending.startswith("global"):

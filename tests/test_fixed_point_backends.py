@@ -243,8 +243,7 @@ def test_default_seeds_cover_the_fixed_point_backend(tmp_path: Path) -> None:
         covered |= features
         outputs = model.run(inputs)
         varied += len(np.unique(outputs.reshape(len(outputs), -1), axis=0)) > 30
-    # gru reads [time, features] and carries state: its grid is tests/test_gru.py's, not the random networks'.
-    expected = {f"op {name}" for name in FIXED_POINT_OPS - {"gru"}} | {
+    expected = {f"op {name}" for name in FIXED_POINT_OPS} | {
         "fused relu", "fused relu6", "weighted shift right", "weighted shift left", "weighted shift zero",
         "activation shift left", "activation shift right", "kernel i8", "kernel i16", "bias int8", "bias int16",
         "bias int32", "add of two formats", "concat of branches", "three or more formats", "q7 in, q15 inside",
