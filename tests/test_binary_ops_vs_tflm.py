@@ -155,10 +155,7 @@ SLOW = [case for case in FULL if case.name not in {c.name for c in QUICK}]
 
 
 def keras_model(tf: Any, case: Case) -> Any:
-    """The case's model with its seeded weights, built in a fresh Keras session: the converter's int8 output
-    can depend on what the process built before (an earlier LSTM left parts of a later one float)."""
     keras = tf.keras
-    keras.backend.clear_session()
     inputs = keras.Input(case.shape)
     model = keras.Model(inputs, case.build(keras, keras.layers, inputs))
     random_weights(model, np.random.default_rng(case.seed), {"big": 5.0})

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -477,3 +478,42 @@ def test_calibration_progress_only_on_request(capsys: pytest.CaptureFixture[str]
     assert len(list(_progress(samples, enabled=True))) == 5
     shown = capsys.readouterr().err
     assert "calibrating [" in shown and shown.rstrip().endswith("5/5")
+
+
+def test_a_conversion_that_leaves_float_ops_is_retried() -> None:
+    """TensorFlow's int8 conversion sometimes leaves float ops (an unrolled LSTM, about one time in three): a
+    full-integer conversion with a DEQUANTIZE inside is made again, up to CONVERTER_ATTEMPTS times."""
+    from nndsl.importers import keras as keras_importer
+    from nndsl.importers.tf import tensorflow
+
+    keras = tensorflow().keras
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    calibration = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    full = keras_importer.convert(model, "m.keras", calibration=calibration).tflite
+    converter = tensorflow().lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tensorflow().lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([row[np.newaxis]] for row in calibration)
+    partly_float = bytes(converter.convert())  # float I/O: QUANTIZE in, DEQUANTIZE out
+    assert "DEQUANTIZE" in {op.name for op in parse_flatbuffer(partly_float, "m").ops}
+
+    class Flaky:
+        def __init__(self, results: list[bytes]) -> None:
+            self.results, self.calls = results, 0
+            self.target_spec = SimpleNamespace(supported_ops=[])  # what quantize_fully sets
+
+        def convert(self) -> bytes:
+            self.calls += 1
+            return self.results.pop(0)
+
+    flaky = Flaky([partly_float, partly_float, full])
+    conversion = keras_importer._run_converter(flaky, "m.keras", calibration=None, int16=False, progress=False)
+    assert flaky.calls == 1 and conversion.tflite == partly_float  # a float conversion is never retried
+    flaky = Flaky([partly_float, partly_float, full, full])
+    fake_calibration = np.zeros((0, 4), np.float32)
+    conversion = keras_importer._run_converter(flaky, "m.keras", calibration=fake_calibration, int16=False,
+                                               progress=False)
+    assert flaky.calls == 3 and conversion.tflite == full
+    flaky = Flaky([partly_float] * keras_importer.CONVERTER_ATTEMPTS)
+    conversion = keras_importer._run_converter(flaky, "m.keras", calibration=fake_calibration, int16=False,
+                                               progress=False)
+    assert flaky.calls == keras_importer.CONVERTER_ATTEMPTS and conversion.tflite == partly_float

@@ -25,7 +25,6 @@ import nndsl
 from nndsl.importers.tflite import import_tflite
 from nndsl.qmath.lstm import lstm_f32, lstm_s8, lstm_s8_params
 from tests.c_harness import run_in_c
-from tests.conftest import rerun_in_fresh_process
 from tests.lstm_models import LstmSpec, float_flatbuffer, quantize, run_tflm_sequences
 from tests.test_binary_ops_vs_tflm import Case, check_float, check_integer, keras_case
 from tests.test_ops_vs_tflm import unrolled_lstm
@@ -51,9 +50,7 @@ def tf() -> Any:
 
 
 @pytest.mark.parametrize("case", UNROLLED, ids=lambda case: case.name)
-def test_unrolled_lstm_int8_equals_tflm(tf: Any, case: Case, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    if rerun_in_fresh_process(request):
-        return
+def test_unrolled_lstm_int8_equals_tflm(tf: Any, case: Case, tmp_path: Path) -> None:
     check_integer(tf, case, tmp_path, int16=False)
 
 

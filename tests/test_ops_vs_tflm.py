@@ -42,7 +42,6 @@ import nndsl
 from nndsl.diagnostics import NNError
 from nndsl.importers.tf import quiet, tensorflow
 from tests.c_harness import run_in_c
-from tests.conftest import rerun_in_fresh_process
 from tests.tflite_models import run_tflm_each
 
 pytestmark = pytest.mark.tensorflow
@@ -510,8 +509,8 @@ def prelu_grid() -> list[Case]:
 
 
 def unrolled_lstm(layers: Any, units: int, **options: Any) -> Any:
-    """Keras's ``LSTM`` as the converter can take it to int8: unrolled (the case's model is built in a fresh
-    Keras session, see ``keras_model``)."""
+    """Keras's ``LSTM`` as the converter can take it to int8: unrolled (its int8 conversion is retried where
+    it leaves float ops, see ``nndsl.importers.keras.CONVERTER_ATTEMPTS``)."""
     return layers.LSTM(units, unroll=True, name="lstm", **options)
 
 
@@ -656,10 +655,7 @@ def random_weights(model: Any, rng: np.random.Generator, gains: dict[str, float]
 
 
 def keras_model(tf: Any, case: Case) -> Any:
-    """The case's model with its seeded weights, built in a fresh Keras session: the converter's int8 output
-    can depend on what the process built before (an earlier LSTM left parts of a later one float)."""
     keras = tf.keras
-    keras.backend.clear_session()
     inputs = keras.Input(case.shape)
     model = keras.Model(inputs, case.build(keras.layers, inputs))
     random_weights(model, np.random.default_rng(case.seed), dict(case.gains))
@@ -884,10 +880,7 @@ def check_float(tf: Any, case: Case, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("case", QUICK, ids=lambda case: case.id)
-def test_int8_equals_tflm(tf: Any, case: Case, tmp_path: Path, report: Report,
-                          request: pytest.FixtureRequest) -> None:
-    if case.op == "LSTM" and case.error is None and rerun_in_fresh_process(request):
-        return
+def test_int8_equals_tflm(tf: Any, case: Case, tmp_path: Path, report: Report) -> None:
     check_int8(tf, case, tmp_path, report)
 
 
@@ -903,10 +896,7 @@ def test_float_close_to_keras(tf: Any, case: Case, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", SLOW, ids=lambda case: case.id)
-def test_int8_equals_tflm_full_grid(tf: Any, case: Case, tmp_path: Path, report: Report,
-                                    request: pytest.FixtureRequest) -> None:
-    if case.op == "LSTM" and case.error is None and rerun_in_fresh_process(request):
-        return
+def test_int8_equals_tflm_full_grid(tf: Any, case: Case, tmp_path: Path, report: Report) -> None:
     check_int8(tf, case, tmp_path, report)
 
 

@@ -26,7 +26,7 @@ from nndsl.diagnostics import Loc, NNError
 from nndsl.importers.files import refuse_special_file
 from nndsl.importers.keras_layers import check_gru, has_recurrent_layer, import_layers
 from nndsl.importers.tf import quiet, tensorflow
-from nndsl.importers.tflite import import_tflite
+from nndsl.importers.tflite import import_tflite, parse_flatbuffer
 from nndsl.importers.writer import ImportedModel
 
 # Keras 3 resolves "hard_swish" to its ``hard_silu`` function: the same function, converted to HARD_SWISH.
@@ -233,19 +233,33 @@ def quantize_fully(converter: Any, representative: Callable[[], Iterator[list[np
         converter.inference_input_type = converter.inference_output_type = tf.int8
 
 
+# TensorFlow 2.21's int8 conversion is not deterministic for every graph: an unrolled Keras LSTM comes out with
+# parts left float (behind DEQUANTIZE) in about one conversion in three. Converting again gives a full-integer
+# model; one that still has float ops after these attempts is imported as it is (and refused with its location).
+CONVERTER_ATTEMPTS = 4
+
+
 def _run_converter(converter: Any, source: str, *, calibration: np.ndarray | None, int16: bool,
                    progress: bool) -> Conversion:
     if calibration is not None:
         samples = calibration
         quantize_fully(converter, lambda: _progress(samples, progress), int16=int16)
-    try:
-        # The progress line goes to stderr, so only stdout is silenced while calibrating.
-        with quiet((1,) if progress else (1, 2)):
-            flatbuffer = converter.convert()
-    except Exception as error:  # the converter reports unsupported graphs with its own exception types
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise NNError.at(Loc.file(source), f"TensorFlow Lite's converter failed: {first}") from None
-    return Conversion(bytes(flatbuffer), calibration is not None)
+    for _ in range(CONVERTER_ATTEMPTS):
+        try:
+            # The progress line goes to stderr, so only stdout is silenced while calibrating.
+            with quiet((1,) if progress else (1, 2)):
+                flatbuffer = bytes(converter.convert())
+        except Exception as error:  # the converter reports unsupported graphs with its own exception types
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise NNError.at(Loc.file(source), f"TensorFlow Lite's converter failed: {first}") from None
+        if calibration is None or not _left_float(flatbuffer, source):
+            break
+    return Conversion(flatbuffer, calibration is not None)
+
+
+def _left_float(flatbuffer: bytes, source: str) -> bool:
+    """Whether a full-integer conversion kept float ops (a DEQUANTIZE inside the model)."""
+    return any(op.name == "DEQUANTIZE" for op in parse_flatbuffer(flatbuffer, source).ops)
 
 
 def import_keras(path: Path, *, calibrate: str | Path | None = None, int16: bool = False, name: str | None = None,
