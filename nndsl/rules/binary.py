@@ -17,6 +17,7 @@ import numpy as np
 from nndsl import ast, ir
 from nndsl.diagnostics import Loc
 from nndsl.qmath.binary import quantize_constant, quantize_with
+from nndsl.qmath.requant import round_half_away_array
 from nndsl.qmath.shift import to_fixed_integers
 from nndsl.resolve import Array, BoundLayer
 from nndsl.rules.base import FLOAT32_MAX, KERNEL_STORAGES, quant_text, shape_text
@@ -117,6 +118,12 @@ def _from_float(ctx: Checker, name: str, loc: Loc, data: Array, shared: Quant | 
         return ctx.const(name, TensorType(dtype, data.shape, None), loc, data.astype(np.float32))
     if ctx.fixed:
         fmt = fixed_constant_format(data, dtype)
+        low, high = fmt.bounds
+        scaled = round_half_away_array(data.astype(np.float64) * 2.0**fmt.frac_bits)
+        if scaled.min(initial=0) < low or scaled.max(initial=0) > high:  # even with no fraction bits: it saturates
+            worst = float(data.reshape(-1)[np.argmax(np.abs(data))])
+            raise ctx.fail(loc, f"constant {worst:g} does not fit the network's {np.dtype(dtype.numpy)} storage in "
+                           f"fixed point ({low} to {high}); scale it into range")
         stored = to_fixed_integers(data, fmt.frac_bits, np.dtype(dtype.numpy))
         return ctx.const(name, TensorType(dtype, data.shape, Quant.of_format(fmt)), loc, stored)
     storage = dtype.numpy.type
