@@ -16,6 +16,17 @@ MAX_C_NAME = 45  # + "_OUTPUT_ZERO_POINT" (the longest suffix) is 63: the charac
 _PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
+def identifier(name: str) -> str:
+    """A C name part made from a name: other characters become underscores, a run of them one, none at the ends.
+
+    Every C name is this after a prefix and before a suffix (``mlp_run``, ``mlp_fc_kernel``), so a keyword is
+    harmless, and no double underscore (reserved in C++) or leading underscore (reserved in C) can appear.
+    A network name the parser accepts is its own identifier.
+    """
+    text = re.sub(r"[\W_]+", "_", name).strip("_") or "m"
+    return f"m_{text}" if text[0].isdigit() else text
+
+
 def c_name_problem(name: str) -> str | None:
     """Why ``name`` cannot begin C names (None when it can); the text follows the name in a message."""
     upper = name.upper()

@@ -618,7 +618,7 @@ class Lstm(Op):
                 State(f"{self.output.name}.c", cell))
 
     @property
-    def kernel_record(self) -> LstmKernel | None:
+    def record(self) -> LstmKernel | None:
         """The record that computes it: the float one from the attributes, an int8 one from lowering."""
         if self.input.type.dtype is DType.F32:
             return LstmF32(self.cell_clip, self.return_sequences)

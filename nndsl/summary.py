@@ -103,7 +103,7 @@ def _runtime_helpers(op: ir.Op, integer: bool) -> tuple[RuntimeCode, ...]:
     if kernel is not None:
         return kernel.c.code
     if isinstance(op, ir.Lstm):
-        record = op.kernel_record
+        record = op.record
         return record.c.code if record is not None else ()
     if not integer:
         return (LIBM,) if isinstance(op, ir.Softmax | ir.Elementwise) else ()

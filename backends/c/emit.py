@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nndsl import fast_kernels, ir
+from nndsl.cnames import identifier
 from nndsl.ir import assert_never
 from nndsl.kernels import CArg, Kernel, LstmF32, Table, table_array
 from nndsl.qmath.requant import IDENTITY_MULTIPLIER, Rounding
@@ -63,17 +64,6 @@ def c_array_body(data: npt.NDArray[np.generic], dtype: DType) -> str:
 
 
 MAX_ARRAY_NAME = 63  # the initial characters of an identifier that C99 compilers must tell apart
-
-
-def identifier(name: str) -> str:
-    """A C name part made from a name: other characters become underscores, a run of them one, none at the ends.
-
-    Every C name is this after a prefix and before a suffix (``mlp_run``, ``mlp_fc_kernel``), so a keyword is
-    harmless, and no double underscore (reserved in C++) or leading underscore (reserved in C) can appear.
-    A network name the parser accepts is its own identifier.
-    """
-    text = re.sub(r"[\W_]+", "_", name).strip("_") or "m"
-    return f"m_{text}" if text[0].isdigit() else text
 
 
 @dataclass(frozen=True)
@@ -456,7 +446,7 @@ class _Emitter:
 
     def lstm_view(self, op: ir.Lstm) -> dict[str, Any]:
         """The weights as const arrays; an int8 layer's columns' multipliers and shifts too, and its scalars."""
-        record = op.kernel_record
+        record = op.record
         assert record is not None and op.kernel.data is not None and op.recurrent.data is not None
         self.use("lstm", record.c.guard)
         steps, features = op.input.type.shape

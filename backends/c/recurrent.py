@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nndsl import ir
+from nndsl.cnames import identifier
 from nndsl.kernels import GruQ
 from nndsl.types import DType
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 
 def state_name(prefix: str, state: ir.State) -> str:
     """The C array holding a state: ``<prefix>_state_<layer>_h``."""
-    from .emit import identifier
-
     return f"{prefix}_state_{identifier(state.name)}"
 
 

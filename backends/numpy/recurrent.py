@@ -26,7 +26,7 @@ def run_recurrent(op: ir.Recurrent, x: Array, states: States | None = None) -> t
         assert op.record is not None, "lowering binds a fixed-point recurrent op's record"
         output, end = op.record.reference(x, start, op.weights())
     else:
-        record = op.kernel_record
+        record = op.record
         assert record is not None and op.kernel.data is not None and op.recurrent.data is not None
         output, end = record.reference(x, start, op.kernel.data, op.recurrent.data,
                                        None if op.bias is None else op.bias.data)
