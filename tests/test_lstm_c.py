@@ -24,6 +24,20 @@ SEQUENCES = 12
 # Per case: steps, features, units, sequences, return_sequences, carry (the state kept across the sequences),
 # has_bias, the 12 scalar parameters, then kernel, recurrent, bias and the four column arrays, then the inputs
 # (all int32). Back: each sequence's outputs, then the final hidden and cell state (int32).
+# run_cases: each case in turn (run_case reads one and writes its outputs), stopping at the first failure.
+EACH_CASE = r"""
+static int run_cases(FILE *fin, FILE *fout, int32_t count)
+{
+    int32_t k;
+    for (k = 0; k < count; ++k) {
+        const int status = run_case(fin, fout);
+        if (status != 0) {
+            return status;
+        }
+    }
+    return 0;
+}
+"""
 RUN_CASES = r"""
 static int read_all(FILE *f, int32_t *values, int32_t count)
 {
@@ -97,18 +111,6 @@ static int run_case(FILE *fin, FILE *fout)
     free(kernel); free(raw);
     return 0;
 }
-
-static int run_cases(FILE *fin, FILE *fout, int32_t count)
-{
-    int32_t k;
-    for (k = 0; k < count; ++k) {
-        const int status = run_case(fin, fout);
-        if (status != 0) {
-            return status;
-        }
-    }
-    return 0;
-}
 """
 
 
@@ -144,7 +146,7 @@ def _case(spec: LstmSpec, *, sequences: bool, carry: bool, bias: bool) -> tuple[
 @pytest.mark.skipif(find_compiler() is None, reason="no C compiler")
 def test_lstm_c_equals_numpy(tmp_path: Path) -> None:
     cases = [_case(spec, sequences=k % 2 == 0, carry=k == 1, bias=k != 3) for k, spec in enumerate(SPECS)]
-    binary = build_harness(tmp_path, ["requant.c", "activations.c", "lstm.c"], RUN_CASES,
+    binary = build_harness(tmp_path, ["requant.c", "activations.c", "lstm.c"], RUN_CASES + EACH_CASE,
                            macros=("NN_USE_TANH_S16", "NN_USE_LOGISTIC_S16", "NN_USE_LSTM_S8"))
     data = np.int32(len(cases)).tobytes() + b"".join(
         np.concatenate([w.astype(np.int32).ravel() for w in words]).tobytes() for words, _ in cases)
@@ -193,18 +195,6 @@ static int run_case(FILE *fin, FILE *fout)
     free(gates); free(cell); free(hidden); free(out); free(raw);
     return 0;
 }
-
-static int run_cases(FILE *fin, FILE *fout, int32_t count)
-{
-    int32_t k;
-    for (k = 0; k < count; ++k) {
-        const int status = run_case(fin, fout);
-        if (status != 0) {
-            return status;
-        }
-    }
-    return 0;
-}
 """
 
 
@@ -222,7 +212,8 @@ def test_lstm_f32_c_close_to_numpy(tmp_path: Path) -> None:
         floats = [np.float32(spec.cell_clip).reshape(1), spec.kernel.ravel(), spec.recurrent.ravel(), spec.bias,
                   x.ravel()]
         data.append(head.tobytes() + np.concatenate(floats).astype(np.float32).tobytes())
-    binary = build_harness(tmp_path, ["#include <math.h>", "lstm.c"], RUN_CASES_F32, macros=("NN_USE_LSTM_F32",))
+    binary = build_harness(tmp_path, ["#include <math.h>", "lstm.c"], RUN_CASES_F32 + EACH_CASE,
+                           macros=("NN_USE_LSTM_F32",))
     got = np.frombuffer(run_harness(binary, b"".join(data), tmp_path), dtype=np.float32)
     want = np.concatenate(expected)
     assert got.shape == want.shape
